@@ -143,30 +143,33 @@ def write_wav(path: str | os.PathLike, samples_16k: np.ndarray) -> None:
     sf.write(os.fspath(path), np.clip(x, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16", format="WAV")
 
 
-def _frame_rms_db(x: np.ndarray, frame: int) -> np.ndarray:
-    """RMS in dBFS of consecutive non-overlapping frames (last partial frame kept)."""
-    n_frames = max(1, math.ceil(len(x) / frame))
-    padded = np.zeros(n_frames * frame, dtype=np.float64)
+def _frame_rms_db(x: np.ndarray, frame: int, hop: int | None = None) -> np.ndarray:
+    """RMS in dBFS of frames of `frame` samples every `hop` (default: no overlap).
+
+    The last partial frame is zero-padded, so every sample is in some frame.
+    """
+    hop = hop or frame
+    n_frames = max(1, math.ceil(max(len(x) - frame, 0) / hop) + 1)
+    padded = np.zeros((n_frames - 1) * hop + frame, dtype=np.float64)
     padded[: len(x)] = x
-    power = (padded.reshape(n_frames, frame) ** 2).mean(axis=1)
-    return 10.0 * np.log10(power + 1e-12)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[::hop]
+    return 10.0 * np.log10((frames ** 2).mean(axis=1) + 1e-12)
 
 
 def is_silent(samples: np.ndarray, threshold_db: float = -45.0,
               sample_rate: int = SAMPLE_RATE) -> bool:
-    """True if the loudest 100 ms of the clip stays below `threshold_db` dBFS.
+    """True unless about 200 ms of the clip is louder than `threshold_db` dBFS.
 
-    Uses the mean power of the loudest tenth of 100 ms windows (at least one),
-    so a single click does not count as speech but a short word does.
-    An empty clip is silent.
+    The level is that of the third-loudest 100 ms window (windows every
+    50 ms), so a click or a pop does not count as speech but a short word
+    does. Clips of under 200 ms use their quietest window. Empty is silent.
     """
     x = _as_float(np.asarray(samples)).reshape(-1)
     if x.size == 0:
         return True
-    db = _frame_rms_db(x, max(1, sample_rate // 10))
-    top = np.sort(db)[-max(1, len(db) // 10):]
-    loudest = 10.0 * np.log10(np.mean(10.0 ** (top / 10.0)))
-    return bool(loudest < threshold_db)
+    window = max(1, sample_rate // 10)
+    db = np.sort(_frame_rms_db(x, window, max(1, window // 2)))
+    return bool(db[max(0, len(db) - 3)] < threshold_db)
 
 
 def trim_silence(samples: np.ndarray, sample_rate: int = SAMPLE_RATE,

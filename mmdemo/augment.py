@@ -45,7 +45,7 @@ def colour_jitter(img: np.ndarray, rng: np.random.Generator, strength: float = 0
 
 
 # -------------------------------------------------------------------- audio
-def augment_audio(wave: np.ndarray, rng: np.random.Generator, *, gain_db: float = 6.0,
+def augment_audio(wave: np.ndarray, rng: np.random.Generator, *, gain_db: float = 2.0,
                   max_shift_s: float = 0.2, snr_db: tuple[float, float] = (10.0, 40.0),
                   speed: float = 0.05, sample_rate: int = 16000) -> np.ndarray:
     """Speed change, time shift, gain and additive noise at a random SNR (float32 in [-1, 1])."""

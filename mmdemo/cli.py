@@ -19,9 +19,10 @@ def _folder_size_mb(path: Path) -> float:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-    from .datagen import PRESETS, generate_dataset
+    from .datagen import check_destination, generate_dataset, resolve_count
 
-    total = args.count or PRESETS.get(args.preset, 0)
+    total = resolve_count(args.preset, args.count)   # refuse bad requests before any output
+    check_destination(args.out, args.overwrite)
     start = time.perf_counter()
     with tqdm(total=total, unit="sample", desc=f"data {args.preset}", disable=args.quiet) as bar:
         def progress(done: int, _total: int) -> None:
@@ -30,6 +31,30 @@ def cmd_data(args: argparse.Namespace) -> int:
                                overwrite=args.overwrite, workers=args.workers, progress=progress)
     seconds = time.perf_counter() - start
     print(f"wrote {total} samples to {out} in {seconds:.1f} s ({_folder_size_mb(out):.0f} MB)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    start = time.perf_counter()
+    out = train(args.data, args.out, preset=args.preset, gan=args.gan, resume=args.resume,
+                device=args.device, steps=args.steps, progress=not args.quiet)
+    print(f"checkpoint in {out} ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+    from .evaluate import classification_reports, evaluate, write_metrics
+
+    start = time.perf_counter()
+    metrics, preds = evaluate(args.checkpoint, args.data, split=args.split, device=args.device, limit=args.limit)
+    print(classification_reports(preds))
+    print(json.dumps({k: round(v, 4) for k, v in metrics.items()}, indent=2))
+    if args.json:
+        write_metrics(args.json, metrics)
+    print(f"evaluated {len(preds['truth'])} {args.split} samples in {time.perf_counter() - start:.0f} s")
     return 0
 
 
@@ -49,6 +74,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", help="train the fusion autoencoder")
+    p.add_argument("--data", required=True, type=Path, help="dataset folder (metadata.csv or CelebA layout)")
+    p.add_argument("--preset", choices=["tiny", "default"], default="tiny")
+    p.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
+    p.add_argument("--gan", action="store_true", help="add the PatchGAN hinge loss on faces")
+    p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out")
+    p.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu or cuda")
+    p.add_argument("--steps", type=int, default=None, help="override the preset's number of steps")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="measure a checkpoint on a dataset split")
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--split", choices=["test", "val", "train", "all"], default="test")
+    p.add_argument("--json", type=Path, default=None, help="also write the metrics here")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--limit", type=int, default=None, help="evaluate at most this many samples")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 

@@ -99,7 +99,7 @@ def _generate_person(job: _PersonJob) -> list[dict[str, str]]:
     """Renders and writes every sample of one person; returns their metadata rows."""
     from .faces import FaceIdentity, FaceNuisance, render_face
     from .audio import write_wav
-    from .voice import PHRASES, sample_person_voice, synthesize, voice_params
+    from .voice import PHRASES, emotion_text, sample_person_voice, synthesize, voice_params
 
     rng = np.random.default_rng([job.seed, 1, job.index])
     attrs = sample_attributes(rng)
@@ -113,16 +113,26 @@ def _generate_person(job: _PersonJob) -> list[dict[str, str]]:
         if not cv2.imwrite(os.path.join(job.root, image_rel), cv2.cvtColor(face, cv2.COLOR_RGB2BGR)):
             raise OSError(f"could not write {image_rel} under {job.root}")
         params = voice_params(attrs, person_voice, rng)
-        phrase = PHRASES[int(rng.integers(len(PHRASES)))]
+        phrase = emotion_text(PHRASES[int(rng.integers(len(PHRASES)))], attrs["emotion"])
         write_wav(os.path.join(job.root, audio_rel), synthesize(phrase, params))
         text, mentions = describe(attrs, rng)
         voice = params.to_dict()
         rows.append({"id": sid, "split": job.split, "person_id": f"p{job.index:06d}",
                      "image": image_rel, "text": text, "audio": audio_rel, **attrs,
                      "text_mentions": ";".join(mentions),
-                     **{col: str(voice[col.removeprefix("voice_")]) for col in VOICE_COLUMNS},
+                     **{col: str(voice[col]) for col in VOICE_COLUMNS},
                      "voice_text": phrase})
     return rows
+
+
+def resolve_count(preset: str, count: int | None) -> int:
+    """The number of samples to write; refuses an unknown preset or a non-positive count."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    count = PRESETS[preset] if count is None else int(count)
+    if count <= 0:
+        raise ValueError(f"--count must be a positive number of samples, got {count}")
+    return count
 
 
 def check_destination(out: Path, overwrite: bool) -> None:
@@ -147,11 +157,7 @@ def generate_dataset(out: str | Path, *, preset: str = "tiny", count: int | None
 
     `count` overrides the preset's sample count. Raises ValueError for bad
     arguments before anything is written."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    count = PRESETS[preset] if count is None else int(count)
-    if count <= 0:
-        raise ValueError(f"--count must be a positive number of samples, got {count}")
+    count = resolve_count(preset, count)
     out = Path(out)
     check_destination(out, overwrite)
     try:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .descriptions import describe
+from .descriptions import applicable_attributes, describe
 from .schema import ATTRIBUTES, BY_NAME, NAMES, to_indices
 
 SPLITS = ("train", "val", "test")
@@ -217,16 +217,20 @@ class MultimodalDataset(Dataset):
     """Samples -> dicts of tensors; `augment` turns on the train-time augmentations."""
 
     def __init__(self, samples: Sequence[Sample], *, image_size: int = IMAGE_SIZE,
-                 augment: bool = False, seed: int = 0):
+                 augment: bool = False, seed: int = 0,
+                 text_choices: Sequence[Sequence[str]] | None = None):
         self.samples = list(samples)
         self.image_size, self.augment, self.seed = image_size, augment, seed
+        # Optional fixed wordings per sample to re-sample from (training keeps their
+        # text-encoder states cached); without them text is re-worded freely.
+        self.text_choices = text_choices
         self.epoch = 0  # mixed into the augmentation seed so each epoch differs, reproducibly
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, i: int) -> dict:
-        from .audio import MAX_SECONDS, SAMPLE_RATE, log_mel
+        from .audio import MAX_SECONDS, SAMPLE_RATE
         from . import augment as aug
 
         s = self.samples[i]
@@ -241,15 +245,24 @@ class MultimodalDataset(Dataset):
             item["image"] = torch.from_numpy(img).permute(2, 0, 1).float().div(255.0)
         if s.text is not None:
             text = s.text
-            if self.augment:
+            if self.augment and self.text_choices is not None:
+                options = self.text_choices[i]
+                text = options[int(rng.integers(len(options)))]
+            elif self.augment:
                 text = aug.augment_text(s.attrs, s.mentions, text, rng)
             item["text"] = text
+        if applicable_attributes(s.attrs):
+            # what the text decoder learns to write: every known attribute, wording drawn at random
+            item["target_text"] = describe(s.attrs, rng, mentions=applicable_attributes(s.attrs))[0]
+        if "voice_variant" in s.voice:
+            item["voice_variant"] = s.voice["voice_variant"]
+            item["voice_params"] = torch.tensor(
+                [float(s.voice.get(f"voice_{k}", "nan")) for k in ("pitch", "rate", "range", "volume")])
         if s.audio is not None:
             wave = load_audio(s)
             if self.augment:
                 wave = aug.augment_audio(wave, rng)
-            wave = wave[: int(MAX_SECONDS * SAMPLE_RATE)]
-            item["mel"] = log_mel(wave)
+            item["wave"] = torch.from_numpy(np.ascontiguousarray(wave[: int(MAX_SECONDS * SAMPLE_RATE)]))
         return item
 
 
@@ -266,14 +279,28 @@ def collate(items: list[dict]) -> dict:
         batch["image"] = torch.stack([it.get("image", torch.zeros(shape)) for it in items])
     batch["has_text"] = torch.tensor(["text" in it for it in items])
     batch["text"] = [it.get("text") for it in items]
-    batch["has_voice"] = torch.tensor(["mel" in it for it in items])
+    batch["target_text"] = [it.get("target_text") for it in items]
+    batch["voice_variant"] = [it.get("voice_variant") for it in items]
+    batch["voice_params"] = torch.stack([it.get("voice_params", torch.full((4,), float("nan"))) for it in items])
+    batch["has_voice"] = torch.tensor(["wave" in it for it in items])
     if batch["has_voice"].any():
-        lengths = [it["mel"].shape[0] if "mel" in it else 0 for it in items]
-        n_mels = next(it["mel"].shape[1] for it in items if "mel" in it)
-        mel = torch.zeros(n, max(lengths), n_mels)
+        lengths = [len(it["wave"]) if "wave" in it else 0 for it in items]
+        wave = torch.zeros(n, max(lengths))
         for j, it in enumerate(items):
-            if "mel" in it:
-                mel[j, : lengths[j]] = it["mel"]
-        batch["mel"], batch["mel_len"] = mel, torch.tensor(lengths)
+            if "wave" in it:
+                wave[j, : lengths[j]] = it["wave"]
+        batch["wave"], batch["wave_len"] = wave, torch.tensor(lengths)
+    return batch
+
+
+def add_log_mel(batch: dict) -> dict:
+    """Log-mel features of the batch's waveforms (`mel`, `mel_len`), computed batched on their device.
+
+    Done per batch rather than per item: one batched STFT costs a fraction of many small ones."""
+    from .audio import HOP_LENGTH, log_mel
+    if "wave" in batch:
+        batch["mel"] = log_mel(batch["wave"])
+        frames = torch.div(batch["wave_len"], HOP_LENGTH, rounding_mode="floor") + 1
+        batch["mel_len"] = torch.where(batch["has_voice"].to(frames.device), frames, torch.zeros_like(frames))
     return batch
 

@@ -1,0 +1,181 @@
+"""Measuring a checkpoint: attribute accuracy per input subset, cross-modal
+coherence judged by the independent evaluator, retrieval and reconstruction.
+
+Every metric is computed from the model's deterministic path (z = mu) on
+un-augmented test data. The JSON keys are a contract (see the model issue);
+values are in [0, 1] except PSNR (dB).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from . import checkpoint as ckpt
+from .dataset import Sample, load_audio, load_image, open_samples
+from .descriptions import applicable_attributes, parse_description
+from .evaluator import Evaluator, train_evaluator
+from .inference import FusionModel, load_fusion_model
+from .losses import psnr, ssim
+from .schema import ATTRIBUTES, BY_NAME, MODALITIES, NAMES, VOICE_ATTRIBUTES, observable, to_indices
+
+log = logging.getLogger(__name__)
+
+SUBSET_NAMES = ["+".join(c) for r in (1, 2, 3) for c in combinations(MODALITIES, r)]
+
+
+@dataclass
+class TestSet:
+    samples: list[Sample]
+    images: np.ndarray            # (N, 64, 64, 3) uint8
+    texts: list[str]
+    waves: list[np.ndarray]
+
+
+def load_test_set(data: str | Path, split: str, limit: int | None = None) -> TestSet:
+    """Samples that have all three modalities (the subsets are cut from them)."""
+    samples = [s for s in open_samples(data, split) if s.image and s.text and s.audio]
+    if limit:
+        samples = samples[:limit]
+    if not samples:
+        raise ValueError(f"{data} has no {split} samples with face, text and voice to evaluate")
+    return TestSet(samples, np.stack([load_image(s) for s in samples]), [s.text for s in samples],
+                   [load_audio(s) for s in samples])
+
+
+def _accuracy(pred: Sequence[dict], truth: Sequence[dict], attrs_per_row: Sequence[Sequence[str]]) -> float:
+    """Mean over attributes of the per-attribute accuracy, each over the rows where it is scored."""
+    per_attr: dict[str, list[bool]] = {}
+    for p, t, names in zip(pred, truth, attrs_per_row):
+        for n in names:
+            if n in t:
+                per_attr.setdefault(n, []).append(p.get(n) == t[n])
+    return float(np.mean([np.mean(v) for v in per_attr.values()])) if per_attr else float("nan")
+
+
+def scored_attributes(subset: str, sample: Sample) -> list[str]:
+    names: set[str] = set()
+    for m in subset.split("+"):
+        names |= set(sample.mentions) if m == "text" else set(observable(m))
+    return [n for n in NAMES if n in names]
+
+
+def evaluate(checkpoint: str | Path, data: str | Path, *, split: str = "test", device: str = "auto",
+             limit: int | None = None, batch_size: int = 256, seed: int = 0) -> tuple[dict, dict]:
+    """Returns (metrics, per-modality predictions for reports)."""
+    model = load_fusion_model(checkpoint, device)
+    evaluator = ensure_evaluator(Path(checkpoint), data, model.device)
+    ts = load_test_set(data, split, limit)
+    truth = [s.attrs for s in ts.samples]
+    mus: dict[str, torch.Tensor] = {}
+    for i in range(0, len(ts.samples), batch_size):
+        enc = model.encode_inputs(ts.images[i:i + batch_size], ts.texts[i:i + batch_size], ts.waves[i:i + batch_size])
+        for subset in SUBSET_NAMES:
+            mu = model.fuse(enc, subset.split("+")).mu
+            mus[subset] = torch.cat([mus[subset], mu]) if subset in mus else mu
+    metrics, preds = {}, {}
+    for subset in SUBSET_NAMES:
+        preds[subset] = model.predict_attributes(mus[subset])
+        metrics[f"attr_acc/{subset}"] = _accuracy(preds[subset], truth, [scored_attributes(subset, s) for s in ts.samples])
+    metrics.update(_coherence(model, evaluator, ts, mus, seed))
+    metrics.update(_retrieval(ts, mus))
+    metrics.update(_reconstruction(model, ts, mus["image+text+voice"]))
+    return metrics, {"truth": truth, **{m: preds[m] for m in MODALITIES}}
+
+
+def _coherence(model: FusionModel, evaluator: Evaluator, ts: TestSet, mus: dict, seed: int) -> dict:
+    truth = [s.attrs for s in ts.samples]
+    out = {}
+    faces_from_text = evaluator.face_attributes(model.decode_images(mus["text"]))
+    out["coherence/text->image"] = _accuracy(faces_from_text, truth, [s.mentions for s in ts.samples])
+    faces_from_voice = evaluator.face_attributes(model.decode_images(mus["voice"]))
+    out["coherence/voice->image"] = _accuracy(faces_from_voice, truth, [VOICE_ATTRIBUTES] * len(truth))
+    texts = model.decode_texts(mus["image"])
+    parsed = [parse_description(t) for t in texts]
+    out["coherence/image->text"] = _accuracy(parsed, truth, [applicable_attributes(t) for t in truth])
+    voices = model.render_voices(mus["image"], emotions=[p.get("emotion") for p in model.predict_attributes(mus["image"])])
+    out["coherence/image->voice"] = _accuracy(evaluator.voice_attributes(voices), truth, [VOICE_ATTRIBUTES] * len(truth))
+    out["coherence/joint"] = _joint_coherence(model, evaluator, len(truth), seed)
+    return out
+
+
+def _joint_coherence(model: FusionModel, evaluator: Evaluator, n: int, seed: int) -> float:
+    """z ~ N(0, I) decoded to all three; mean agreement of the attributes each pair of outputs shows."""
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, model.config.latent_dim, generator=gen)
+    faces = evaluator.face_attributes(model.decode_images(z))
+    texts = [parse_description(t) for t in model.decode_texts(z)]
+    voices = evaluator.voice_attributes(model.render_voices(z, emotions=[t.get("emotion") for t in texts]))
+    agree = []
+    for f, t, v in zip(faces, texts, voices):
+        agree += [f[k] == t[k] for k in t if k in f]
+        agree += [f[k] == v[k] for k in VOICE_ATTRIBUTES]
+        agree += [t[k] == v[k] for k in VOICE_ATTRIBUTES if k in t]
+    return float(np.mean(agree)) if agree else float("nan")
+
+
+def _retrieval(ts: TestSet, mus: dict, k: int = 10) -> dict:
+    faces = torch.nn.functional.normalize(mus["image"].float(), dim=-1)
+    out = {}
+    for query, names_of in (("text", lambda s: s.mentions), ("voice", lambda s: VOICE_ATTRIBUTES)):
+        q = torch.nn.functional.normalize(mus[query].float(), dim=-1)
+        top = (q @ faces.T).topk(min(k, len(ts.samples)), dim=1).indices.cpu().numpy()
+        hits = [np.mean([all(ts.samples[j].attrs.get(n) == s.attrs.get(n) for n in names_of(s)) for j in row])
+                for s, row in zip(ts.samples, top)]
+        out[f"retrieval/{query}->image/p@10"] = float(np.mean(hits))
+    sims = faces @ faces.T
+    sims.fill_diagonal_(-2)
+    nearest = sims.argmax(1).cpu().numpy()
+    persons = [s.person_id for s in ts.samples]
+    has_twin = [persons.count(p) > 1 for p in persons]
+    r1 = [persons[nearest[i]] == persons[i] for i in range(len(persons)) if has_twin[i]]
+    out["retrieval/image->image/r@1"] = float(np.mean(r1)) if r1 else float("nan")
+    return out
+
+
+def _reconstruction(model: FusionModel, ts: TestSet, mu: torch.Tensor) -> dict:
+    recon = torch.from_numpy(model.decode_images(mu)).permute(0, 3, 1, 2).float() / 255
+    real = torch.from_numpy(ts.images).permute(0, 3, 1, 2).float() / 255
+    return {"recon/image/psnr": float(psnr(recon, real).mean()), "recon/image/ssim": float(ssim(recon, real).mean())}
+
+
+def ensure_evaluator(checkpoint: Path, data: str | Path, device: torch.device) -> Evaluator:
+    """The checkpoint's evaluator, trained on `data`'s training split the first time it is needed."""
+    folder = checkpoint / "evaluator"
+    if (folder / "config.json").is_file():
+        return Evaluator.load(folder, device)
+    log.info("training the evaluator on the training split of %s", data)
+    train = open_samples(data, "train")
+    with_image = [s for s in train if s.image]
+    with_voice = [s for s in train if s.audio and all(n in s.attrs for n in VOICE_ATTRIBUTES)]
+    images = np.stack([load_image(s) for s in with_image]) if with_image else np.zeros((0, 64, 64, 3), np.uint8)
+    image_labels = np.array([to_indices(s.attrs) for s in with_image]).reshape(-1, len(ATTRIBUTES))
+    voice_labels = np.array([[BY_NAME[n].index(s.attrs[n]) for n in VOICE_ATTRIBUTES] for s in with_voice])
+    evaluator = train_evaluator(images, image_labels, [load_audio(s) for s in with_voice],
+                                voice_labels.reshape(-1, len(VOICE_ATTRIBUTES)))
+    evaluator.save(folder)
+    return Evaluator.load(folder, device)
+
+
+def classification_reports(preds: dict) -> str:
+    """scikit-learn per-attribute reports for each single modality."""
+    from sklearn.metrics import classification_report
+    parts = []
+    for m in MODALITIES:
+        for name in observable(m):
+            y_true = [t.get(name) for t in preds["truth"]]
+            y_pred = [p[name] for p in preds[m]]
+            pairs = [(a, b) for a, b in zip(y_true, y_pred) if a is not None]
+            if pairs:
+                report = classification_report(*zip(*pairs), zero_division=0, digits=3)
+                parts.append(f"== {m}: {name}\n{report}")
+    return "\n".join(parts)
+
+
+def write_metrics(path: Path, metrics: dict) -> None:
+    ckpt.atomic_write_json(path, {k: round(v, 4) for k, v in metrics.items()})

@@ -1,0 +1,303 @@
+"""The trimodal fusion autoencoder: encoders, fusion transformer, latent, decoders.
+
+    face (B,3,64,64) ─► conv stem ─► 8x8 patch tokens ─┐
+    text states (B,L,384, frozen MiniLM) ─► linear ────┼─► [FUSE] + tokens ─► transformer ─► (mu, logvar)
+    log-mel (B,T,64) ─► conv /4 ─► voice tokens ───────┘                                        │
+        z ─► image decoder (64x64 RGB) · GRU text decoder · voice parameters · attribute heads ◄─┘
+
+A missing modality is absent from the input dict: its tokens are not in the
+sequence at all. Attention maps come back as a typed output when asked.
+Letters in shape comments: B batch, N tokens, L text tokens, T mel frames,
+H heads, D model width, Z latent width.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from .schema import ATTRIBUTES, MODALITIES
+from .text import BOS, EOS, MAX_TOKENS, PAD, TEXT_ENCODER, TEXT_WIDTH
+
+VOICE_PARAM_NAMES = ("pitch", "rate", "range", "volume")
+
+
+@dataclass
+class ModelConfig:
+    dim: int = 128                 # width of every token in the fusion transformer
+    depth: int = 4                 # fusion transformer layers
+    heads: int = 4
+    mlp_ratio: int = 2
+    dropout: float = 0.1
+    latent_dim: int = 64           # Z: width of the shared Gaussian latent
+    image_size: int = 64
+    patch_grid: int = 8            # image tokens form a patch_grid x patch_grid grid
+    text_encoder: str = TEXT_ENCODER
+    text_width: int = TEXT_WIDTH
+    text_max_tokens: int = MAX_TOKENS
+    n_mels: int = 64
+    voice_max_frames: int = 401    # 4 s at a 10 ms hop
+    voice_stride: int = 8          # conv subsampling: one voice token per 80 ms
+    decoder_channels: int = 128    # widest image-decoder feature map (at 4x4)
+    text_hidden: int = 192         # GRU width of the text decoder
+    text_vocab: list[str] = field(default_factory=list)       # decoder word pieces (TextVocab)
+    voice_variants: list[str] = field(default_factory=list)   # eSpeak variants the voice head chooses from
+    voice_param_mean: list[float] = field(default_factory=lambda: [50.0, 170.0, 50.0, 100.0])
+    voice_param_std: list[float] = field(default_factory=lambda: [15.0, 30.0, 25.0, 20.0])
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "ModelConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown model config fields: {', '.join(unknown)}")
+        missing = sorted(known - set(d))
+        if missing:
+            raise ValueError(f"model config lacks fields: {', '.join(missing)}")
+        return cls(**d)
+
+
+@dataclass
+class FusionOutput:
+    mu: torch.Tensor                         # (B, Z) the embedding
+    logvar: torch.Tensor                     # (B, Z)
+    layout: dict[str, slice]                 # where each present modality's tokens sit in the sequence
+    key_mask: torch.Tensor                   # (B, N) True for a real token
+    attentions: list[torch.Tensor] | None    # per layer (B, H, N, N), when asked
+
+
+# ------------------------------------------------------------------ encoders
+class ImageEncoder(nn.Module):
+    """(B,3,64,64) in [0,1] -> (B, 64, D) patch tokens with position embeddings."""
+
+    def __init__(self, *, dim: int, grid: int, image_size: int):
+        super().__init__()
+        steps = int(math.log2(image_size // grid))
+        chans = [16 * 2 ** i for i in range(steps)]        # 16, 32, 64: cheap high-resolution layers
+        layers: list[nn.Module] = [nn.Conv2d(3, chans[0], 3, padding=1), nn.GELU()]
+        for c_in, c_out in zip(chans, chans[1:] + [dim]):
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.GroupNorm(8, c_out), nn.GELU()]
+        self.stem = nn.Sequential(*layers)
+        self.pos = nn.Parameter(torch.randn(grid * grid, dim) * 0.02)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = self.stem(image * 2 - 1)                         # (B, D, 8, 8)
+        return rearrange(x, "b d h w -> b (h w) d") + self.pos
+
+
+class VoiceEncoder(nn.Module):
+    """(B, T, 64) log-mel -> (B, T/4, D) tokens; mask follows the true lengths."""
+
+    def __init__(self, *, n_mels: int, dim: int, max_frames: int, stride: int):
+        super().__init__()
+        self.stride = stride
+        layers: list[nn.Module] = []
+        for i in range(int(math.log2(stride))):            # stride 2 per layer
+            layers += [nn.Conv1d(n_mels if i == 0 else dim, dim, 3, stride=2, padding=1), nn.GELU()]
+        self.conv = nn.Sequential(*layers)
+        self.norm = nn.LayerNorm(dim)
+        self.pos = nn.Parameter(torch.randn(max_frames // stride + 1, dim) * 0.02)
+
+    def forward(self, mel: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mel = (mel + 6.0) / 4.0                              # log-mel to roughly unit scale
+        x = rearrange(self.conv(rearrange(mel, "b t f -> b f t")), "b d t -> b t d")
+        x = self.norm(x) + self.pos[: x.shape[1]]
+        n_tokens = torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
+        mask = torch.arange(x.shape[1], device=x.device)[None] < n_tokens[:, None]
+        return x, mask
+
+
+# -------------------------------------------------------------------- fusion
+class Attention(nn.Module):
+    def __init__(self, *, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.to_qkv = nn.Linear(dim, dim * 3)
+        self.to_out = nn.Linear(dim, dim)
+
+    def forward(self, x, key_mask, want_attention: bool):
+        q, k, v = rearrange(self.to_qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.heads)
+        bias = torch.zeros(key_mask.shape, dtype=q.dtype, device=x.device)
+        bias = bias.masked_fill(~key_mask, float("-inf"))[:, None, None, :]   # (B, 1, 1, N)
+        if want_attention:
+            attn = (q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]) + bias).softmax(-1)  # (B, H, N, N)
+            out = attn @ v
+        else:  # fused kernel: same result, no N x N matrix kept
+            attn = None
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
+                                                 dropout_p=self.dropout if self.training else 0.0)
+        return self.to_out(rearrange(out, "b h n d -> b n (h d)")), attn
+
+
+class Block(nn.Module):
+    def __init__(self, *, dim: int, heads: int, mlp_ratio: int, dropout: float):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = Attention(dim=dim, heads=heads, dropout=dropout)
+        self.mlp = nn.Sequential(nn.Linear(dim, dim * mlp_ratio), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(dim * mlp_ratio, dim))
+
+    def forward(self, x, key_mask, want_attention):
+        h, attn = self.attn(self.norm1(x), key_mask, want_attention)
+        x = x + h
+        return x + self.mlp(self.norm2(x)), attn
+
+
+# ------------------------------------------------------------------ decoders
+class ImageDecoder(nn.Module):
+    """(B, Z) -> (B, 3, 64, 64) in [0, 1]."""
+
+    def __init__(self, *, latent_dim: int, channels: int, image_size: int):
+        super().__init__()
+        self.start = 4
+        steps = int(math.log2(image_size // self.start))
+        chans = [max(16, channels // 2 ** i) for i in range(steps + 1)]   # e.g. 128, 64, 32, 16, 16
+        self.fc = nn.Linear(latent_dim, chans[0] * self.start ** 2)
+        ups = []
+        for level, (c_in, c_out) in enumerate(zip(chans, chans[1:])):
+            ups += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1),
+                    nn.GroupNorm(min(8, c_out // 2), c_out), nn.GELU()]
+            if level < steps - 2:  # a second conv only where the maps are small: most of the cost is at 64x64
+                ups += [nn.Conv2d(c_out, c_out, 3, padding=1), nn.GELU()]
+        self.ups = nn.Sequential(*ups)
+        self.out = nn.Conv2d(chans[-1], 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = rearrange(self.fc(z), "b (c h w) -> b c h w", h=self.start, w=self.start)
+        return torch.sigmoid(self.out(self.ups(x)))
+
+
+class TextDecoder(nn.Module):
+    """A GRU language model conditioned on z (initial state and every input step)."""
+
+    def __init__(self, *, latent_dim: int, vocab_size: int, hidden: int, max_len: int):
+        super().__init__()
+        self.max_len = max_len
+        self.embed = nn.Embedding(vocab_size, hidden // 2, padding_idx=PAD)
+        self.cond = nn.Linear(latent_dim, hidden // 2)
+        self.init = nn.Linear(latent_dim, hidden)
+        self.gru = nn.GRU(hidden, hidden, num_layers=1, batch_first=True)
+        self.out = nn.Linear(hidden, vocab_size)
+
+    def _h0(self, z):
+        return torch.tanh(self.init(z))[None].contiguous()   # (1, B, hidden)
+
+    def forward(self, z: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: logits (B, S-1, V) predicting ids[:, 1:]."""
+        inp = ids[:, :-1]
+        x = torch.cat([self.embed(inp), self.cond(z)[:, None].expand(-1, inp.shape[1], -1)], -1)
+        out, _ = self.gru(x, self._h0(z))
+        return self.out(out)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Greedy decoding: (B, <=max_len) ids, stopping when every row has written [EOS]."""
+        h, cond = self._h0(z), self.cond(z)[:, None]
+        token = torch.full((z.shape[0], 1), BOS, dtype=torch.long, device=z.device)
+        out, done = [], torch.zeros(z.shape[0], dtype=torch.bool, device=z.device)
+        for _ in range(self.max_len - 1):
+            y, h = self.gru(torch.cat([self.embed(token), cond], -1), h)
+            token = self.out(y).argmax(-1)                   # (B, 1)
+            token = token.masked_fill(done[:, None], PAD)
+            out.append(token)
+            done |= token[:, 0] == EOS
+            if done.all():
+                break
+        return torch.cat(out, 1)
+
+
+def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_out))
+
+
+# --------------------------------------------------------------------- model
+class FusionAutoencoder(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        c = self.config = config
+        self.image_encoder = ImageEncoder(dim=c.dim, grid=c.patch_grid, image_size=c.image_size)
+        self.text_proj = nn.Sequential(nn.LayerNorm(c.text_width), nn.Linear(c.text_width, c.dim))
+        self.text_pos = nn.Parameter(torch.randn(c.text_max_tokens, c.dim) * 0.02)
+        self.voice_encoder = VoiceEncoder(n_mels=c.n_mels, dim=c.dim, max_frames=c.voice_max_frames,
+                                          stride=c.voice_stride)
+        self.modality_embed = nn.Parameter(torch.randn(len(MODALITIES), c.dim) * 0.02)
+        self.fuse_token = nn.Parameter(torch.randn(1, 1, c.dim) * 0.02)
+        self.blocks = nn.ModuleList(Block(dim=c.dim, heads=c.heads, mlp_ratio=c.mlp_ratio, dropout=c.dropout)
+                                    for _ in range(c.depth))
+        self.norm = nn.LayerNorm(c.dim)
+        self.to_latent = nn.Linear(c.dim, 2 * c.latent_dim)
+        self.image_decoder = ImageDecoder(latent_dim=c.latent_dim, channels=c.decoder_channels,
+                                          image_size=c.image_size)
+        self.text_decoder = TextDecoder(latent_dim=c.latent_dim, vocab_size=max(len(c.text_vocab), 5),
+                                        hidden=c.text_hidden, max_len=c.text_max_tokens)
+        self.voice_head = _mlp(c.latent_dim, 128, len(c.voice_variants) + len(VOICE_PARAM_NAMES))
+        self.attribute_head = _mlp(c.latent_dim, 128, sum(len(a.values) for a in ATTRIBUTES))
+
+    # -- encoding
+    def tokens(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Per present modality: (tokens (B, n, D), mask (B, n)). Keys: image; text_states + text_mask; mel + mel_len."""
+        out = {}
+        if "image" in inputs:
+            x = self.image_encoder(inputs["image"])
+            out["image"] = (x, torch.ones(x.shape[:2], dtype=torch.bool, device=x.device))
+        if "text_states" in inputs:
+            states = inputs["text_states"]
+            out["text"] = (self.text_proj(states) + self.text_pos[: states.shape[1]], inputs["text_mask"])
+        if "mel" in inputs:
+            out["voice"] = self.voice_encoder(inputs["mel"], inputs["mel_len"])
+        return out
+
+    def fuse(self, tokens: Mapping[str, tuple[torch.Tensor, torch.Tensor]], *,
+             want_attention: bool = False) -> FusionOutput:
+        """[FUSE] + the given modalities' tokens -> Gaussian latent. Absent modalities are absent keys."""
+        if not tokens:
+            raise ValueError("at least one modality is needed")
+        first = next(iter(tokens.values()))[0]
+        b = first.shape[0]
+        seq, masks, layout, start = [self.fuse_token.expand(b, -1, -1)], [], {}, 1
+        masks.append(torch.ones(b, 1, dtype=torch.bool, device=first.device))
+        for m in MODALITIES:
+            if m in tokens:
+                x, mask = tokens[m]
+                seq.append(x + self.modality_embed[MODALITIES.index(m)])
+                masks.append(mask)
+                layout[m] = slice(start, start + x.shape[1])
+                start += x.shape[1]
+        x, key_mask = torch.cat(seq, 1), torch.cat(masks, 1)      # (B, N, D), (B, N)
+        attentions = []
+        for block in self.blocks:
+            x, attn = block(x, key_mask, want_attention)
+            attentions.append(attn)
+        mu, logvar = self.to_latent(self.norm(x[:, 0])).chunk(2, -1)
+        return FusionOutput(mu, logvar.clamp(-10, 6), layout, key_mask,
+                            attentions if want_attention else None)
+
+    def encode(self, inputs: Mapping[str, torch.Tensor], *, want_attention: bool = False) -> FusionOutput:
+        return self.fuse(self.tokens(inputs), want_attention=want_attention)
+
+    # -- decoding
+    def attribute_logits(self, z: torch.Tensor) -> list[torch.Tensor]:
+        return list(self.attribute_head(z).split([len(a.values) for a in ATTRIBUTES], -1))
+
+    def voice_outputs(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(variant logits (B, n_variants), normalised pitch/rate/range/volume (B, 4))."""
+        out = self.voice_head(z)
+        return out[:, : len(self.config.voice_variants)], out[:, len(self.config.voice_variants):]
+
+    def denormalise_voice(self, params: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(self.config.voice_param_mean, device=params.device)
+        std = torch.tensor(self.config.voice_param_std, device=params.device)
+        return params * std + mean
+
+    def normalise_voice(self, params: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(self.config.voice_param_mean, device=params.device)
+        std = torch.tensor(self.config.voice_param_std, device=params.device)
+        return (params - mean) / std

