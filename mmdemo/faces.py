@@ -1,17 +1,14 @@
-"""Procedural face renderer: a synthetic person's head and shoulders, drawn from
-ground-truth attributes with numpy + OpenCV only (128x128 RGB in a few ms).
+"""Procedural face renderer: a synthetic person's head and shoulders drawn from ground-truth
+attributes with numpy + OpenCV only (128x128 RGB in a few milliseconds).
 
-`attrs` (schema values) decide what must be visible; a `FaceIdentity` decides what
-makes one person look like themselves; a `FaceNuisance` adds per-sample variation
-that carries no attribute (pose, light, background, noise).
-
-Shapes are drawn anti-aliased at twice the output size, then area-downscaled.
-Coordinates are written in a fixed 256x256 reference frame and a `_Pen` maps them
-through the pose (rotation, scale, shift) as it draws, so the pose costs nothing
-and the background is never warped. Cues that must survive a 32x32 linear probe
-(age, emotion, glasses, hat, beard) are drawn partly as soft multiplicative
-shading, which darkens every skin tone and hair colour in the same direction.
-Same inputs give byte-identical output; the noise is seeded by the nuisance.
+`attrs` decide what must be visible; a `FaceIdentity` decides what makes one person look
+like themselves; a `FaceNuisance` adds per-sample variation that carries no attribute.
+Shapes are drawn anti-aliased at twice the output size, then area-downscaled. Coordinates
+are written in a fixed 256x256 reference frame and a `_Pen` maps them through the pose as
+it draws, so the pose costs nothing and the background is never warped. Cues that must
+survive a 32x32 linear probe (age, emotion, glasses, hat, beard) are partly drawn as soft
+multiplicative shading, which changes every skin tone and hair colour in the same
+direction. Same inputs give byte-identical output; the noise is seeded by the nuisance.
 """
 from __future__ import annotations
 
@@ -46,9 +43,9 @@ BG_KINDS: tuple[str, ...] = ("flat", "gradient", "stripes", "blotches")
 FEMALE_STYLES = (("long_middle", 0.25), ("long_fringe", 0.45), ("long_side", 0.62), ("bob", 0.82), ("ponytail", 1.0))
 MALE_STYLES = (("crew", 0.35), ("side_part", 0.6), ("textured", 0.8), ("swept", 1.0))
 
-# Per-emotion shape parameters (reference-frame pixels). Eyes: upper-lid height at the inner
-# and outer third, lower-lid height, outer-corner drop, iris scale. Brows: overall lift
-# (negative = up), extra at the inner and outer ends, arch.
+# Per emotion (reference pixels). Eyes: upper-lid height at the inner and outer third, lower-lid
+# height, outer-corner drop, iris scale. Brows: lift (negative = up), extra at the inner and
+# outer ends, arch.
 _EMO_KEYS = ("up_in", "up_out", "lo", "drop", "iris", "lift", "inner", "outer", "arch")
 EMOTION: dict[str, dict[str, float]] = {name: dict(zip(_EMO_KEYS, values)) for name, values in {
     "neutral": (7.0, 7.0, 5.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0),
@@ -62,13 +59,13 @@ EMOTION: dict[str, dict[str, float]] = {name: dict(zip(_EMO_KEYS, values)) for n
 class FaceIdentity:
     """Everything that makes one person look like themselves; fixed across that person's samples.
 
-    Styles are stored as uniform draws or small indices and mapped to a concrete style
-    at render time under the attributes, so a what-if that flips e.g. Male still renders
-    a sensible hairstyle for the same person.
+    Styles are stored as uniform draws or small indices and mapped to a concrete style at render
+    time under the attributes, so a what-if that flips e.g. Male still renders a sensible
+    hairstyle for the same person.
     """
     face_width: float        # multipliers around 1 unless noted
     face_length: float
-    jaw_square: float        # added to the jaw superellipse exponent
+    jaw_square: float        # added to the jaw's superellipse exponent
     eye_spacing: float
     eye_size: float
     eye_colour: int          # index into EYE_COLOURS
@@ -95,7 +92,7 @@ class FaceIdentity:
     def sample(cls, attrs: Mapping[str, str | int], rng: np.random.Generator) -> "FaceIdentity":
         """A random person. `attrs` is validated only: the draws do not depend on it, so one
         generator state gives the same person under any attribute what-if."""
-        normalise(attrs)
+        _normalised(attrs)
         u = rng.uniform
 
         def jitter(common: float, each: float) -> tuple[float, float, float]:
@@ -136,8 +133,8 @@ class FaceNuisance:
         """Random pose, light and background. Pose offsets are normal, clipped to their ranges
         (a detector's crops are mostly near-centred); muted backgrounds keep hair readable."""
         bg = colorsys.hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.04, 0.24), rng.uniform(0.55, 0.93))
-        rot, dx, dy, zoom = np.clip(rng.normal(0.0, 1.0, 4) * (3.0, 2.0, 2.0, 0.03), (-6, -4, -4, -0.07), (6, 4, 4, 0.06))
-        return cls(rotation_deg=float(rot), shift_x=float(dx), shift_y=float(dy), scale=float(1.0 + zoom),
+        rot, dx, dy, scale = np.clip(rng.normal((0, 0, 0, 1), (3, 2, 2, 0.03)), (-6, -4, -4, 0.93), (6, 4, 4, 1.06))
+        return cls(rotation_deg=float(rot), shift_x=float(dx), shift_y=float(dy), scale=float(scale),
                    light_angle=float(rng.uniform(0, 2 * math.pi)), light_strength=float(rng.uniform(0.0, 0.14)),
                    bg_colour=tuple(float(255 * c) for c in bg), bg_kind=BG_KINDS[int(rng.integers(4))],
                    bg_seed=int(rng.integers(2**31)), noise_sigma=float(rng.uniform(0.0, 1.2)),
@@ -149,7 +146,12 @@ class FaceNuisance:
         return cls(0.0, 0.0, 0.0, 1.0, 0.0, 0.0, PLAIN_BACKGROUND, "flat", 0, 0.0, 0)
 
 
-# --------------------------------------------------------------------------- geometry helpers
+# --------------------------------------------------------------------------- geometry and drawing
+
+def _normalised(attrs: Mapping[str, str | int | None]) -> dict[str, str]:
+    """Schema strings for every attribute; missing or empty (unlabelled) ones take DEFAULT_ATTRS."""
+    return {**DEFAULT_ATTRS, **normalise({k: v for k, v in attrs.items() if v is not None and str(v).strip()})}
+
 
 def _mix(a: Colour, b: Colour, t: float) -> Colour:
     return tuple(float(x + (y - x) * t) for x, y in zip(a, b))
@@ -171,7 +173,7 @@ def _bernstein(n: int, order: int) -> np.ndarray:
 
 
 def _curve(*ctrl, n: int = 12) -> np.ndarray:
-    """Bezier curve (quadratic or cubic, by the number of control points), n points."""
+    """Bezier curve (quadratic or cubic, by the number of control points) as n points."""
     return _bernstein(n, len(ctrl) - 1) @ np.array(ctrl, float)
 
 
@@ -181,7 +183,7 @@ def _arc(cx: float, cy: float, ax: float, ay: float, t0: float, t1: float, n: in
 
 
 @lru_cache(maxsize=None)
-def _unit_superellipse(n: float, k: int) -> np.ndarray:
+def _unit_blob(n: float, k: int) -> np.ndarray:
     t = np.linspace(0.0, 2 * math.pi, k, endpoint=False)
     c, s = np.cos(t), np.sin(t)
     return np.stack([np.sign(c) * np.abs(c) ** (2 / n), np.sign(s) * np.abs(s) ** (2 / n)], axis=1)
@@ -189,16 +191,15 @@ def _unit_superellipse(n: float, k: int) -> np.ndarray:
 
 def _blob(cx: float, cy: float, a: float, b: float, n: float = 2.0, k: int = 20) -> np.ndarray:
     """Superellipse outline: n=2 an ellipse, larger n a rounded rectangle."""
-    return _unit_superellipse(n, k) * (a, b) + (cx, cy)
+    return _unit_blob(n, k) * (a, b) + (cx, cy)
 
 
 class _Pen:
-    """Draws reference-frame shapes onto the canvas through the pose transform
+    """Draws reference-frame shapes on the canvas through the pose transform
     (fixed-point coordinates with 4 fractional bits, anti-aliased)."""
 
     def __init__(self, img: np.ndarray, n: FaceNuisance) -> None:
-        self.img, k = img, img.shape[0] / REF
-        rad = math.radians(n.rotation_deg)
+        self.img, k, rad = img, img.shape[0] / REF, math.radians(n.rotation_deg)
         self.rot, self.zoom = n.rotation_deg, k * n.scale
         a = self.zoom * np.array([[math.cos(rad), -math.sin(rad)], [math.sin(rad), math.cos(rad)]])
         centre = np.array([REF / 2, REF / 2])
@@ -223,14 +224,13 @@ class _Pen:
                     -1 if thickness < 0 else self._w(thickness), cv2.LINE_AA, 4)
 
     def tint(self, pts, factor: float | Colour, thickness: float = -1.0, blur: float = 0.0) -> None:
-        """Multiplies the pixels under a filled polygon (or a thick polyline), softened by
-        `blur` reference pixels, by `factor`: shadows, flushes and lens tints that keep
-        whatever colour lies beneath."""
-        p = self._fix(pts)
-        blur_px = int(round(blur * self.zoom))
+        """Multiplies the pixels under a filled polygon (or a thick polyline), softened by `blur`
+        reference pixels, by `factor`: shadows, flushes and lens tints that keep whatever colour
+        lies beneath."""
+        p, blur_px = self._fix(pts), int(round(blur * self.zoom))
         pad = 2 + blur_px + (0 if thickness < 0 else self._w(thickness))
-        x0, y0 = np.maximum(p.min(axis=0) // 16 - pad, 0)
-        x1, y1 = np.minimum(p.max(axis=0) // 16 + pad + 1, self.img.shape[0])
+        (x0, y0), (x1, y1) = np.maximum(p.min(axis=0) // 16 - pad, 0), np.minimum(p.max(axis=0) // 16 + pad + 1,
+                                                                                  self.img.shape[0])
         if x1 <= x0 or y1 <= y0:
             return
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
@@ -241,86 +241,61 @@ class _Pen:
             cv2.polylines(mask, [p], False, 255, self._w(thickness), cv2.LINE_AA, 4)
         if blur_px:
             mask = cv2.GaussianBlur(mask, (2 * blur_px + 1, 2 * blur_px + 1), 0)
-        w = mask.astype(np.float32) * np.float32(1 / 255)
-        f = (factor,) * 3 if isinstance(factor, (int, float)) else tuple(factor)
+        w, f = mask.astype(np.float32) * np.float32(1 / 255), np.broadcast_to(factor, 3)
         roi = self.img[y0:y1, x0:x1]
-        roi[:] = cv2.blendLinear(roi, cv2.multiply(roi, (*f, 0.0)), 1.0 - w, w)
+        roi[:] = cv2.blendLinear(roi, cv2.multiply(roi, (*map(float, f), 0.0)), 1.0 - w, w)
 
 
-@dataclass
 class _Look:
-    """Geometry and colours of one render, derived from attrs + identity (reference pixels)."""
-    male: bool
-    hat: bool
-    age: str
-    emotion: str
-    skin: Colour
-    hair: Colour
-    hw: float            # half width of the head at the cheekbones
-    hh: float            # centre-to-skull-top height
-    hl: float            # centre-to-chin height
-    eye_dx: float
-    brow_y: float
-    nose_y: float
-    mouth_y: float
-    mouth_w: float
-    nose_w: float
-    outline: np.ndarray | None = None  # the face's outline polygon, set by render_face
-    cx: float = REF / 2
-    cy: float = 116.0    # head centre, a little above the frame's so neck and shoulders fit
-    eye_y: float = 120.0
+    """Geometry (reference pixels), colours and style of one render, from attrs + identity."""
+    cx, cy, eye_y = REF / 2, 116.0, 120.0  # head a little above the frame's centre: shoulders fit
 
-    @property
-    def hairline_y(self) -> float:
-        return self.cy - 0.52 * self.hh
+    def __init__(self, a: Mapping[str, str], ident: FaceIdentity) -> None:
+        self.male, self.hat = a["Male"] == "1", a["Wearing_Hat"] == "1"
+        self.age, self.emotion = a["age_group"], a["emotion"]
+        skin = tuple(c * j for c, j in zip(SKIN[a["skin_tone"]], ident.skin_jitter))
+        hair = tuple(min(255.0, c * j) for c, j in zip(HAIR[a["hair_color"]], ident.hair_jitter))
+        self.grey_strands = self.age == "senior" and a["hair_color"] != "gray"
+        if self.age == "senior":  # older skin: less colourful and a little darker; greying hair
+            grey = sum(skin) / 3.0
+            skin = _shade(_mix(skin, (grey, grey, grey), 0.28), 0.97)
+            hair = _mix(hair, HAIR["gray"], 0.1) if self.grey_strands else hair
+        self.skin, self.hair = skin, hair
+        self.strand = GRAY_STRAND if self.grey_strands else _shade(hair, 1.6 if sum(hair) < 150 else 0.8)
+        self.hw, self.hh = (63.0 if self.male else 57.0) * ident.face_width, 80.0 * ident.face_length
+        self.hl = ((84.0 if self.male else 79.0) + (4.0 if self.age == "senior" else 0.0)) * ident.face_length
+        self.eye_dx, self.brow_y = self.hw * 0.41 * ident.eye_spacing, 102.0 + ident.brow_height
+        self.nose_y, self.nose_w = self.cy + 0.4 * self.hl * ident.nose_length, 11.0 * ident.nose_width
+        self.mouth_y, self.mouth_w = self.cy + 0.63 * self.hl, (21.0 if self.male else 19.5) * ident.mouth_width
+        self.hairline_y = self.cy - 0.52 * self.hh
+        if self.male and self.age == "senior" and ident.bald_u < 0.45:
+            self.style = "bald" if ident.bald_u < 0.18 else "receding"
+        else:
+            styles = MALE_STYLES if self.male else FEMALE_STYLES
+            self.style = next(s for s, upto in styles if ident.hair_style_u < upto)
+        self.outline = self._outline(ident.jaw_square)
 
-
-def _look(a: Mapping[str, str], ident: FaceIdentity) -> _Look:
-    male, age = a["Male"] == "1", a["age_group"]
-    skin = tuple(c * j for c, j in zip(SKIN[a["skin_tone"]], ident.skin_jitter))
-    if age == "senior":  # older skin: less colourful and a little darker
-        grey = sum(skin) / 3.0
-        skin = _shade(_mix(skin, (grey, grey, grey), 0.28), 0.97)
-    hair = tuple(min(255.0, c * j) for c, j in zip(HAIR[a["hair_color"]], ident.hair_jitter))
-    if age == "senior" and a["hair_color"] != "gray":
-        hair = _mix(hair, HAIR["gray"], 0.1)
-    hw, hh = (63.0 if male else 57.0) * ident.face_width, 80.0 * ident.face_length
-    hl = ((84.0 if male else 79.0) + (4.0 if age == "senior" else 0.0)) * ident.face_length
-    return _Look(male, a["Wearing_Hat"] == "1", age, a["emotion"], skin, hair, hw, hh, hl, eye_dx=hw * 0.41 * ident.eye_spacing,
-                 brow_y=102.0 + ident.brow_height, nose_y=116.0 + 0.4 * hl * ident.nose_length,
-                 mouth_y=116.0 + 0.63 * hl, mouth_w=(21.0 if male else 19.5) * ident.mouth_width,
-                 nose_w=11.0 * ident.nose_width)
-
-
-def _face_outline(g: _Look, ident: FaceIdentity) -> np.ndarray:
-    """Skull as a half ellipse, then the jaw as a superellipse: squarer for men, tapering
-    to a rounder, narrower chin for women, with jowls for seniors. Left, top, right, chin."""
-    top = _arc(g.cx, g.cy, g.hw, g.hh, math.pi, 2 * math.pi, 28)
-    n = (2.7 if g.male else 2.05) + ident.jaw_square * (1.0 if g.male else 0.5)
-    t = np.linspace(0.0, math.pi, 36)
-    c, v = np.cos(t), np.abs(np.sin(t)) ** (2.0 / n)
-    taper = 1.0 - (0.10 * v ** 4 if g.male else 0.24 * v ** 1.6)
-    if g.age == "senior":
-        taper = taper + 0.05 * np.exp(-((v - 0.86) / 0.08) ** 2)
-    x = g.cx + g.hw * np.sign(c) * np.abs(c) ** (2.0 / n) * taper
-    return np.concatenate([top, np.stack([x, g.cy + g.hl * v], axis=1)])
+    def _outline(self, jaw_square: float) -> np.ndarray:
+        """Skull as a half ellipse, then the jaw as a superellipse: squarer for men, tapering to
+        a rounder, narrower chin for women, with jowls for seniors. Left, top, right, chin."""
+        n = (2.7 if self.male else 2.05) + jaw_square * (1.0 if self.male else 0.5)
+        t = np.linspace(0.0, math.pi, 36)
+        c, v = np.cos(t), np.abs(np.sin(t)) ** (2.0 / n)
+        taper = 1.0 - (0.10 * v ** 4 if self.male else 0.24 * v ** 1.6)
+        if self.age == "senior":
+            taper = taper + 0.05 * np.exp(-((v - 0.86) / 0.08) ** 2)
+        x = self.cx + self.hw * np.sign(c) * np.abs(c) ** (2.0 / n) * taper
+        jaw = np.stack([x, self.cy + self.hl * v], axis=1)
+        return np.concatenate([_arc(self.cx, self.cy, self.hw, self.hh, math.pi, 2 * math.pi, 28), jaw])
 
 
 # --------------------------------------------------------------------------- hair
 
-def _hair_style(g: _Look, ident: FaceIdentity) -> str:
-    if g.male and g.age == "senior" and ident.bald_u < 0.45:
-        return "bald" if ident.bald_u < 0.18 else "receding"
-    return next(name for name, upto in (MALE_STYLES if g.male else FEMALE_STYLES) if ident.hair_style_u < upto)
-
-
-def _hairline(g: _Look, style: str, part: int, xs: np.ndarray) -> np.ndarray:
+def _hairline(g: _Look, part: int, xs: np.ndarray) -> np.ndarray:
     """Forehead edge of the front hair for x in [-1, 1] across the forehead."""
-    y0, ax = g.hairline_y, np.abs(xs)
-    if style == "long_fringe":
-        return g.brow_y - 9 + 2 * np.cos(xs * 9) + 12 * ax ** 6
-    if style == "bob":
-        return g.brow_y - 7 + 12 * ax ** 4
+    y0, ax, style = g.hairline_y, np.abs(xs), g.style
+    if style in ("long_fringe", "bob"):
+        return g.brow_y + (-9 + 2 * np.cos(xs * 9) + 12 * ax ** 6 if style == "long_fringe" else -7 + 12 * ax ** 4)
     if style == "long_middle":
         return y0 + 1 + 30 * ax ** 1.4
     if style in ("long_side", "side_part", "swept"):
@@ -328,8 +303,8 @@ def _hairline(g: _Look, style: str, part: int, xs: np.ndarray) -> np.ndarray:
         return y0 - 2 + {"long_side": 26.0, "swept": 17.0}.get(style, 9.0) * swept ** 2 + 8 * ax ** 6
     if style == "textured":
         return y0 + 3 + 3 * np.cos(xs * 14) + 6 * ax ** 4
-    if style == "receding":  # high temples, a widow's peak in the middle
-        return y0 - 18 + 16 * (1 - ax) ** 1.5
+    if style == "receding":  # temples receded high, a widow's peak in the middle
+        return y0 - 2 - 64 * ax * (1 - ax) + 14 * ax ** 8
     return y0 + 3 - 7 * ax ** 2 + 16 * ax ** 12
 
 
@@ -340,52 +315,48 @@ _FRONT = {"long_middle": (10, 0.62, 1.13, 0.80), "long_fringe": (10, 0.62, 1.13,
           "swept": (13, -0.08, 1.09, 0.96), "receding": (2, -0.06, 1.05, 0.96)}
 
 
-def _front_hair(pen: _Pen, g: _Look, ident: FaceIdentity, style: str, strand: Colour) -> None:
+def _front_hair(pen: _Pen, g: _Look, ident: FaceIdentity) -> None:
     """Hair over the skull down to the hairline, with side locks; bald: patches above the ears."""
-    if style == "bald":
+    if g.style == "bald":
         for s in (-1, 1):
             x0 = g.cx + s * g.hw
-            pts = np.concatenate([_curve((x0 - s * 6, g.cy - 0.45 * g.hh), (x0 + s * 9, g.cy - 30), (x0 + s * 5, g.cy - 4)),
-                                  [(x0 - s * 5, g.cy - 4), (x0 - s * 9, g.cy - 0.4 * g.hh)]])
+            edge = _curve((x0 - s * 6, g.cy - 0.45 * g.hh), (x0 + s * 9, g.cy - 30), (x0 + s * 5, g.cy - 4))
+            pts = np.concatenate([edge, [(x0 - s * 5, g.cy - 4), (x0 - s * 9, g.cy - 0.4 * g.hh)]])
             pen.fill(pts, g.hair)
-            pen.line(pts[2:9] - (s * 4, 0), strand, 1.6)
+            pen.line(pts[2:9] - (s * 4, 0), g.strand, 1.6)
         return
-    volume, bottom, side_out, side_in = _FRONT[style]
+    volume, bottom, side_out, side_in = _FRONT[g.style]
     if g.hat and bottom < 0.3:  # short hair pushed out below a hat: tufts down to the ears
         bottom, side_out = 0.05, side_out + 0.06
-    ax, ay = g.hw * side_out, g.hh + volume * ident.hair_volume
-    side_bottom = g.cy + bottom * g.hl
+    ax, ay, side_bottom = g.hw * side_out, g.hh + volume * ident.hair_volume, g.cy + bottom * g.hl
     tb = math.asin(max(-0.9, min(0.45, (side_bottom - g.cy) / ay)))
     t = np.linspace(math.pi - tb, 2 * math.pi + tb, 40)
-    bump = 1.0 + (0.05 * np.abs(np.sin(t * 9)) if style == "textured" else 0.0)
+    bump = 1.0 + (0.05 * np.abs(np.sin(t * 9)) if g.style == "textured" else 0.0)
     outer = np.stack([g.cx + ax * np.cos(t) * bump, g.cy + ay * np.sin(t) * bump], axis=1)
-    ybot = max(side_bottom, outer[0, 1])
-    xs = np.linspace(1.0, -1.0, 25)
-    inner = np.stack([g.cx + xs * g.hw * 0.93, _hairline(g, style, ident.hair_part, xs)], axis=1)
+    ybot, xs = max(side_bottom, outer[0, 1]), np.linspace(1.0, -1.0, 25)
+    inner = np.stack([g.cx + xs * g.hw * 0.93, _hairline(g, ident.hair_part, xs)], axis=1)
     pen.fill(np.concatenate([[(outer[0, 0], ybot)], outer, [(outer[-1, 0], ybot), (g.cx + g.hw * side_in, ybot)],
                              inner, [(g.cx - g.hw * side_in, ybot)]]), g.hair)
-    if style != "receding":  # strands across the crown
-        for f, a0, a1 in ((0.95, 1.22, 1.62), (0.88, 1.30, 1.72), (0.80, 1.38, 1.62)):
-            pen.line(_arc(g.cx, g.cy, ax * f, ay * f, a0 * math.pi, a1 * math.pi, 12), strand, 1.6)
-    if bottom > 0.3:  # strands down the long side locks
-        for s in (-1, 1):
-            x = g.cx + s * g.hw
-            pen.line(_curve((x, g.cy - 30), (x + s * 4, g.cy + 10), (x - s * 2, side_bottom - 6)), strand, 1.6)
+    crown = ((0.95, 1.22, 1.62), (0.88, 1.3, 1.72), (0.8, 1.38, 1.62))
+    for f, a0, a1 in ((0.95, 1.3, 1.7),) if g.style == "receding" else crown:  # strands across the crown
+        pen.line(_arc(g.cx, g.cy, ax * f, ay * f, a0 * math.pi, a1 * math.pi, 12), g.strand, 1.6)
+    for s in (-1, 1) if bottom > 0.3 else ():  # strands down the long side locks
+        x = g.cx + s * g.hw
+        pen.line(_curve((x, g.cy - 30), (x + s * 4, g.cy + 10), (x - s * 2, side_bottom - 6)), g.strand, 1.6)
 
 
-def _back_hair(pen: _Pen, g: _Look, ident: FaceIdentity, style: str, strand: Colour) -> None:
+def _back_hair(pen: _Pen, g: _Look, ident: FaceIdentity) -> None:
     """Hair behind the head: long falls onto the shoulders, a bob ends at the chin, a ponytail
     hangs over one shoulder."""
-    if style == "ponytail":
+    if g.style == "ponytail":
         s, x0 = ident.hair_part, g.cx + ident.hair_part * g.hw
-        pen.fill(np.concatenate([_curve((x0 - s * 14, g.cy - 40), (x0 + s * 40, g.cy - 10), (x0 + s * 16, g.cy + 100)),
-                                 _curve((x0 + s * 4, g.cy + 96), (x0 + s * 18, g.cy + 20), (x0 - s * 16, g.cy - 24))]),
-                 g.hair)
-        pen.line(_curve((x0 + s * 4, g.cy - 20), (x0 + s * 26, g.cy + 10), (x0 + s * 12, g.cy + 84)), strand, 1.6)
+        outer = _curve((x0 - s * 14, g.cy - 40), (x0 + s * 40, g.cy - 10), (x0 + s * 16, g.cy + 100))
+        inner = _curve((x0 + s * 4, g.cy + 96), (x0 + s * 18, g.cy + 20), (x0 - s * 16, g.cy - 24))
+        pen.fill(np.concatenate([outer, inner]), g.hair)
+        pen.line(_curve((x0 + s * 4, g.cy - 20), (x0 + s * 26, g.cy + 10), (x0 + s * 12, g.cy + 84)), g.strand, 1.6)
+    if not g.style.startswith(("long", "bob")):
         return
-    if not style.startswith(("long", "bob")):
-        return
-    long = style != "bob"
+    long = g.style != "bob"
     y_end, wide = (240.0, g.hw * 1.34) if long else (g.cy + 0.8 * g.hl, g.hw * 1.2)
     top = _arc(g.cx, g.cy - 2, g.hw * 1.2, g.hh + 12 * ident.hair_volume, math.pi, 2 * math.pi, 26)
     right = _curve((g.cx + g.hw * 1.2, g.cy - 2), (g.cx + wide * 1.02, g.cy + 40), (g.cx + wide, y_end - 10), n=10)
@@ -394,7 +365,7 @@ def _back_hair(pen: _Pen, g: _Look, ident: FaceIdentity, style: str, strand: Col
     for s in (-1, 1) if long else ():
         for f in (1.12, 1.24):
             pen.line(_curve((g.cx + s * g.hw * f, g.cy + 40), (g.cx + s * g.hw * (f + 0.08), g.cy + 80),
-                            (g.cx + s * g.hw * (f + 0.04), y_end - 12)), strand, 1.6)
+                            (g.cx + s * g.hw * (f + 0.04), y_end - 12)), g.strand, 1.6)
 
 
 # --------------------------------------------------------------------------- head and skin
@@ -412,7 +383,8 @@ def _neck_and_head(pen: _Pen, g: _Look, ident: FaceIdentity) -> None:
     for s in (-1, 1):  # ears
         c = (g.cx + s * g.hw * 0.97, g.eye_y + 8)
         pen.ellipse(c, (9.0, 17.0), _shade(g.skin, 0.95))
-        pen.ellipse((c[0] + s * 1.5, c[1]), (4.5, 10.0), _shade(g.skin, 0.78), 1.8, *((-100, 100) if s > 0 else (80, 260)))
+        a0 = -100 if s > 0 else 80  # the inner rim, on the outer side of each ear
+        pen.ellipse((c[0] + s * 1.5, c[1]), (4.5, 10.0), _shade(g.skin, 0.78), 1.8, a0, a0 + 200)
     pen.fill(g.outline, g.skin)
 
 
@@ -425,8 +397,8 @@ def _expression_marks(pen: _Pen, g: _Look) -> None:
             pen.ellipse((g.cx + s * g.hw * 0.53, g.eye_y + (22 if g.emotion == "happy" else 27)), (15.0, 10.0), cheek)
     if g.emotion == "happy":  # smile folds from the nose wings round the raised mouth corners
         for s in (-1, 1):
-            fold = _curve((g.cx + s * (g.nose_w + 5), g.nose_y - 5), (g.cx + s * (g.mouth_w * 1.3 + 11), g.mouth_y - 8),
-                          (g.cx + s * (g.mouth_w * 1.3 + 5), g.mouth_y + 6))
+            fold = _curve((g.cx + s * (g.nose_w + 5), g.nose_y - 5), (g.cx + s * (g.mouth_w * 1.3 + 11),
+                          g.mouth_y - 8), (g.cx + s * (g.mouth_w * 1.3 + 5), g.mouth_y + 6))
             pen.tint(fold, 0.86, 6.0, blur=3)
             pen.line(fold, _shade(g.skin, 0.74), 2.2)
     elif g.emotion == "sad":  # raised inner brows crease the middle of the forehead
@@ -526,7 +498,8 @@ def _mouth(pen: _Pen, g: _Look, ident: FaceIdentity) -> None:
     mid = _curve((cx - w, my + corner), (cx, my + 2 * middle), (cx + w, my + corner), n=15)
     bow = np.sin(np.pi * t) ** 0.7 * (1 - 0.3 * np.exp(-((t - 0.5) / 0.08) ** 2))  # Cupid's bow
     up = mid - np.stack([np.zeros(15), 4.5 * full * thin * bow], axis=1)
-    lo = mid + np.stack([np.zeros(15), (8.0 if emo == "sad" else 5.5) * full * thin * np.sin(np.pi * t) ** 0.8], axis=1)
+    pout = (8.0 if emo == "sad" else 5.5) * full * thin
+    lo = mid + np.stack([np.zeros(15), pout * np.sin(np.pi * t) ** 0.8], axis=1)
     if emo != "neutral":  # the pout (sad) or the clench (angry) bunches the chin below the lip
         pen.tint(_curve((cx - w * 0.7, my + 14), (cx, my + 24), (cx + w * 0.7, my + 14)), 0.8, 6.0, blur=3)
     pen.fill(np.concatenate([up, mid[::-1]]), _shade(lip, 0.9))
@@ -604,7 +577,8 @@ def _glasses(pen: _Pen, g: _Look, ident: FaceIdentity) -> None:
         pen.line(rim, colour, th, closed=True)
         pen.line([(ex - 0.55 * rw, ey - 0.2 * rh), (ex - 0.2 * rw, ey - 0.62 * rh)], (236, 240, 246), 1.6)
         pen.line([(ex + s * rw, ey - 4), (g.cx + s * g.hw * 0.99, ey - 6)], colour, th * 0.85)
-    pen.line(_curve((g.cx - g.eye_dx + rw, ey - 3), (g.cx, ey - 8), (g.cx + g.eye_dx - rw, ey - 3), n=8), colour, th * 0.85)
+    bridge = _curve((g.cx - g.eye_dx + rw, ey - 3), (g.cx, ey - 8), (g.cx + g.eye_dx - rw, ey - 3), n=8)
+    pen.line(bridge, colour, th * 0.85)
 
 
 def _hat(pen: _Pen, g: _Look, ident: FaceIdentity) -> None:
@@ -656,15 +630,16 @@ def _background(n: FaceNuisance, side: int) -> np.ndarray:
     else:
         small = colour.reshape(1, 1, 3)
     small = np.clip(np.round(small), 0, 255).astype(np.uint8)
-    img = cv2.resize(small, (side, side), interpolation=cv2.INTER_CUBIC if n.bg_kind == "blotches" else cv2.INTER_LINEAR)
+    smooth = cv2.INTER_CUBIC if n.bg_kind == "blotches" else cv2.INTER_LINEAR
+    img = cv2.resize(small, (side, side), interpolation=smooth)
     if n.bg_kind == "stripes":
         # angles in steps of 45 degrees repeat row to row, which keeps the PNGs small
         period, ang = side / REF * (16 + n.bg_seed % 20), math.radians(45 * ((n.bg_seed // 20) % 4))
         d, normal = np.array([math.cos(ang), math.sin(ang)]), np.array([-math.sin(ang), math.cos(ang)])
         for k in np.arange(-side, side, period):
             a, b = side / 2 + normal * k - d * side * 1.5, side / 2 + normal * k + d * side * 1.5
-            cv2.line(img, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), tuple(colour * 0.95), max(1, int(period / 2)),
-                     cv2.LINE_AA)
+            cv2.line(img, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), tuple(colour * 0.95),
+                     max(1, int(period / 2)), cv2.LINE_AA)
     return img
 
 
@@ -674,7 +649,8 @@ def _finish(img: np.ndarray, n: FaceNuisance) -> np.ndarray:
         return img
     size = img.shape[0]
     ramp = np.linspace(-n.light_strength, n.light_strength, size, dtype=np.float32)
-    gain = 1.0 + ramp[None, :] * np.float32(math.cos(n.light_angle)) + ramp[:, None] * np.float32(math.sin(n.light_angle))
+    dx, dy = np.float32(math.cos(n.light_angle)), np.float32(math.sin(n.light_angle))
+    gain = 1.0 + ramp[None, :] * dx + ramp[:, None] * dy
     # grain in 2x2 blocks: looks the same at a glance but costs PNG size far less than per-pixel noise
     noise = np.random.default_rng(n.noise_seed).standard_normal(((size + 1) // 2, (size + 1) // 2), dtype=np.float32)
     noise = cv2.resize(noise, (2 * noise.shape[1], 2 * noise.shape[0]), interpolation=cv2.INTER_NEAREST)[:size, :size]
@@ -686,31 +662,26 @@ def _finish(img: np.ndarray, n: FaceNuisance) -> np.ndarray:
 
 def render_face(attrs: Mapping[str, str | int], identity: FaceIdentity, nuisance: FaceNuisance,
                 size: int = 128) -> np.ndarray:
-    """uint8 (size, size, 3) RGB. Missing attributes take DEFAULT_ATTRS; unknown values raise
-    ValueError. A beard is drawn only for Male=1."""
+    """uint8 (size, size, 3) RGB. Missing or empty attributes take DEFAULT_ATTRS; unknown values
+    raise ValueError. A beard is drawn only for Male=1."""
     if size < 16:
         raise ValueError(f"size must be at least 16 pixels, got {size}")
-    a = {**DEFAULT_ATTRS, **normalise(attrs)}
-    g = _look(a, identity)
-    g.outline = _face_outline(g, identity)
+    a = _normalised(attrs)
+    g = _Look(a, identity)
     canvas = _background(nuisance, 2 * size)
     pen = _Pen(canvas, nuisance)
-    style = _hair_style(g, identity)
-    grey_strands = g.age == "senior" and a["hair_color"] != "gray"
-    strand = GRAY_STRAND if grey_strands else _shade(g.hair, 1.6 if sum(g.hair) < 150 else 0.8)
-
     pen.ellipse((g.cx, 290.0), (124.0 if g.male else 104.0, 76.0), identity.shirt_colour)  # shoulders
-    _back_hair(pen, g, identity, style, strand)  # over the shoulders, behind the neck
+    _back_hair(pen, g, identity)  # over the shoulders, behind the neck
     _neck_and_head(pen, g, identity)
     _expression_marks(pen, g)
     _age_marks(pen, g)
     if g.male and a["Beard"] == "1":
-        _beard(pen, g, identity, _mix(g.hair, HAIR["gray"], 0.35) if grey_strands else g.hair)
+        _beard(pen, g, identity, _mix(g.hair, HAIR["gray"], 0.35) if g.grey_strands else g.hair)
     _mouth(pen, g, identity)
     _nose(pen, g)
     _eyes(pen, g, identity)
     _brows(pen, g, identity)
-    _front_hair(pen, g, identity, style, strand)
+    _front_hair(pen, g, identity)
     if a["Eyeglasses"] == "1":
         _glasses(pen, g, identity)
     if a["Wearing_Hat"] == "1":

@@ -62,7 +62,7 @@ class TrainConfig:
 
 
 PRESETS: dict[str, TrainConfig] = {
-    "tiny": TrainConfig(steps=40, batch_size=16, warmup_steps=5, kl_warmup_steps=10, checkpoint_every=20,
+    "tiny": TrainConfig(steps=40, batch_size=16, warmup_steps=5, kl_warmup_steps=10, checkpoint_every=10,
                         text_wordings=2, num_workers=0,
                         model=ModelConfig(dim=64, depth=4, heads=4, latent_dim=32, decoder_channels=64,
                                           text_hidden=64)),
@@ -389,8 +389,11 @@ def _loop(ddp_model, model, cfg, samples, choices, cache, vocab, opt, disc, disc
     while step < cfg.steps:
         sampler.epoch, sampler.offset = step // per_epoch, step % per_epoch
         dataset.epoch = sampler.epoch
+        # its own generator: a loader seeds its workers from the global RNG otherwise, and a resumed run,
+        # which starts a loader mid-epoch, would then draw different dropout masks than an unbroken one
         loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
-                                             num_workers=cfg.num_workers, drop_last=True)
+                                             num_workers=cfg.num_workers, drop_last=True,
+                                             generator=torch.Generator().manual_seed(cfg.seed + sampler.epoch))
         for raw in loader:
             batch = prepare_batch(raw, cache, vocab, cfg.model.voice_variants, model, dev, cfg.text_token_dropout, gen)
             ddp_model.train()

@@ -32,3 +32,11 @@ def tiny_data(tmp_path_factory):
     """The tiny preset, generated once per test session (seed 0)."""
     from mmdemo.datagen import generate_dataset
     return generate_dataset(tmp_path_factory.mktemp("data") / "tiny", preset="tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_data, tmp_path_factory):
+    """A checkpoint trained briefly on the tiny dataset: real weights, real files, seconds to make."""
+    from mmdemo.train import train
+    return train(tiny_data, tmp_path_factory.mktemp("ckpt") / "tiny", preset="tiny", steps=30,
+                 device="cpu", progress=False)

@@ -1,0 +1,146 @@
+"""The public Python API on a real (tiny) checkpoint: every input subset, bad input, round trips."""
+import itertools
+
+import cv2
+import numpy as np
+import pytest
+
+import mmdemo
+from mmdemo.dataset import open_samples
+from mmdemo.audio import read_audio
+
+SUBSETS = [c for r in (1, 2, 3) for c in itertools.combinations(("image", "text", "audio"), r)]
+
+
+@pytest.fixture(scope="module")
+def model(tiny_checkpoint):
+    return mmdemo.load_model(tiny_checkpoint, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def person(tiny_data):
+    s = open_samples(tiny_data, "test")[0]
+    image = cv2.cvtColor(cv2.imread(str(s.image)), cv2.COLOR_BGR2RGB)
+    return {"image": image, "text": s.text, "audio": read_audio(s.audio)}
+
+
+@pytest.mark.parametrize("subset", SUBSETS, ids=["+".join(s) for s in SUBSETS])
+def test_every_subset(model, person, subset):
+    a = model.analyze(**{k: person[k] for k in subset})
+    names = {"image": "image", "text": "text", "audio": "voice"}
+    assert a.inputs == tuple(names[k] for k in subset)
+    assert a.embedding.shape == (model.config.latent_dim,) and np.isfinite(a.embedding).all()
+    assert set(a.attributes) == {"Male", "age_group", "emotion", "hair_color", "Eyeglasses", "Beard",
+                                 "Wearing_Hat", "skin_tone"}
+    assert all(0 < c <= 1 for c in a.confidences.values())
+    assert a.image.shape == (64, 64, 3) and a.image.dtype == np.uint8
+    assert isinstance(a.text, str)
+    sr, wave = a.audio
+    assert sr == 16000 and wave.dtype == np.float32 and len(wave) > 8000
+    shares = a.attention.modality_share
+    assert set(shares) == set(a.inputs) and abs(sum(shares.values()) - 1) < 1e-5
+    if "image" in subset and "text" in subset:
+        maps = a.attention.text_to_image
+        assert maps.shape == (len(a.attention.words), 8, 8) and np.allclose(maps.sum((1, 2)), 1, atol=1e-4)
+    if "image" in subset:
+        assert a.attention.rollout.shape == (8, 8) and a.face_crop.shape == (64, 64, 3)
+    if "audio" in subset:
+        assert abs(a.attention.voice_frames.sum() - 1) < 1e-4
+    assert set(a.unimodal) == set(a.inputs)
+    assert set(a.generated_faces) == {m for m in ("text", "voice") if m in a.inputs}
+
+
+def test_save_load_round_trip_gives_identical_outputs(tiny_checkpoint, person):
+    a = mmdemo.load_model(tiny_checkpoint, device="cpu").analyze(**person)
+    b = mmdemo.load_model(tiny_checkpoint, device="cpu").analyze(**person)
+    assert np.array_equal(a.embedding, b.embedding) and np.array_equal(a.image, b.image)
+    assert a.text == b.text and np.array_equal(a.audio[1], b.audio[1])
+
+
+def test_image_formats_are_converted(model, person):
+    rgb = person["image"]
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    sixteen = rgb.astype(np.uint16) * 257
+    floats = rgb.astype(np.float32) / 255
+    base = model.analyze(image=rgb).embedding
+    for variant in (rgba, sixteen, floats):
+        assert np.allclose(model.analyze(image=variant).embedding, base, atol=1e-4)
+    assert model.analyze(image=grey).embedding.shape == base.shape
+    assert model.analyze(image=grey[:, :, None]).embedding.shape == base.shape
+
+
+def test_no_face_falls_back_to_the_centre(model):
+    noise = np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)
+    a = model.analyze(image=noise)
+    assert a.face_found is False and any("no face" in w for w in a.warnings)
+
+
+def test_audio_conversions_and_limits(model, person):
+    sr, wave = person["audio"]
+    stereo_int = (np.stack([wave, wave], 1) * 20000).astype(np.int16)
+    assert model.analyze(audio=(sr, stereo_int)).inputs == ("voice",)
+    long = np.tile(wave, int(40 * sr / len(wave)) + 1)
+    a = model.analyze(audio=(sr, long))
+    assert any("first 30 s" in w for w in a.warnings)
+    from scipy.signal import resample_poly
+    assert model.analyze(audio=(44100, resample_poly(wave, 441, 160).astype(np.float32))).inputs == ("voice",)
+
+
+def test_text_limits(model):
+    assert model.analyze(text="   ", image=np.full((64, 64, 3), 128, np.uint8)).inputs == ("image",)
+    a = model.analyze(text="a happy man with glasses " * 100)
+    assert any("longer than 1000 characters" in w for w in a.warnings)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({}, "nothing to analyze"),
+    ({"text": ""}, "nothing to analyze"),
+    ({"audio": (16000, np.zeros(32000, np.float32))}, "no voice detected"),
+    ({"audio": (16000, np.array([0.1, np.nan] * 8000, np.float32))}, "NaN"),
+    ({"audio": (16000, np.zeros(0, np.float32))}, "empty"),
+    ({"audio": np.zeros(100)}, "sample_rate, samples"),
+    ({"audio": (0, np.ones(1600))}, "sample rate"),
+    ({"image": np.zeros((8, 8, 3), np.uint8)}, "too small"),
+    ({"image": np.zeros((7000, 6000, 3), np.uint8)}, "42 megapixels; the limit is 40"),
+    ({"image": np.zeros((64, 64, 5), np.uint8)}, "expected height x width"),
+    ({"image": np.array(["not", "an", "image"], dtype=object)}, "not an image"),
+    ({"text": 42}, "must be text"),
+])
+def test_bad_input_is_a_clear_value_error(model, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        model.analyze(**kwargs)
+
+
+def test_checkpoint_refusals(tmp_path, tiny_checkpoint):
+    import shutil
+    from mmdemo.checkpoint import CheckpointError
+
+    def copy(name):
+        d = tmp_path / name
+        shutil.copytree(tiny_checkpoint, d, ignore=shutil.ignore_patterns("resume"))
+        return d
+
+    trunc = copy("trunc")
+    data = (trunc / "model.safetensors").read_bytes()
+    (trunc / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"model.safetensors is truncated or corrupt"):
+        mmdemo.load_model(trunc)
+    unknown = copy("unknown")
+    cfg = (unknown / "config.json").read_text().replace('"depth"', '"depht"')
+    (unknown / "config.json").write_text(cfg)
+    with pytest.raises(CheckpointError, match=r"config.json: unknown model config fields: depht"):
+        mmdemo.load_model(unknown)
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text("{}")
+    (pickled / "model.pt").write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(CheckpointError, match=r"model.pt \(pickle format\)"):
+        mmdemo.load_model(pickled)
+    with pytest.raises(CheckpointError, match="not a checkpoint folder"):
+        mmdemo.load_model(tmp_path / "missing")
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        if not __import__("torch").cuda.is_available():
+            mmdemo.load_model(tiny_checkpoint, device="cuda")
+        else:
+            raise ValueError("no CUDA GPU (skipped: one is present)")
