@@ -46,6 +46,7 @@ class Analysis:
     attention: AttentionMaps
     face_crop: np.ndarray | None = None              # the face as the model saw it
     face_found: bool | None = None
+    voice_input: np.ndarray | None = None            # the voice as the model heard it (16 kHz)
     unimodal: dict[str, np.ndarray] = field(default_factory=dict)      # embedding from each input alone
     generated_faces: dict[str, np.ndarray] = field(default_factory=dict)  # face from "text" / "voice" alone
     agreement: dict[str, float] = field(default_factory=dict)          # cosine similarity per input pair
@@ -73,7 +74,9 @@ class MultimodalModel(FusionModel):
         fused = self.fuse(enc, want_attention=True)
         inputs = tuple(m for m in MODALITIES if m in enc.tokens)
         unimodal = {m: self.fuse(enc, [m]).mu for m in inputs} if len(inputs) > 1 else {inputs[0]: fused.mu}
-        return self._result(enc, fused, inputs, unimodal, face, warnings)
+        result = self._result(enc, fused, inputs, unimodal, face, warnings)
+        result.voice_input = wave
+        return result
 
     def _result(self, enc, fused: FusionOutput, inputs, unimodal, face, warnings) -> Analysis:
         probs = self.attribute_probs(fused.mu)
@@ -118,10 +121,7 @@ class MultimodalModel(FusionModel):
         if "voice" in lay:
             voice = fuse_row[lay["voice"]]
             voice = (voice / voice.sum().clamp_min(1e-9)).cpu().numpy()
-        rollout = None
-        if "image" in lay:
-            r = _rollout(layers.mean(1))[0, lay["image"]]
-            rollout = (r / r.sum().clamp_min(1e-9)).reshape(grid, grid).cpu().numpy()
+        rollout = attention_rollout(fused).reshape(grid, grid) if "image" in lay else None
         return AttentionMaps(words=words, text_to_image=text_map,
                              modality_share={m: v / total for m, v in shares.items()},
                              voice_frames=voice, voice_token_seconds=self.config.voice_stride * 0.01,
@@ -151,6 +151,13 @@ def _rollout(attn: torch.Tensor) -> torch.Tensor:
         a = 0.5 * a + 0.5 * eye
         result = (a / a.sum(-1, keepdim=True)) @ result
     return result
+
+
+def attention_rollout(fused: FusionOutput) -> np.ndarray:
+    """[FUSE] -> face-patch rollout of one fused sample, normalised to sum 1 (grid*grid,)."""
+    layers = torch.stack([a[0].float() for a in fused.attentions]).mean(1)     # (layers, N, N)
+    r = _rollout(layers)[0, fused.layout["image"]]
+    return (r / r.sum().clamp_min(1e-9)).cpu().numpy()
 
 
 def load_model(path: str | Path = DEFAULT_CHECKPOINT, device: str = "auto") -> MultimodalModel:

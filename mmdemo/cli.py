@@ -58,6 +58,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gallery(args: argparse.Namespace) -> int:
+    from .projection import build_gallery
+
+    start = time.perf_counter()
+    folder = build_gallery(args.checkpoint, args.data, people=args.people, device=args.device,
+                           n_neighbors=args.n_neighbors, min_dist=args.min_dist, layout=args.layout,
+                           progress=None if args.quiet else (lambda msg: print(msg, flush=True)))
+    print(f"gallery in {folder} ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mmdemo",
                                      description="Face, words and voice in one learned space.")
@@ -94,6 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--limit", type=int, default=None, help="evaluate at most this many samples")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("gallery", help="embed held-out people and fit the map (UMAP + projector) for the app")
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--data", required=True, type=Path, help="people the model did not train on")
+    p.add_argument("--people", type=int, default=2500)
+    p.add_argument("--n-neighbors", type=int, default=15)
+    p.add_argument("--min-dist", type=float, default=0.1)
+    p.add_argument("--layout", choices=["umap", "pca"], default="umap", help="pca: a fast linear preview")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_gallery)
     return parser
 
 

@@ -16,6 +16,16 @@ def _gaussian_window(size: int, sigma: float, channels: int, device_str: str) ->
     return g.expand(channels, 1, size, size).contiguous().to(device_str)
 
 
+def _fp32(fn):
+    """Runs `fn` in float32 even under autocast: its variances cancel catastrophically in bf16."""
+    def wrapped(*args, **kwargs):
+        with torch.autocast(device_type=args[0].device.type, enabled=False):
+            return fn(*(x.float() if torch.is_tensor(x) else x for x in args), **kwargs)
+    wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
+    return wrapped
+
+
+@_fp32
 def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """Per-image SSIM (B,) of images in [0, 1], Gaussian window as in Wang et al. 2004."""
     c = a.shape[1]
@@ -36,11 +46,13 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1.0 / mse)
 
 
+@_fp32
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(q || N(0, I)) per sample (B,), summed over latent dimensions."""
     return 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(-1)
 
 
+@_fp32
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
     """Symmetric InfoNCE: row i of `a` and row i of `b` are the positive pair."""
     if a.shape[0] < 2:

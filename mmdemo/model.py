@@ -33,7 +33,7 @@ class ModelConfig:
     depth: int = 4                 # fusion transformer layers
     heads: int = 4
     mlp_ratio: int = 2
-    dropout: float = 0.1
+    dropout: float = 0.0           # the synthetic data is plentiful and augmented; dropout only cost time
     latent_dim: int = 64           # Z: width of the shared Gaussian latent
     image_size: int = 64
     patch_grid: int = 8            # image tokens form a patch_grid x patch_grid grid

@@ -22,7 +22,7 @@ MAX_MEGAPIXELS = 40
 MIN_SIDE = 16
 MAX_TEXT_CHARS = 1000
 MAX_AUDIO_SECONDS = 30
-FACE_MARGIN = 0.3          # crop margin around the detected box, as a share of its side
+FACE_MARGIN = 0.4          # margin around the detected box, per side, as a share of its width: matches the training framing
 DETECT_SIDE = 480          # detection runs on a copy no larger than this (speed, same boxes)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 

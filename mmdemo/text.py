@@ -26,6 +26,7 @@ TEXT_WIDTH = 384          # MiniLM hidden size
 MAX_TOKENS = 48           # [CLS] + 46 word pieces + [SEP]
 SPECIALS = ("[PAD]", "[BOS]", "[EOS]", "[UNK]")
 PAD, BOS, EOS, UNK = range(4)
+_TOKENIZER_LOCK = threading.Lock()
 
 
 @dataclass
@@ -61,14 +62,19 @@ class FrozenMiniLM:
         """Token states of each text, truncated to MAX_TOKENS."""
         states, masks, tokens = [], [], []
         for i in range(0, len(texts), batch_size):
-            enc = self.tokenizer(list(texts[i:i + batch_size]), padding="max_length", truncation=True,
-                                 max_length=MAX_TOKENS, return_tensors="pt")
+            # pad to the batch's longest text only: the encoder's cost grows with the padded length
+            with _TOKENIZER_LOCK:  # a fast tokenizer raises "Already borrowed" when two threads set padding at once
+                enc = self.tokenizer(list(texts[i:i + batch_size]), padding="longest", truncation=True,
+                                     max_length=MAX_TOKENS, return_tensors="pt")
             out = self.model(input_ids=enc["input_ids"].to(self.device),
                              attention_mask=enc["attention_mask"].to(self.device))
             states.append(out.last_hidden_state.float())
             masks.append(enc["attention_mask"].bool().to(self.device))
             tokens += [self.tokenizer.convert_ids_to_tokens(ids[m.bool()])
                        for ids, m in zip(enc["input_ids"], enc["attention_mask"])]
+        width = max(s.shape[1] for s in states)
+        states = [torch.nn.functional.pad(s, (0, 0, 0, width - s.shape[1])) for s in states]
+        masks = [torch.nn.functional.pad(m, (0, width - m.shape[1])) for m in masks]
         return EncodedText(torch.cat(states), torch.cat(masks), tokens)
 
 
@@ -107,8 +113,10 @@ class TextVocab:
         """(B, max_len) ids: [BOS] pieces [EOS] then [PAD]."""
         tok = shared_encoder().tokenizer
         out = torch.full((len(texts), max_len), PAD, dtype=torch.long)
-        for row, text in enumerate(texts):
-            ids = [BOS, *(self.index.get(p, UNK) for p in tok.tokenize(text))][: max_len - 1] + [EOS]
+        with _TOKENIZER_LOCK:
+            pieces = [tok.tokenize(text) for text in texts]
+        for row, tokens in enumerate(pieces):
+            ids = [BOS, *(self.index.get(p, UNK) for p in tokens)][: max_len - 1] + [EOS]
             out[row, : len(ids)] = torch.tensor(ids)
         return out
 
@@ -120,7 +128,8 @@ class TextVocab:
                 break
             if i >= len(SPECIALS):
                 pieces.append(self.pieces[i])
-        text = shared_encoder().tokenizer.convert_tokens_to_string(pieces)
+        with _TOKENIZER_LOCK:
+            text = shared_encoder().tokenizer.convert_tokens_to_string(pieces)
         return _tidy(text)
 
 

@@ -35,13 +35,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    steps: int = 3000
+    steps: int = 2000
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.02
     warmup_steps: int = 200
     grad_clip: float = 1.0
-    kl_weight: float = 2e-4          # per latent dimension-sum; small: reconstructions stay sharp
+    kl_weight: float = 5e-4          # on the KL summed over latent dims; small, so reconstructions stay sharp
     kl_warmup_steps: int = 500
     image_l1: float = 1.0
     image_ssim: float = 0.5
@@ -51,13 +51,14 @@ class TrainConfig:
     contrastive: float = 0.1
     temperature: float = 0.2
     text_token_dropout: float = 0.05
-    text_wordings: int = 3           # cached wordings per training sample (original + re-worded)
+    text_wordings: int = 2           # cached wordings per training sample (original + one re-worded)
     gan: bool = False
     gan_weight: float = 0.05
     gan_start_fraction: float = 0.3
     checkpoint_every: int = 250
+    cpu_bf16: bool = True            # bf16 autocast on CPUs with native bf16 (AVX512-BF16/AMX): ~1.4x faster steps
     seed: int = 0
-    num_workers: int = 1
+    num_workers: int = 0             # on 2 cores a loader process slows the step more than it saves
     model: ModelConfig = field(default_factory=ModelConfig)
 
 
@@ -68,6 +69,15 @@ PRESETS: dict[str, TrainConfig] = {
                                           text_hidden=64)),
     "default": TrainConfig(),
 }
+
+
+def mixed_precision(device: torch.device, cpu_bf16: bool):
+    """bf16 autocast on CUDA; on CPU only where the hardware has bf16 instructions (else it is slower)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or \
+        getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16 and native)
 
 
 # ------------------------------------------------------------------ batching
@@ -158,7 +168,18 @@ def decoder_losses(model: FusionAutoencoder, cfg: TrainConfig, batch: dict, mu, 
     return losses, recon
 
 
-def step_losses(model, cfg: TrainConfig, batch: dict, step: int, gen: torch.Generator):
+class LossModule(nn.Module):
+    """The model with its training objective as `forward`, so DDP sees (and syncs) the whole step."""
+
+    def __init__(self, model: FusionAutoencoder, cfg: TrainConfig):
+        super().__init__()
+        self.model, self.cfg = model, cfg
+
+    def forward(self, batch: dict, step: int, gen: torch.Generator):
+        return step_losses(self.model, self.cfg, batch, step, gen)
+
+
+def step_losses(model: FusionAutoencoder, cfg: TrainConfig, batch: dict, step: int, gen: torch.Generator):
     """All losses of one training step; returns (total, parts for logging, pass-A faces)."""
     inputs = {}
     if batch["has_image"].any():
@@ -167,15 +188,14 @@ def step_losses(model, cfg: TrainConfig, batch: dict, step: int, gen: torch.Gene
         inputs["text_states"], inputs["text_mask"] = batch["text_states"], batch["text_mask"]
     if batch["has_voice"].any():
         inputs["mel"], inputs["mel_len"] = batch["mel"], batch["mel_len"]
-    core = model.module if hasattr(model, "module") else model
-    tokens = core.tokens(inputs)
+    tokens = model.tokens(inputs)
     avail = torch.stack([batch["has_image"], batch["has_text"], batch["has_voice"]], 1).cpu()
     subset, single = random_subsets(avail, gen), random_singles(avail, gen)
-    mu_a, logvar_a = fuse_by_subset(core, tokens, subset)
-    mu_b, logvar_b = fuse_by_subset(core, tokens, single)
+    mu_a, logvar_a = fuse_by_subset(model, tokens, subset)
+    mu_b, logvar_b = fuse_by_subset(model, tokens, single)
     every = torch.ones(avail.shape[0], dtype=torch.bool, device=mu_a.device)
-    parts_a, recon_a = decoder_losses(core, cfg, batch, mu_a, logvar_a, every, gen)
-    parts_b, _ = decoder_losses(core, cfg, batch, mu_b, logvar_b, every, gen)
+    parts_a, recon_a = decoder_losses(model, cfg, batch, mu_a, logvar_a, every, gen)
+    parts_b, _ = decoder_losses(model, cfg, batch, mu_b, logvar_b, every, gen)
     weights = {"image_l1": cfg.image_l1, "image_ssim": cfg.image_ssim, "text_ce": cfg.text_ce,
                "voice": cfg.voice, "attributes": cfg.attributes,
                "kl": cfg.kl_weight * min(1.0, step / max(1, cfg.kl_warmup_steps))}
@@ -248,9 +268,8 @@ def build_model_config(cfg: TrainConfig, samples, texts: list[str]) -> ModelConf
                    voice_param_mean=mean, voice_param_std=std)
 
 
-def save_checkpoint(out: Path, model, cfg: TrainConfig, opt, disc, disc_opt, step: int,
+def save_checkpoint(out: Path, core: FusionAutoencoder, cfg: TrainConfig, opt, disc, disc_opt, step: int,
                     history: list[dict], gen: torch.Generator) -> None:
-    core = model.module if hasattr(model, "module") else model
     tensors = {f"model.{k}": v for k, v in core.state_dict().items()}
     opt_tensors, opt_meta = _flatten_optimizer(opt, "optim")
     tensors.update(opt_tensors)
@@ -364,9 +383,9 @@ def train(data: str | Path, out: str | Path, *, preset: str = "tiny", gan: bool 
         ckpt.atomic_write_json(out / "config.json", {"format": 1, "model": model_cfg.to_dict(),
                                                      "train": {k: v for k, v in asdict(cfg).items() if k != "model"},
                                                      "data": str(data)})
-    ddp_model = model
+    ddp_model = LossModule(model, cfg)
     if dd.active:
-        ddp_model = nn.parallel.DistributedDataParallel(model, device_ids=[dd.local_rank] if dev.type == "cuda" else None,
+        ddp_model = nn.parallel.DistributedDataParallel(ddp_model, device_ids=[dd.local_rank] if dev.type == "cuda" else None,
                                                         find_unused_parameters=True)
     _loop(ddp_model, model, cfg, samples, choices, cache, vocab, opt, disc, disc_opt, gen, dd, dev,
           out, start, history, progress)
@@ -382,10 +401,10 @@ def _loop(ddp_model, model, cfg, samples, choices, cache, vocab, opt, disc, disc
     per_epoch = sampler.steps_per_epoch()
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: warmup_cosine(s, warmup=cfg.warmup_steps, total=cfg.steps), last_epoch=start - 1)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = mixed_precision(dev, cfg.cpu_bf16)
     gan_from = int(cfg.gan_start_fraction * cfg.steps)
     bar = tqdm(total=cfg.steps, initial=start, desc="train", disable=not (progress and dd.main), unit="step")
-    step, t0 = start, time.perf_counter()
+    step, t0, skipped = start, time.perf_counter(), 0
     while step < cfg.steps:
         sampler.epoch, sampler.offset = step // per_epoch, step % per_epoch
         dataset.epoch = sampler.epoch
@@ -398,11 +417,17 @@ def _loop(ddp_model, model, cfg, samples, choices, cache, vocab, opt, disc, disc
             batch = prepare_batch(raw, cache, vocab, cfg.model.voice_variants, model, dev, cfg.text_token_dropout, gen)
             ddp_model.train()
             with autocast:
-                total, parts, recon = step_losses(ddp_model, cfg, batch, step, gen)
+                total, parts, recon = ddp_model(batch, step, gen)
                 if disc is not None and step >= gan_from and batch["has_image"].any():
                     parts["gan_g"] = hinge_g(disc(recon[batch["has_image"]]))
                     total = total + cfg.gan_weight * parts["gan_g"]
             opt.zero_grad(set_to_none=True)
+            if not torch.isfinite(total):   # one bad batch must not poison the weights
+                skipped += 1
+                if skipped > 20:
+                    raise FloatingPointError(f"the loss was not finite for {skipped} steps; lower the learning rate")
+                log.warning("non-finite loss at step %d skipped", step)
+                continue
             total.backward()
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()

@@ -1,0 +1,220 @@
+"""What the demo serves, independent of any UI toolkit: a loaded model and its
+gallery, and one method per user action returning display-ready results
+(arrays, plotly figures, plain text). The Gradio app only lays these out.
+"""
+from __future__ import annotations
+
+import html
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from .analysis import Analysis, MultimodalModel, VOICE_PHRASE, load_model
+from .projection import Gallery, fit_umap, load_gallery
+from .schema import ATTRIBUTES, BY_NAME, NAMES
+from .viz import heat_overlay, map_figure, modality_bar, value_label, voice_attention_figure, word_maps
+
+log = logging.getLogger(__name__)
+DISPLAY = 256   # px a side for faces shown in the UI (the model works at 64)
+
+# Named directions users can slide along: attribute, value to move towards.
+DIRECTIONS = {"older": ("age_group", "senior"), "younger": ("age_group", "young"),
+              "smiling": ("emotion", "happy"), "sad": ("emotion", "sad"), "angry": ("emotion", "angry"),
+              "surprised": ("emotion", "surprised"), "glasses": ("Eyeglasses", "1"), "beard": ("Beard", "1"),
+              "hat": ("Wearing_Hat", "1"), "male": ("Male", "1"), "female": ("Male", "0"),
+              "gray hair": ("hair_color", "gray"), "red hair": ("hair_color", "red"),
+              "blond hair": ("hair_color", "blond"), "dark skin": ("skin_tone", "dark"), "light skin": ("skin_tone", "light")}
+
+
+def upscale(img: np.ndarray, size: int = DISPLAY) -> np.ndarray:
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_CUBIC)
+
+
+@dataclass
+class Person:
+    """A face, description and voice the model generated (or a gallery entry)."""
+    face: np.ndarray
+    text: str
+    audio: tuple[int, np.ndarray]
+    attributes: dict = field(default_factory=dict)
+
+
+@dataclass
+class AnalysisView:
+    analysis: Analysis
+    coords: dict[str, np.ndarray]                 # map coordinates of the fused and single-input points
+    neighbours: list[tuple[np.ndarray, str]]      # (face, caption)
+    attribute_rows: list[list]                    # [attribute, value, confidence]
+    agreement_rows: list[list]                    # [pair, cosine similarity, verdict]
+    word_grid: np.ndarray | None
+    word_overlays: dict[str, np.ndarray]
+    rollout: np.ndarray | None
+    modality_figure: object
+    voice_figure: object | None
+
+
+class DemoService:
+    def __init__(self, checkpoint: str | Path, device: str = "auto"):
+        self.checkpoint = Path(checkpoint)
+        self.model: MultimodalModel = load_model(self.checkpoint, device)
+        self.gallery: Gallery = load_gallery(self.checkpoint)
+        self.ids = {pid: i for i, pid in enumerate(self.gallery.table["id"])}
+        metrics = self.checkpoint / "metrics.json"
+        self.metrics = json.loads(metrics.read_text()) if metrics.is_file() else {}
+        self._directions = self._attribute_directions()
+        self.model.analyze(text="warm-up")   # first-call costs (allocations, eSpeak init) paid at start
+
+    # ---------------------------------------------------------------- analyze
+    def analyze(self, face=None, text=None, voice=None, k: int = 8) -> AnalysisView:
+        a = self.model.analyze(image=face, text=text, audio=voice)
+        points = {"fused": a.embedding, **(a.unimodal if len(a.inputs) > 1 else {})}
+        placed = self.gallery.place(np.stack(list(points.values())))
+        coords = dict(zip(points, placed))
+        neighbours = []
+        for row, sim in self.gallery.neighbours(a.embedding, k):
+            r = self.gallery.table.iloc[row]
+            neighbours.append((upscale(self.gallery.face(row), 128), f"{sim:.2f} · {r['description'][:60]}"))
+        attr_rows = [[n, value_label(n, a.attributes[n]), round(a.confidences[n], 3)] for n in NAMES]
+        agree = [[pair.replace("image", "face"), round(v, 3), _verdict(v)] for pair, v in a.agreement.items()]
+        words, maps = a.attention.words, a.attention.text_to_image
+        crop = a.face_crop
+        overlays = {w: heat_overlay(crop, m) for w, m in zip(words, maps)} if maps is not None else {}
+        return AnalysisView(
+            analysis=a, coords=coords, neighbours=neighbours, attribute_rows=attr_rows, agreement_rows=agree,
+            word_grid=word_maps(crop, words, maps) if maps is not None else None, word_overlays=overlays,
+            rollout=heat_overlay(crop, a.attention.rollout) if a.attention.rollout is not None else None,
+            modality_figure=modality_bar(a.attention.modality_share),
+            voice_figure=(voice_attention_figure(a.voice_input, a.attention.voice_frames,
+                                                 a.attention.voice_token_seconds)
+                          if a.attention.voice_frames is not None else None))
+
+    def map(self, colour_by: str = "emotion", dims: int = 2, coords: dict | None = None,
+            extra: Sequence[dict] = (), table=None):
+        return map_figure(self.gallery.table if table is None else table, colour_by, dims, live=coords, extra=extra)
+
+    # ----------------------------------------------------------------- explore
+    def person(self, person_id: str) -> Person:
+        if person_id not in self.ids:
+            raise ValueError(f"no person {person_id!r} in the gallery; click a point on the map")
+        from .voice import VoiceParams, synthesize
+        row = self.gallery.table.iloc[self.ids[person_id]]
+        params = VoiceParams.from_dict(row.to_dict())
+        audio = synthesize(str(row["voice_text"]) or VOICE_PHRASE, params)
+        return Person(upscale(self.gallery.face(self.ids[person_id])), str(row["description"]), (16000, audio),
+                      {n: row[n] for n in NAMES})
+
+    def decode(self, z: torch.Tensor) -> list[Person]:
+        """Latents -> faces, descriptions and voices (the voice's intonation follows the predicted emotion)."""
+        faces = self.model.decode_images(z)
+        texts = self.model.decode_texts(z)
+        attrs = self.model.predict_attributes(z)
+        voices = self.model.render_voices(z, VOICE_PHRASE, emotions=[a["emotion"] for a in attrs])
+        return [Person(upscale(f), t, (16000, v), a) for f, t, v, a in zip(faces, texts, voices, attrs)]
+
+    def sample(self, n: int = 4, seed: int | None = None) -> list[Person]:
+        gen = torch.Generator().manual_seed(int(seed) if seed is not None else int(np.random.randint(1 << 30)))
+        return self.decode(torch.randn(n, self.model.config.latent_dim, generator=gen))
+
+    def embedding_of(self, person_id: str) -> torch.Tensor:
+        if person_id not in self.ids:
+            raise ValueError(f"no person {person_id!r} in the gallery; pick one from the list or the map")
+        return torch.from_numpy(np.array(self.gallery.table["embedding"].iloc[self.ids[person_id]], np.float32))
+
+    def interpolate(self, id_a: str, id_b: str, t: float) -> Person:
+        za, zb = self.embedding_of(id_a), self.embedding_of(id_b)
+        return self.decode(((1 - t) * za + t * zb)[None])[0]
+
+    def steer(self, person_id: str, direction: str, amount: float) -> Person:
+        if direction not in self._directions:
+            raise ValueError(f"unknown direction {direction!r}; choose one of {', '.join(self._directions)}")
+        return self.decode((self.embedding_of(person_id) + amount * self._directions[direction])[None])[0]
+
+    def _attribute_directions(self) -> dict[str, torch.Tensor]:
+        """Mean embedding of gallery people with the value minus the mean of those without it."""
+        emb = np.stack(self.gallery.table["embedding"].to_numpy()).astype(np.float32)
+        out = {}
+        for name, (attr, value) in DIRECTIONS.items():
+            has = (self.gallery.table[attr].astype(str) == value).to_numpy()
+            if has.any() and (~has).any():
+                out[name] = torch.from_numpy(emb[has].mean(0) - emb[~has].mean(0))
+        return out
+
+    @property
+    def directions(self) -> list[str]:
+        return list(self._directions)
+
+    def reproject(self, n_neighbors: int, min_dist: float, progress: Callable[[float, str], None] | None = None):
+        """A new UMAP layout of the gallery (this session only); returns the table with new coordinates."""
+        if not 2 <= int(n_neighbors) <= 200 or not 0.0 <= float(min_dist) <= 1.0:
+            raise ValueError("n_neighbors must be 2-200 and min_dist 0-1")
+        say = progress or (lambda f, m: None)
+        emb = np.stack(self.gallery.table["embedding"].to_numpy()).astype(np.float32)
+        say(0.05, "UMAP 2D (the first run in a process compiles for ~15 s)")
+        two = fit_umap(emb, n_components=2, n_neighbors=int(n_neighbors), min_dist=float(min_dist))
+        say(0.55, "UMAP 3D")
+        three = fit_umap(emb, n_components=3, n_neighbors=int(n_neighbors), min_dist=float(min_dist))
+        table = self.gallery.table.copy()
+        table[["x2", "y2"]], table[["x3", "y3", "z3"]] = two, three
+        say(1.0, "done")
+        return table
+
+    # -------------------------------------------------------------------- live
+    def live_frame(self, frame: np.ndarray, small_table):
+        """One webcam frame -> (reconstruction, rollout overlay, map with the moving point, embedding).
+
+        Only what the live view shows is computed: no text or voice decoding per frame."""
+        from .analysis import attention_rollout
+        from .preprocess import prepare_image
+        face = prepare_image(frame, self.model.config.image_size)
+        fused = self.model.fuse(self.model.encode_inputs(images=face.crop[None]), want_attention=True)
+        grid = self.model.config.patch_grid
+        heat = attention_rollout(fused)[: grid * grid].reshape(grid, grid)
+        coords = {"fused": self.gallery.place(fused.mu.float().cpu().numpy())[0]}
+        recon = self.model.decode_images(fused.mu)[0]
+        return (upscale(recon), heat_overlay(face.crop, heat), map_figure(small_table, "emotion", 2, live=coords),
+                fused.mu[0].float().cpu().numpy())
+
+    def model_card(self) -> str:
+        rows = "\n".join(f"| `{k}` | {v:.3f} |" for k, v in self.metrics.items())
+        return MODEL_CARD.format(metrics=rows or "| (no metrics.json beside this checkpoint) | |",
+                                 people=len(self.gallery.table), checkpoint=html.escape(str(self.checkpoint)))
+
+
+def _verdict(cos: float) -> str:
+    return "agree" if cos > 0.6 else ("partly" if cos > 0.3 else "disagree")
+
+
+MODEL_CARD = """
+### Model card
+
+**What it is.** A trimodal fusion autoencoder: a conv stem turns the face (64x64) into 8x8 patch tokens,
+the frozen all-MiniLM-L6-v2 encoder turns the description into word-piece states, a conv stack turns the
+voice's log-mel spectrogram into tokens; one transformer fuses whichever are present through a learned
+[FUSE] token into a Gaussian latent, and decoders produce a face, a description, voice parameters
+(spoken by eSpeak NG) and attribute predictions from it. Checkpoint: `{checkpoint}`.
+
+**Training data.** Entirely synthetic: procedurally drawn cartoon faces, templated English descriptions and
+eSpeak NG voices, generated from ground-truth attributes (gender, age group, expression, hair colour, glasses,
+beard, hat, skin tone). **Real photographs are out of distribution**: the model has never seen one, so its
+reading of a real face is a guess about the nearest cartoon, not a measurement. Do not use it to judge people.
+
+**Metrics** (test split of a freshly generated dataset, seed not used in training):
+
+| metric | value |
+|---|---|
+{metrics}
+
+**Limitations.** Eight attributes only; English descriptions only (other scripts become unknown tokens);
+voices are a synthesiser's, so a human voice is also out of distribution; attention maps show where the
+fusion transformer looks, which is not the same as why it decides.
+
+**Privacy.** Nothing you upload, type or record is stored: inputs live in memory for the request and your
+session, and "add to map" points stay in your browser session. A share link makes this app public to anyone
+with the link; use `--auth` to require a password. The map shows {people} synthetic gallery people.
+"""

@@ -1,0 +1,307 @@
+"""The app in a real browser: headless Chromium (Debian's, driven by the pip `playwright`
+package) with a fake webcam and a fake microphone fed from files this test writes.
+
+A face is captured from the webcam, a description typed, a voice recorded from the
+microphone, and "Analyze" pressed; the map, the reconstruction and the attention views
+must appear, no script error may happen in the page, and a description made of HTML
+must stay text. Full-page screenshots of the Analyze and Attention views are written to
+assets/screenshots/ (the README shows them); every stage is also saved under the test's tmp dir.
+
+    python -m pytest tests/test_browser.py --run-slow -q
+    MMDEMO_BROWSER_CHECKPOINT=checkpoints/default python -m pytest tests/test_browser.py --run-slow -q
+        (a trained checkpoint with a gallery instead of the tiny one: nicer README screenshots)
+"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from math import gcd
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "assets" / "examples"
+SCREENSHOTS = REPO / "assets" / "screenshots"
+CHROMIUM = os.environ.get("MMDEMO_CHROMIUM", "/usr/bin/chromium")
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+               "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+HOSTILE = '<img src=x onerror="window.__pwned=1"> A sad woman with black hair.'
+
+# ------------------------------------------------------------------ fake media
+def write_y4m(path: Path, face_png: Path, width=320, height=240, fps=15, seconds=3) -> np.ndarray:
+    """A still webcam: the face scaled into the middle of a plain background, as raw 4:2:0 frames."""
+    side = min(width, height) - 40
+    face = cv2.resize(cv2.imread(str(face_png)), (side, side), interpolation=cv2.INTER_CUBIC)
+    frame = np.full((height, width, 3), (200, 205, 210), np.uint8)
+    y0, x0 = (height - side) // 2, (width - side) // 2
+    frame[y0:y0 + side, x0:x0 + side] = face
+    ycc = cv2.cvtColor(frame, cv2.COLOR_BGR2YCrCb)   # full-range (JPEG) YCbCr, as C420jpeg wants
+    half = (width // 2, height // 2)
+    cb = cv2.resize(ycc[..., 2], half, interpolation=cv2.INTER_AREA)
+    cr = cv2.resize(ycc[..., 1], half, interpolation=cv2.INTER_AREA)
+    body = b"FRAME\n" + ycc[..., 0].tobytes() + cb.tobytes() + cr.tobytes()
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        f.write(body * (fps * seconds))
+    return frame
+
+
+def write_wav(path: Path, voice_wav: Path, rate=48000, seconds=6.0) -> None:
+    """The example voice at 48 kHz, 16-bit mono, with short silences around it, repeated to ~6 s
+    (Chromium loops the file; repeating keeps speech inside any 2 s window of the recording)."""
+    from scipy.signal import resample_poly
+    wave, sr = sf.read(str(voice_wav), dtype="float32")
+    if wave.ndim > 1:
+        wave = wave.mean(axis=1)
+    g = gcd(rate, sr)
+    wave = resample_poly(wave, rate // g, sr // g).astype(np.float32)
+    gap = np.zeros(int(0.3 * rate), np.float32)
+    unit = np.concatenate([gap, wave, gap])
+    out = np.zeros(int(seconds * rate), np.float32)
+    for start in range(0, len(out) - len(unit) + 1, len(unit)):
+        out[start:start + len(unit)] = unit
+    sf.write(str(path), np.clip(out, -1, 1), rate, subtype="PCM_16")
+
+
+# ------------------------------------------------------------------ fixtures
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def browser_checkpoint(request):
+    """$MMDEMO_BROWSER_CHECKPOINT if set, else the tiny checkpoint with a PCA-laid gallery
+    (built once; test_app.py may have built it already in this session)."""
+    given = os.environ.get("MMDEMO_BROWSER_CHECKPOINT")
+    if given:
+        ckpt = Path(given).resolve()
+        assert (ckpt / "gallery" / "gallery.parquet").is_file(), f"{ckpt} has no gallery"
+        return ckpt
+    ckpt, data = request.getfixturevalue("tiny_checkpoint"), request.getfixturevalue("tiny_data")
+    if not (ckpt / "gallery" / "gallery.parquet").is_file():
+        from mmdemo.projection import build_gallery
+        build_gallery(ckpt, data, people=120, device="cpu", layout="pca")
+    return ckpt
+
+
+@pytest.fixture(scope="module")
+def app_url(browser_checkpoint, tmp_path_factory):
+    """`python app.py` in a subprocess on a free port, polled on /config until it answers."""
+    log_path = tmp_path_factory.mktemp("app") / "app.log"
+    port = _free_port()
+    env = {**os.environ, **OFFLINE_ENV}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "app.py", "--checkpoint", str(browser_checkpoint),
+                                 "--port", str(port), "--device", "cpu"],
+                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline, status = time.monotonic() + 90, None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(url + "/config", timeout=2) as r:
+                    status = r.status
+                if status == 200:
+                    break
+            except (urllib.error.URLError, OSError) as e:
+                status = repr(e)
+            time.sleep(0.5)
+        if status != 200:
+            pytest.fail(f"the app did not answer /config with 200 within 90 s (last: {status}, "
+                        f"exit code: {proc.poll()}); its output:\n{log_path.read_text(errors='replace')}")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if os.environ.get("MMDEMO_SHOW_APP_LOG"):
+            print(log_path.read_text(errors="replace"))
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    d = tmp_path_factory.mktemp("media")
+    write_y4m(d / "webcam.y4m", EXAMPLES / "person2.png")
+    write_wav(d / "microphone.wav", EXAMPLES / "person2.wav")
+    return d
+
+
+@pytest.fixture
+def browser_page(media, tmp_path):
+    """A Chromium page whose webcam and microphone are the fake media files."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set MMDEMO_CHROMIUM)")
+    args = CHROMIUM_ARGS + ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                            f"--use-file-for-fake-video-capture={media / 'webcam.y4m'}",
+                            f"--use-file-for-fake-audio-capture={media / 'microphone.wav'}"]
+    with sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=args, headless=True,
+            permissions=["camera", "microphone"], viewport={"width": 1400, "height": 1000})
+        try:
+            pg = context.pages[0] if context.pages else context.new_page()
+            pg.set_default_timeout(60_000)
+            pg.errors = []
+            pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+            yield pg
+        finally:
+            context.close()
+
+
+# ------------------------------------------------------------------ helpers
+def block(page, label):
+    """A component's block, found by its label (the Face and Voice components have no elem_id)."""
+    return page.locator("div.block").filter(
+        has=page.locator("label[data-testid='block-label']", has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))).last
+
+
+# Records the text of every toast (gr.Warning / gr.Error) that appears, even after it fades.
+WATCH_TOASTS = """() => {
+  window.__toasts = [];
+  new MutationObserver(() => document.querySelectorAll('[data-testid="toast-body"]').forEach((t) => {
+    if (t.dataset.seen) return;
+    t.dataset.seen = '1';
+    window.__toasts.push(t.className.replace(/svelte-\\S+/g, '').trim() + ': ' + t.innerText.replace(/\\s+/g, ' '));
+  })).observe(document.body, {childList: true, subtree: true});
+}"""
+# Records every class change of the map's status tracker: 'hide' when idle, without it while busy.
+WATCH_MAP = """() => {
+  const el = document.querySelector('#analyze-map [data-testid="status-tracker"]');
+  window.__mapStates = [el.className];
+  new MutationObserver(() => window.__mapStates.push(el.className))
+    .observe(el, {attributes: true, attributeFilter: ['class']});
+}"""
+# True once the map has been busy and is idle again since the last reset; an error toast stops the wait.
+ANALYSIS_DONE = """() => {
+  if (document.querySelector('[data-testid="toast-body"].error')) return true;
+  const s = window.__mapStates, idle = (c) => /\\bhide\\b/.test(c);
+  return s.some((c) => !idle(c)) && idle(s[s.length - 1]);
+}"""
+
+
+def wait_for_analysis(page, action, what):
+    """Run `action` and wait until the analysis it starts has finished; fail on an error toast."""
+    page.evaluate("() => { window.__mapStates = []; }")
+    t = time.perf_counter()
+    action()
+    page.wait_for_function(ANALYSIS_DONE, timeout=90_000)
+    errors = page.locator('[data-testid="toast-body"].error')
+    assert errors.count() == 0, f"{what}: the app showed an error: {errors.all_inner_texts()}"
+    return time.perf_counter() - t
+
+
+def map_traces(page):
+    return page.evaluate("() => { const p = document.querySelector('#analyze-map .js-plotly-plot');"
+                         " return p && p._fullData ? p._fullData.map((d) => d.name) : []; }")
+
+
+def image_src(page, selector):
+    return page.evaluate(f"() => {{ const i = document.querySelector({selector!r}); return i ? i.src : ''; }}")
+
+
+# ------------------------------------------------------------------ the test
+@pytest.mark.slow
+def test_webcam_microphone_analyze_in_a_real_browser(browser_page, app_url, tmp_path):
+    page = browser_page
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    timings = {}
+
+    def shot(name, stage_dir=shots):
+        path = stage_dir / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    t0 = time.perf_counter()
+    page.goto(app_url, wait_until="domcontentloaded")
+    page.locator("#analyze-button").wait_for()
+    page.locator("#analyze-map .js-plotly-plot").wait_for()   # the gallery map from demo.load
+    page.evaluate(WATCH_MAP)
+    page.evaluate(WATCH_TOASTS)
+    timings["page"] = time.perf_counter() - t0
+    shot("0-loaded")
+
+    # Face from the webcam: switch the source, open the camera, wait for frames, capture.
+    face = block(page, "Face")
+
+    def capture():
+        face.locator("button[aria-label='Capture from camera']").click()
+        face.get_by_text("Click to Access Webcam").click()
+        page.wait_for_function("(v) => v.videoWidth > 0", arg=face.locator("video").element_handle(),
+                               timeout=30_000)
+        face.locator("button[aria-label='capture photo']").click()
+        face.locator("img[src]:not([src=''])").first.wait_for()
+    timings["face"] = wait_for_analysis(page, capture, "webcam capture")   # face.change analyzes at once
+    shot("1-face")
+
+    page.get_by_role("textbox", name="Description", exact=True).fill(
+        "A photo of a furious elderly bearded man with tan skin, silver hair and a hat.")
+
+    # Voice from the microphone: Record, wait for Stop (recording really started), 2 s, Stop.
+    voice = block(page, "Voice")
+
+    def record():
+        voice.get_by_role("button", name="Record", exact=True).click()
+        stop = voice.locator("button.stop-button")
+        stop.wait_for(state="visible")
+        page.wait_for_timeout(2000)
+        stop.click()
+        voice.locator("[data-testid='download-link']").wait_for()   # the recording is a value now
+    timings["voice"] = wait_for_analysis(page, record, "microphone recording")   # voice.change analyzes
+    shot("2-recorded")
+
+    timings["analyze"] = wait_for_analysis(page, lambda: page.locator("#analyze-button").click(), "Analyze")
+    names = map_traces(page)
+    assert "you are here" in names, f"no 'you are here' point on the map; traces: {names}"
+    for single in ("face only", "description only", "voice only"):   # all three inputs reached the model
+        assert single in names, f"no '{single}' point on the map (that input was not used); traces: {names}"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot("3-analyzed"), SCREENSHOTS / "app_analyze.png")
+
+    page.get_by_role("tab", name="Reconstruct and generate").click()
+    page.wait_for_function("() => { const i = document.querySelector('#recon img'); return i && i.src; }")
+    assert image_src(page, "#recon img")
+    shot("4-reconstruction")
+
+    page.get_by_role("tab", name="Attention").click()
+    page.wait_for_function("() => ['#rollout img', '#word-grid img'].every((s) => {"
+                           " const i = document.querySelector(s); return i && i.src && i.complete; })")
+    assert image_src(page, "#rollout img") and image_src(page, "#word-grid img")
+    shutil.copy(shot("5-attention"), SCREENSHOTS / "app_attention.png")
+
+    # A description made of HTML is analyzed as text and never runs.
+    page.get_by_role("tab", name="Reconstruct and generate").click()
+    box = page.get_by_role("textbox", name="Description", exact=True)
+    box.fill(HOSTILE)
+    timings["hostile"] = wait_for_analysis(page, lambda: page.locator("#analyze-button").click(), "HTML description")
+    generated = page.get_by_role("textbox", name="generated description", exact=True).input_value()
+    assert generated.strip(), "the generated description is empty"
+    page.get_by_role("tab", name="Attention").click()          # the words of the description are shown there
+    page.wait_for_timeout(500)
+    shot("6-hostile")
+    assert page.evaluate("() => window.__pwned") is None, "a description's HTML was executed in the page"
+    assert box.input_value() == HOSTILE
+
+    toasts = page.evaluate("() => window.__toasts")
+    bad = [t for t in toasts if re.search(r"(?i)no face|no voice|error", t)]
+    assert not bad, f"the fake webcam/microphone input was not usable: {bad}"
+    assert page.errors == [], f"uncaught errors in the page: {page.errors}"
+    print(f"\nbrowser timings (s): { {k: round(v, 1) for k, v in timings.items()} }; toasts: {toasts}; "
+          f"screenshots in {shots}")
