@@ -144,13 +144,19 @@ def _reconstruction(model: FusionModel, ts: TestSet, mu: torch.Tensor) -> dict:
     return {"recon/image/psnr": float(psnr(recon, real).mean()), "recon/image/ssim": float(ssim(recon, real).mean())}
 
 
+EVALUATOR_SAMPLES = 6000   # enough for the synthetic attributes; keeps the first evaluation to minutes on a CPU
+
+
 def ensure_evaluator(checkpoint: Path, data: str | Path, device: torch.device) -> Evaluator:
-    """The checkpoint's evaluator, trained on `data`'s training split the first time it is needed."""
+    """The checkpoint's evaluator, trained once on the training split the model learned from
+    (named in its config.json; `data` when that folder is gone) and stored in CKPT/evaluator/."""
     folder = checkpoint / "evaluator"
     if (folder / "config.json").is_file():
         return Evaluator.load(folder, device)
-    log.info("training the evaluator on the training split of %s", data)
-    train = open_samples(data, "train")
+    trained_on = Path(str(ckpt.read_json(checkpoint / "config.json").get("data", "")))
+    source = trained_on if (trained_on / "metadata.csv").is_file() else Path(data)
+    log.info("training the evaluator on the training split of %s", source)
+    train = open_samples(source, "train")[:EVALUATOR_SAMPLES]
     with_image = [s for s in train if s.image]
     with_voice = [s for s in train if s.audio and all(n in s.attrs for n in VOICE_ATTRIBUTES)]
     images = np.stack([load_image(s) for s in with_image]) if with_image else np.zeros((0, 64, 64, 3), np.uint8)

@@ -128,7 +128,7 @@ def _fit(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, epochs
 
 
 def train_evaluator(images: np.ndarray, image_labels: np.ndarray, waves: Sequence[np.ndarray],
-                    voice_labels: np.ndarray, *, epochs: int = 6, seed: int = 0) -> Evaluator:
+                    voice_labels: np.ndarray, *, epochs: int = 5, seed: int = 0) -> Evaluator:
     """images (N, 64, 64, 3) uint8 with (N, 8) class ids; waves with (M, 3) ids for VOICE_ATTRIBUTES."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)

@@ -344,6 +344,8 @@ def train(data: str | Path, out: str | Path, *, preset: str = "tiny", gan: bool 
     state = ckpt.load_resume(out) if resume else None
     if resume and state is None:
         raise ValueError(f"{out} has no complete training state to resume; train without --resume first")
+    if dev.type == "cpu":
+        torch.set_flush_denormal(True)   # tiny weights/gradients as denormals slow x86 maths many-fold
     dd = init_distributed(dev)
     if dd.active and dev.type == "cuda":
         dev = torch.device("cuda", dd.local_rank)

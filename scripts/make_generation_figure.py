@@ -7,6 +7,11 @@ alone, and the description generated from the face alone.
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
+
 import argparse
 import textwrap
 from pathlib import Path

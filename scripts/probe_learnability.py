@@ -7,6 +7,11 @@ statistics (mean/std log-mel and median pitch). Also prints the balance table.
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
+
 import argparse
 from collections import Counter
 
