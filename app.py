@@ -24,6 +24,7 @@ import gradio as gr
 import numpy as np
 
 from mmdemo.schema import NAMES
+from mmdemo.service import DIRECTIONS
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = HERE / "checkpoints" / "default"
@@ -85,6 +86,9 @@ def _warn(messages) -> None:
 @refuse
 def analyze(face, description, voice):
     """API: (face image, description, voice audio) -> decoded face, generated description, generated voice, summary."""
+    if isinstance(voice, (str, Path)):
+        from mmdemo.audio import read_audio
+        voice = read_audio(voice)
     view = RUNTIME.get().analyze(face, description, voice)
     a = view.analysis
     _warn(a.warnings)
@@ -268,7 +272,8 @@ def _analyze_tab(points, last) -> dict:
     c = {}
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
-            c["face"] = gr.Image(label="Face", sources=["upload", "webcam"], type="numpy", height=260)
+            # a file path, not pixels: the library decodes it and explains a corrupt or odd file
+            c["face"] = gr.Image(label="Face", sources=["upload", "webcam"], type="filepath", height=260)
             c["use_face"] = gr.Checkbox(value=True, label="use the face")
             c["description"] = gr.Textbox(label="Description", lines=2, max_lines=6,
                                           placeholder="A cheerful young woman with red hair and glasses.")
@@ -377,7 +382,7 @@ def _explore_tab(table_state) -> dict:
     with gr.Accordion("Slide along an attribute", open=False):
         with gr.Row():
             base = gr.Textbox(label="person id")
-            c["direction"] = gr.Dropdown(label="direction", choices=[])
+            c["direction"] = gr.Dropdown(label="direction", choices=list(DIRECTIONS), value="older")
             amount = gr.Slider(-2, 2, value=1, step=0.1, label="amount")
         outs = [gr.Image(height=200), gr.Textbox(interactive=False), gr.Audio()]
         amount.release(steer, [base, c["direction"], amount], outs, api_name="steer")
@@ -408,18 +413,18 @@ def build() -> gr.Blocks:
                 explore_c = _explore_tab(table_state)
             with gr.Tab("About"):
                 card = gr.Markdown()
-        # /analyze: exactly (face image, description, voice audio), for API clients
+        # /analyze: exactly (face image, description, voice audio), for API clients. Files, not decoded
+        # media: the library reads them and names what is wrong with a corrupt or mislabelled upload.
+        api_in = [gr.File(visible=False, label="face image"), gr.Textbox(visible=False, label="description"),
+                  gr.File(visible=False, label="voice audio")]
         api_out = [gr.Image(visible=False), gr.Textbox(visible=False), gr.Audio(visible=False), gr.JSON(visible=False)]
         api_button = gr.Button("api", visible="hidden")
-        api_button.click(analyze, [analyze_c["face"], analyze_c["description"], analyze_c["voice"]], api_out,
-                         api_name="analyze", concurrency_limit=2, concurrency_id="model")
+        api_button.click(analyze, api_in, api_out, api_name="analyze", concurrency_limit=2, concurrency_id="model")
 
         def on_load():
             service = RUNTIME.get()
-            return (service.map("emotion", 2), service.map("emotion", 2), service.model_card(),
-                    gr.Dropdown(choices=service.directions, value=service.directions[0]))
-        demo.load(on_load, None, [analyze_c["map"], explore_c["map"], card, explore_c["direction"]],
-                  js=CLICK_BRIDGE, api_name=False)
+            return service.map("emotion", 2), service.map("emotion", 2), service.model_card()
+        demo.load(on_load, None, [analyze_c["map"], explore_c["map"], card], js=CLICK_BRIDGE, api_name=False)
     return demo
 
 

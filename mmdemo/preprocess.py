@@ -8,6 +8,7 @@ characters removed. Every refusal is a ValueError saying what to do.
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -35,8 +36,29 @@ class PreparedImage:
     warnings: list[str] = field(default_factory=list)
 
 
+def read_image_file(path) -> np.ndarray:
+    """An image file -> array (first frame of an animation). The size is checked from the header,
+    before decoding, so a decompression bomb is refused without being unpacked."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > MAX_MEGAPIXELS * 1_000_000:
+                raise ValueError(f"the image is {w * h / 1e6:.0f} megapixels; the limit is {MAX_MEGAPIXELS}: "
+                                 f"resize it (a face needs no more than 1000 px a side)")
+            im.seek(0)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                return np.asarray(im).astype(np.uint16 if im.mode.startswith("I;16") else np.int64)
+            return np.asarray(im.convert("RGBA" if im.mode in ("RGBA", "LA", "P", "PA") else "RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as e:
+        raise ValueError("the face file is not a readable image (it may be corrupt, truncated or another "
+                         f"kind of file); upload a PNG or JPEG photo ({type(e).__name__})") from None
+
+
 def to_rgb_uint8(image) -> np.ndarray:
-    """Any numpy/PIL image -> (H, W, 3) uint8 RGB."""
+    """Any numpy/PIL image, or the path of an image file -> (H, W, 3) uint8 RGB."""
+    if isinstance(image, (str, os.PathLike)):
+        image = read_image_file(image)
     if hasattr(image, "convert") and hasattr(image, "size"):   # PIL image, without importing PIL
         image = np.asarray(image.convert("RGBA") if image.mode in ("RGBA", "LA", "P") else image.convert("RGB"))
     arr = np.asarray(image)

@@ -65,20 +65,30 @@ def run(url: str, callers: int, seconds: float, pid: int | None) -> dict:
     latencies, failures, lock = [], [], threading.Lock()
     memory: list[tuple[float, float]] = []
 
+    import tempfile
+    import cv2
+    scratch = Path(tempfile.mkdtemp(prefix="mmdemo-load-"))
+    rng = np.random.default_rng(0)
+
     def caller(i: int) -> None:
         client = Client(url, verbose=False)
         k = 0
         while time.perf_counter() < stop:
             face = people[(i + k) % len(people)]
+            # every request a different photo (as from different users): a little pixel noise
+            img = cv2.imread(str(face)).astype(np.int16) + rng.integers(-6, 7, (128, 128, 3))
+            path = scratch / f"caller{i}_{k}.png"
+            cv2.imwrite(str(path), np.clip(img, 0, 255).astype(np.uint8))
             t0 = time.perf_counter()
             try:
-                client.predict(handle_file(face), face.with_suffix(".txt").read_text(),
+                client.predict(handle_file(path), face.with_suffix(".txt").read_text(),
                                handle_file(face.with_suffix(".wav")), api_name="/analyze")
                 with lock:
                     latencies.append(time.perf_counter() - t0)
             except Exception as e:  # counted, reported, never hidden
                 with lock:
                     failures.append(repr(e)[:200])
+            path.unlink(missing_ok=True)
             k += 1
 
     def sampler() -> None:

@@ -35,7 +35,7 @@ def server(tiny_app_checkpoint):
     port = _free_port()
     app.demo.queue(default_concurrency_limit=2)
     app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    max_file_size="2mb")
+                    max_file_size="12mb")
     yield f"http://127.0.0.1:{port}"
     app.demo.close()
 
@@ -65,8 +65,8 @@ def files(tmp_path_factory):
     wave, sr = sf.read(ex / "person2.wav")
     sf.write(d / "five_minutes.wav", np.tile(wave, int(300 * sr / len(wave)) + 1)[: 300 * sr], sr, subtype="PCM_16")
     out["long"] = d / "five_minutes.wav"
-    cv2.imwrite(str(d / "big.png"), np.random.default_rng(1).integers(0, 255, (1400, 1400, 3), dtype=np.uint8))
-    out["too_big"] = d / "big.png"   # ~5.9 MB of noise: over the 2 MB limit of this test server
+    cv2.imwrite(str(d / "big.png"), np.random.default_rng(1).integers(0, 255, (2100, 2100, 3), dtype=np.uint8))
+    out["too_big"] = d / "big.png"   # ~13 MB of noise: over the 12 MB limit of this test server
     return out
 
 
@@ -103,12 +103,12 @@ def test_every_endpoint(client, files, tiny_app_checkpoint):
     assert isinstance(client.predict(a, "older", 1.0, api_name="/steer")[1], str)
     out = client.predict(handle_file(files["face"]), files["text"], handle_file(files["voice"]), True, True, True,
                          "emotion", "2D", [], api_name="/analyze_view")
-    assert len(out) == 17 and out[6]   # generated description
+    assert len(out) == 16 and out[6]   # every output but the session state; [6] = generated description
 
 
 @pytest.mark.parametrize("kind, inputs, message", [
-    ("non-image file", ("not_image", None, None), "image"),
-    ("corrupt PNG", ("corrupt", None, None), "image"),
+    ("non-image file", ("not_image", None, None), "not a readable image"),
+    ("corrupt PNG", ("corrupt", None, None), "not a readable image"),
     ("10000x10000 image", ("huge", None, None), "megapixels"),
     ("silent audio", (None, None, "silent"), "no voice detected"),
     ("nothing at all", (None, None, None), "nothing to analyze"),
