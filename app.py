@@ -16,6 +16,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import argparse
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -77,6 +78,31 @@ def refuse(fn):
     return wrapped
 
 
+SCRATCH = Path(tempfile.gettempdir()) / "mmdemo-outputs"
+
+
+def as_file(value, suffix: str) -> str:
+    """Writes a generated face (RGB array) or voice ((sr, samples)) to a uniquely named file.
+
+    Gradio caches returned arrays under a hash of their content and rewrites that file for every
+    request, so two users receiving byte-identical output could download a half-written file.
+    A unique file name gives each response its own cached copy. Files older than a minute go:
+    Gradio serves its own copy."""
+    SCRATCH.mkdir(exist_ok=True)
+    now = time.time()
+    for old in SCRATCH.iterdir():
+        if now - old.stat().st_mtime > 60:
+            old.unlink(missing_ok=True)
+    path = SCRATCH / f"{time.time_ns()}_{threading.get_ident()}{suffix}"
+    if suffix == ".wav":
+        from mmdemo.audio import write_wav
+        write_wav(path, value[1])
+    else:
+        import cv2
+        cv2.imwrite(str(path), cv2.cvtColor(value, cv2.COLOR_RGB2BGR))
+    return str(path)
+
+
 def _warn(messages) -> None:
     for m in messages:
         gr.Warning(m)
@@ -98,7 +124,7 @@ def analyze(face, description, voice):
                "modality_share": a.attention.modality_share, "voice_params": a.voice_params,
                "warnings": a.warnings}
     from mmdemo.service import upscale
-    return upscale(a.image), a.text, a.audio, summary
+    return as_file(upscale(a.image), ".png"), a.text, as_file(a.audio, ".wav"), summary
 
 
 @refuse
@@ -117,11 +143,11 @@ def analyze_view(face, description, voice, use_face, use_text, use_voice, colour
     return (
         service.map(colour_by, int(dims[0]), view.coords, extra=points or ()),
         view.neighbours,
-        upscale(a.face_crop) if a.face_crop is not None else None,
-        upscale(a.image),
-        upscale(gen["text"]) if "text" in gen else None,
-        upscale(gen["voice"]) if "voice" in gen else None,
-        a.text, a.audio, view.attribute_rows, view.agreement_rows,
+        as_file(upscale(a.face_crop), ".png") if a.face_crop is not None else None,
+        as_file(upscale(a.image), ".png"),
+        as_file(upscale(gen["text"]), ".png") if "text" in gen else None,
+        as_file(upscale(gen["voice"]), ".png") if "voice" in gen else None,
+        a.text, as_file(a.audio, ".wav"), view.attribute_rows, view.agreement_rows,
         gr.Dropdown(choices=words, value=words[0] if words else None),
         view.word_overlays.get(words[0]) if words else None,
         view.word_grid, view.rollout, view.modality_figure, view.voice_figure,
@@ -163,7 +189,6 @@ def download_points(points):
     if not points:
         raise gr.Error("nothing to download yet: analyze someone and press 'Add to map'")
     import pandas as pd
-    import tempfile
     table = pd.DataFrame([{"label": p["label"], "x": p["coords"][0], "y": p["coords"][1],
                            "x3": p["coords"][2], "y3": p["coords"][3], "z3": p["coords"][4]} for p in points])
     folder = Path(tempfile.gettempdir()) / "mmdemo-downloads"
