@@ -81,6 +81,18 @@ def refuse(fn):
 SCRATCH = Path(tempfile.gettempdir()) / "mmdemo-outputs"
 
 
+def sweep(folder: Path, max_age_s: float = 60.0) -> None:
+    """Creates `folder` and removes its files older than `max_age_s` (several requests may sweep at once)."""
+    folder.mkdir(exist_ok=True)
+    now = time.time()
+    for old in folder.iterdir():
+        try:
+            if now - old.stat().st_mtime > max_age_s:
+                old.unlink()
+        except FileNotFoundError:   # another request swept it first
+            pass
+
+
 def as_file(value, suffix: str) -> str:
     """Writes a generated face (RGB array) or voice ((sr, samples)) to a uniquely named file.
 
@@ -88,11 +100,7 @@ def as_file(value, suffix: str) -> str:
     request, so two users receiving byte-identical output could download a half-written file.
     A unique file name gives each response its own cached copy. Files older than a minute go:
     Gradio serves its own copy."""
-    SCRATCH.mkdir(exist_ok=True)
-    now = time.time()
-    for old in SCRATCH.iterdir():
-        if now - old.stat().st_mtime > 60:
-            old.unlink(missing_ok=True)
+    sweep(SCRATCH)
     path = SCRATCH / f"{time.time_ns()}_{threading.get_ident()}{suffix}"
     if suffix == ".wav":
         from mmdemo.audio import write_wav
@@ -192,10 +200,7 @@ def download_points(points):
     table = pd.DataFrame([{"label": p["label"], "x": p["coords"][0], "y": p["coords"][1],
                            "x3": p["coords"][2], "y3": p["coords"][3], "z3": p["coords"][4]} for p in points])
     folder = Path(tempfile.gettempdir()) / "mmdemo-downloads"
-    folder.mkdir(exist_ok=True)
-    for old in folder.glob("*.parquet"):          # Gradio serves its own copy; ours need not outlive a minute
-        if time.time() - old.stat().st_mtime > 60:
-            old.unlink(missing_ok=True)
+    sweep(folder)                                 # Gradio serves its own copy; ours need not outlive a minute
     path = folder / f"my_samples_{time.time_ns()}.parquet"
     table.to_parquet(path, index=False)
     return str(path)
