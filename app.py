@@ -160,6 +160,7 @@ def analyze_view(face, description, voice, use_face, use_text, use_voice, colour
         view.word_overlays.get(words[0]) if words else None,
         view.word_grid, view.rollout, view.modality_figure, view.voice_figure,
         {"coords": view.coords["fused"].tolist(), "label": _label(a)},
+        view.word_overlays,
     )
 
 
@@ -167,13 +168,9 @@ def _label(a) -> str:
     return ", ".join(str(a.attributes[n]) for n in ("age_group", "emotion", "hair_color"))
 
 
-@refuse
-def show_word(face, description, word):
-    """Heatmap of one word of the description over the face."""
-    if not (face is not None and description and word):
-        return None
-    view = RUNTIME.get().analyze(face, description, None)
-    return view.word_overlays.get(word)
+def show_word(word, overlays):
+    """Heatmap of one word of the description over the face (kept from the last analysis)."""
+    return (overlays or {}).get(word)
 
 
 @refuse
@@ -297,7 +294,7 @@ def _examples() -> list[list]:
     return rows
 
 
-def _analyze_tab(points, last) -> dict:
+def _analyze_tab(points, last, overlays) -> dict:
     """Inputs, map, neighbours and the reconstruct/attention sub-tabs; returns the components events need."""
     c = {}
     with gr.Row():
@@ -347,14 +344,14 @@ def _analyze_tab(points, last) -> dict:
             with gr.Row():
                 c["shares"] = gr.Plot(label="modality shares")
                 c["voice_attn"] = gr.Plot(label="voice attention")
-    _analyze_events(c, points, last)
+    _analyze_events(c, points, last, overlays)
     return c
 
 
-def _analyze_events(c: dict, points, last) -> None:
+def _analyze_events(c: dict, points, last, overlays) -> None:
     outputs = [c[k] for k in ("map", "neighbours", "seen", "recon", "from_text", "from_voice", "gen_text",
                               "gen_voice", "attrs", "agreement", "word", "word_map", "word_grid", "rollout",
-                              "shares", "voice_attn")] + [last]
+                              "shares", "voice_attn")] + [last, overlays]
     inputs = [c[k] for k in ("face", "description", "voice", "use_face", "use_text", "use_voice",
                              "colour_by", "dims")] + [points]
     common = dict(fn=analyze_view, inputs=inputs, outputs=outputs, trigger_mode="always_last",
@@ -363,7 +360,7 @@ def _analyze_events(c: dict, points, last) -> None:
     for trigger in (c["face"].change, c["voice"].change, c["description"].submit, c["use_face"].change,
                     c["use_text"].change, c["use_voice"].change):
         trigger(api_visibility="private", **common)
-    c["word"].change(show_word, [c["face"], c["description"], c["word"]], c["word_map"], api_visibility="private")
+    c["word"].change(show_word, [c["word"], overlays], c["word_map"], api_visibility="private")
     redraw = dict(fn=redraw_map, inputs=[c["colour_by"], c["dims"], last, points], outputs=c["map"])
     for trigger in (c["colour_by"].change, c["dims"].change):
         trigger(api_name=False, **redraw)
@@ -433,10 +430,10 @@ def build() -> gr.Blocks:
         gr.Markdown("## mmdemo — face, words and voice in one learned space\n"
                     "Give any of the three; see where the person lands, what the model makes of them "
                     "and where it looks. Nothing you give is stored.")
-        last, points, table_state = gr.State(None), gr.State([]), gr.State(None)
+        last, points, table_state, overlays = gr.State(None), gr.State([]), gr.State(None), gr.State({})
         with gr.Tabs():
             with gr.Tab("Analyze"):
-                analyze_c = _analyze_tab(points, last)
+                analyze_c = _analyze_tab(points, last, overlays)
             with gr.Tab("Live"):
                 _live_tab()
             with gr.Tab("Explore"):

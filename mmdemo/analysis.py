@@ -121,7 +121,7 @@ class MultimodalModel(FusionModel):
         if "voice" in lay:
             voice = fuse_row[lay["voice"]]
             voice = (voice / voice.sum().clamp_min(1e-9)).cpu().numpy()
-        rollout = attention_rollout(fused).reshape(grid, grid) if "image" in lay else None
+        rollout = _rollout_to_image(layers.mean(1), lay).reshape(grid, grid) if "image" in lay else None
         return AttentionMaps(words=words, text_to_image=text_map,
                              modality_share={m: v / total for m, v in shares.items()},
                              voice_frames=voice, voice_token_seconds=self.config.voice_stride * 0.01,
@@ -156,7 +156,12 @@ def _rollout(attn: torch.Tensor) -> torch.Tensor:
 def attention_rollout(fused: FusionOutput) -> np.ndarray:
     """[FUSE] -> face-patch rollout of one fused sample, normalised to sum 1 (grid*grid,)."""
     layers = torch.stack([a[0].float() for a in fused.attentions]).mean(1)     # (layers, N, N)
-    r = _rollout(layers)[0, fused.layout["image"]]
+    return _rollout_to_image(layers, fused.layout)
+
+
+def _rollout_to_image(head_mean: torch.Tensor, layout: dict[str, slice]) -> np.ndarray:
+    """Rollout of head-averaged maps (layers, N, N), [FUSE]'s row over the face patches, summing to 1."""
+    r = _rollout(head_mean)[0, layout["image"]]
     return (r / r.sum().clamp_min(1e-9)).cpu().numpy()
 
 
