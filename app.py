@@ -122,7 +122,9 @@ def analyze(face, description, voice):
     """API: (face image, description, voice audio) -> decoded face, generated description, generated voice, summary."""
     if isinstance(voice, (str, Path)):
         from mmdemo.audio import read_audio
-        voice = read_audio(voice)
+        from mmdemo.preprocess import MAX_AUDIO_SECONDS
+        # A second more than is used: the "longer than" warning still fires, an hour-long upload is not decoded.
+        voice = read_audio(voice, max_seconds=MAX_AUDIO_SECONDS + 1)
     view = RUNTIME.get().analyze(face, description, voice)
     a = view.analysis
     _warn(a.warnings)

@@ -114,23 +114,27 @@ def to_mono_16k(sample_rate: int, samples: np.ndarray) -> np.ndarray:
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 
 
-def read_audio(path: str | os.PathLike) -> tuple[int, np.ndarray]:
+def read_audio(path: str | os.PathLike, max_seconds: float | None = None) -> tuple[int, np.ndarray]:
     """(sample_rate, samples) of an audio file (WAV, FLAC, OGG, MP3 ...).
 
     Samples are float32 as stored (mono (N,) or (N, C)); pass them through
-    to_mono_16k for the model. Raises ValueError naming the file if it is
-    missing or cannot be decoded.
+    to_mono_16k for the model. With `max_seconds`, only that much is decoded:
+    a few megabytes of FLAC can hold hours of audio, gigabytes once decoded.
+    Raises ValueError naming the file if it is missing or cannot be decoded.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"audio file {path!r} does not exist")
     try:
-        data, rate = sf.read(path, dtype="float32", always_2d=False)
+        with sf.SoundFile(path) as f:
+            frames = -1 if max_seconds is None else math.ceil(max_seconds * f.samplerate)
+            return int(f.samplerate), f.read(frames, dtype="float32", always_2d=False)
     except (RuntimeError, OSError, TypeError) as err:  # LibsndfileError is a RuntimeError
+        reason = getattr(err, "error_string", None) or str(err)   # without the path libsndfile repeats
         raise ValueError(
-            f"could not read audio file {path!r} ({err}); use WAV, FLAC, OGG or MP3"
+            f"the audio file {os.path.basename(path)!r} is not a readable recording ({reason.rstrip('.')}): "
+            f"it may be corrupt, truncated or another kind of file; upload a WAV, FLAC, OGG or MP3 file"
         ) from err
-    return int(rate), data
 
 
 def write_wav(path: str | os.PathLike, samples_16k: np.ndarray) -> None:

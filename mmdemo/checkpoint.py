@@ -4,10 +4,12 @@ Layout of a checkpoint folder:
     config.json            model config (and the training config it came from)
     model.safetensors      model weights (the frozen text encoder is not in it)
     resume/step-NNNNNNN/   full training state: model, optimizer, trainer state
-    resume/latest          name of the newest complete step folder
+    resume/latest          name of the newest complete step folder (for people and tools)
 Every write goes to a temporary name and is renamed into place, so a process
 killed at any moment leaves either the previous or the new file, never half
-of one; `latest` is updated only after its step folder is complete.
+of one. A step folder appears only when complete, so the newest one is the
+last complete checkpoint even when the kill came before `latest` was updated;
+the temporaries a kill leaves behind are removed when training resumes.
 """
 from __future__ import annotations
 
@@ -140,15 +142,26 @@ def save_resume(folder: Path, step: int, tensors: Mapping[str, torch.Tensor], st
     return final
 
 
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Deletes the temporary files and folders a killed writer left in `folder` and `folder/resume`."""
+    removed = []
+    for parent in (folder, folder / "resume"):
+        for tmp in parent.glob(".*"):
+            if tmp.name.endswith(".tmp") or (tmp.is_dir() and tmp.name.startswith(".step-")):
+                shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    for tmp in folder.glob("*.tmp.png"):   # the loss curve's temporary
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
 def load_resume(folder: Path) -> tuple[dict[str, torch.Tensor], dict] | None:
     """Newest complete resume state, or None when there is none. Unreadable ones are skipped."""
     resume = folder / "resume"
     if not resume.is_dir():
         return None
-    latest = (resume / "latest").read_text().strip() if (resume / "latest").is_file() else ""
-    candidates = sorted((p for p in resume.glob("step-*") if p.is_dir()), reverse=True)
-    candidates.sort(key=lambda p: p.name != latest)   # the pointed-at one first, then newest first
-    for step_dir in candidates:
+    for step_dir in sorted((p for p in resume.glob("step-*") if p.is_dir()), reverse=True):
         try:
             tensors = load_file(str(step_dir / "state.safetensors"))
             state = json.loads((step_dir / "trainer.json").read_text())

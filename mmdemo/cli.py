@@ -69,6 +69,36 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+    from .bench import profile_analyze, run_bench
+
+    if args.profile:
+        print(profile_analyze(args.checkpoint))
+        return 0
+    results = run_bench(args.checkpoint, runs=args.runs, startup_runs=args.startup_runs,
+                        skip_startup=args.skip_startup,
+                        say=(lambda msg: None) if args.quiet else (lambda msg: print(f"bench: {msg}", file=sys.stderr,
+                                                                                    flush=True)))
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.json:
+        from .checkpoint import atomic_write_bytes
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(args.json, (text + "\n").encode())
+    return 0
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from .live import LiveOptions, run_live
+
+    summary = run_live(LiveOptions(checkpoint=args.checkpoint, camera=args.camera, source=args.source,
+                                   headless=args.headless, frames=args.frames, out=args.out, device=args.device,
+                                   colour_by=args.colour_by))
+    print(summary.line())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mmdemo",
                                      description="Face, words and voice in one learned space.")
@@ -116,6 +146,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_gallery)
+
+    p = sub.add_parser("bench", help="measure startup, latency, placement, map, live and training speed here")
+    p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/default"))
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--runs", type=int, default=30, help="timed repetitions per latency figure")
+    p.add_argument("--startup-runs", type=int, default=3, help="fresh processes per startup figure")
+    p.add_argument("--skip-startup", action="store_true", help="leave out the fresh-process startup figures")
+    p.add_argument("--profile", action="store_true", help="print where one analyze spends its time instead")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("live", help="live window: camera face, reconstruction, attention and a moving map point")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
+    source.add_argument("--source", type=Path, default=None, help="a video file instead of the camera")
+    p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/default"))
+    p.add_argument("--device", default="auto")
+    p.add_argument("--headless", action="store_true", help="no window: write the composed frames to --out as PNGs")
+    p.add_argument("--frames", type=int, default=None, help="stop after N frames (default: end of video or q)")
+    p.add_argument("--out", type=Path, default=Path("."), help="folder for headless frames and s snapshots")
+    p.add_argument("--colour-by", default="emotion", help="attribute that colours the map")
+    p.set_defaults(func=cmd_live)
     return parser
 
 

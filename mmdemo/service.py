@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from .analysis import Analysis, MultimodalModel, VOICE_PHRASE, load_model
+from .inference import Encoded
 from .projection import Gallery, fit_umap, load_gallery
-from .schema import ATTRIBUTES, BY_NAME, NAMES
+from .schema import ATTRIBUTES, BY_NAME, MODALITIES, NAMES
 from .viz import heat_overlay, map_figure, modality_bar, value_label, voice_attention_figure, word_maps
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,18 @@ class AnalysisView:
     rollout: np.ndarray | None
     modality_figure: object
     voice_figure: object | None
+
+
+@dataclass
+class LiveReading:
+    """One camera frame as the model read it: the pieces a live view draws (UI-neutral arrays)."""
+    crop: np.ndarray                              # (64, 64, 3) RGB: the face as the model saw it
+    box: tuple[int, int, int, int] | None         # detected face (x, y, w, h) in the frame; None: centre used
+    reconstruction: np.ndarray                    # (64, 64, 3) RGB decoded from the fused latent
+    heat: np.ndarray                              # (grid, grid) attention rollout from [FUSE] to face patches
+    coords: np.ndarray                            # (5,) map coordinates: x2, y2, x3, y3, z3
+    embedding: np.ndarray                         # (Z,) fused latent mean
+    inputs: tuple[str, ...] = ("image",)          # modalities fused (a description/voice context adds theirs)
 
 
 class DemoService:
@@ -165,20 +178,44 @@ class DemoService:
         return table
 
     # -------------------------------------------------------------------- live
-    def live_frame(self, frame: np.ndarray, small_table):
-        """One webcam frame -> (reconstruction, rollout overlay, map with the moving point, embedding).
+    def live_context(self, text: str | None = None, voice: tuple[int, np.ndarray] | None = None) -> Encoded | None:
+        """A description and/or voice encoded once, to be fused with every later camera frame.
 
-        Only what the live view shows is computed: no text or voice decoding per frame."""
+        Encoding text (MiniLM) or a voice per frame would cost more than the face itself; their tokens do
+        not change between frames, so they are computed here once. None when both are empty.
+        A silent voice raises the library's ValueError ("no voice detected ...")."""
+        from .preprocess import prepare_audio, prepare_text
+        prepared, _ = prepare_text(text)
+        wave = prepare_audio(voice)[0] if voice is not None else None
+        if prepared is None and wave is None:
+            return None
+        return self.model.encode_inputs(None, [prepared] if prepared else None,
+                                        [wave] if wave is not None else None)
+
+    def live_reading(self, frame: np.ndarray, context: Encoded | None = None) -> LiveReading:
+        """One RGB camera frame (plus an optional `live_context`) -> the raw pieces the live views draw.
+
+        Only what the live views show is computed: no text or voice decoding per frame."""
         from .analysis import attention_rollout
         from .preprocess import prepare_image
         face = prepare_image(frame, self.model.config.image_size)
-        fused = self.model.fuse(self.model.encode_inputs(images=face.crop[None]), want_attention=True)
+        encoded = self.model.encode_inputs(images=face.crop[None])
+        if context is not None:
+            encoded = Encoded({**context.tokens, **encoded.tokens}, context.text_tokens)
+        fused = self.model.fuse(encoded, want_attention=True)
         grid = self.model.config.patch_grid
-        heat = attention_rollout(fused)[: grid * grid].reshape(grid, grid)
-        coords = {"fused": self.gallery.place(fused.mu.float().cpu().numpy())[0]}
-        recon = self.model.decode_images(fused.mu)[0]
-        return (upscale(recon), heat_overlay(face.crop, heat), map_figure(small_table, "emotion", 2, live=coords),
-                fused.mu[0].float().cpu().numpy())
+        mu = fused.mu.float().cpu().numpy()
+        return LiveReading(crop=face.crop, box=face.box,
+                           reconstruction=self.model.decode_images(fused.mu)[0],
+                           heat=attention_rollout(fused)[: grid * grid].reshape(grid, grid),
+                           coords=self.gallery.place(mu)[0], embedding=mu[0],
+                           inputs=tuple(m for m in MODALITIES if m in encoded.tokens))
+
+    def live_frame(self, frame: np.ndarray, small_table):
+        """One webcam frame -> (reconstruction, rollout overlay, map with the moving point, embedding)."""
+        r = self.live_reading(frame)
+        return (upscale(r.reconstruction), heat_overlay(r.crop, r.heat),
+                map_figure(small_table, "emotion", 2, live={"fused": r.coords}), r.embedding)
 
     def model_card(self) -> str:
         rows = "\n".join(f"| `{k}` | {v:.3f} |" for k, v in self.metrics.items())

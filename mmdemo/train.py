@@ -339,11 +339,7 @@ def train(data: str | Path, out: str | Path, *, preset: str = "tiny", gan: bool 
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     cfg = replace(PRESETS[preset], gan=gan, **({"steps": steps} if steps else {}))
     out, dev = Path(out), resolve_device(device)
-    if (out / "config.json").exists() and not resume:
-        raise ValueError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
-    state = ckpt.load_resume(out) if resume else None
-    if resume and state is None:
-        raise ValueError(f"{out} has no complete training state to resume; train without --resume first")
+    state = _resume_state(out, resume)
     if dev.type == "cpu":
         torch.set_flush_denormal(True)   # tiny weights/gradients as denormals slow x86 maths many-fold
     dd = init_distributed(dev)
@@ -393,6 +389,25 @@ def train(data: str | Path, out: str | Path, *, preset: str = "tiny", gan: bool 
           out, start, history, progress)
     shutdown_distributed(dd)
     return out
+
+
+def _resume_state(out: Path, resume: bool):
+    """The state to continue from (None: start afresh), or a refusal that says what to do."""
+    has_weights = (out / "model.safetensors").exists()
+    if not resume:
+        if has_weights:
+            raise ValueError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
+        return None   # a run killed before its first checkpoint left only config.json: start again
+    state = ckpt.load_resume(out)
+    if state is None:
+        if has_weights or not (out / "config.json").exists():
+            raise ValueError(f"{out} has no complete training state to resume; train without --resume first")
+        log.warning("%s was stopped before its first checkpoint; starting from step 0", out)
+        return None
+    removed = ckpt.remove_stale_temporaries(out)
+    if removed:
+        log.info("removed %d temporary files left by an interrupted run", len(removed))
+    return state
 
 
 def _loop(ddp_model, model, cfg, samples, choices, cache, vocab, opt, disc, disc_opt, gen, dd, dev,

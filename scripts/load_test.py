@@ -1,60 +1,29 @@
-"""Load test: N concurrent gradio_client callers of /analyze against `python app.py`.
+"""Load test: concurrent gradio_client callers of /analyze against a fresh `python app.py`.
 
 Starts the app on a free loopback port (or uses --url), runs the callers for a
 bounded time, and reports requests per second, latency p50/p95, failures and
-the server's resident-memory growth between the first and last 30 s.
+the server's resident-memory growth between the first and last 30 s (a third
+of the run each, for runs shorter than 90 s). Exit status 1 on any failure.
 
-    python scripts/load_test.py --callers 8 --seconds 60 [--checkpoint checkpoints/default] [--json out.json]
+    python scripts/load_test.py [--callers 16] [--seconds 120] [--checkpoint checkpoints/default] [--json out.json]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
-import subprocess
 import sys
+import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-       "HF_HUB_DISABLE_TELEMETRY": "1"}
+sys.path.insert(0, str(REPO))   # run from anywhere without installing
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(checkpoint: Path, port: int, timeout: float = 120) -> tuple[subprocess.Popen, float]:
-    """`python app.py` on loopback; returns the process and seconds until /config answered 200."""
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--checkpoint", str(checkpoint), "--port", str(port)],
-                            cwd=REPO, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    while time.perf_counter() - start < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app exited: {proc.stdout.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=2) as r:
-                if r.status == 200:
-                    return proc, time.perf_counter() - start
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("app did not answer within the timeout")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from mmdemo.bench import free_port, rss_mb, start_app, stop_app  # noqa: E402
 
 
 def run(url: str, callers: int, seconds: float, pid: int | None) -> dict:
@@ -64,14 +33,11 @@ def run(url: str, callers: int, seconds: float, pid: int | None) -> dict:
     stop = time.perf_counter() + seconds
     latencies, failures, lock = [], [], threading.Lock()
     memory: list[tuple[float, float]] = []
-
-    import tempfile
-    import cv2
     scratch = Path(tempfile.mkdtemp(prefix="mmdemo-load-"))
-    rng = np.random.default_rng(0)
 
     def caller(i: int) -> None:
         client = Client(url, verbose=False)
+        rng = np.random.default_rng(i)
         k = 0
         while time.perf_counter() < stop:
             face = people[(i + k) % len(people)]
@@ -105,10 +71,11 @@ def run(url: str, callers: int, seconds: float, pid: int | None) -> dict:
         t.join()
     wall = time.perf_counter() - begin
     lat = np.array(latencies) * 1000
-    first = [m for s, m in memory if s <= 30]
-    last = [m for s, m in memory if s >= seconds - 30]
+    window = min(30.0, seconds / 3)
+    first = [m for s, m in memory if s <= window]
+    last = [m for s, m in memory if s >= seconds - window]
     growth = (np.mean(last) / np.mean(first) - 1) if first and last else float("nan")
-    return {"callers": callers, "seconds": round(wall, 1), "requests": len(latencies), "failures": len(failures),
+    return {"callers": callers, "memory_window_s": window, "seconds": round(wall, 1), "requests": len(latencies), "failures": len(failures),
             "failure_examples": failures[:3], "requests_per_s": round(len(latencies) / wall, 2),
             "latency_ms_p50": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
             "latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if len(lat) else None,
@@ -119,8 +86,8 @@ def run(url: str, callers: int, seconds: float, pid: int | None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--callers", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--callers", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--checkpoint", type=Path, default=REPO / "checkpoints" / "default")
     parser.add_argument("--url", default=None, help="an app already running (memory is then not sampled)")
     parser.add_argument("--json", type=Path, default=None)
@@ -140,11 +107,10 @@ def main() -> None:
         result["http_ready_s"] = round(ready, 2) if ready else None
     finally:
         if proc:
-            proc.terminate()
-            proc.wait(10)
+            stop_app(proc)
     print(json.dumps(result, indent=2))
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
     sys.exit(1 if result["failures"] else 0)
 
 

@@ -1,5 +1,9 @@
-"""Shared fixtures: offline environment, the --run-slow switch, a tiny dataset."""
+"""Shared fixtures: offline environment, the --run-slow switch, a tiny dataset and checkpoint,
+the real app served over HTTP."""
 import os
+import socket
+import sys
+from pathlib import Path
 
 # Before any library that might reach the internet is imported.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -40,3 +44,50 @@ def tiny_checkpoint(tiny_data, tmp_path_factory):
     from mmdemo.train import train
     return train(tiny_data, tmp_path_factory.mktemp("ckpt") / "tiny", preset="tiny", steps=30,
                  device="cpu", progress=False)
+
+
+# ------------------------------------------------------------------ the app over HTTP
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_app_checkpoint(tiny_checkpoint, tiny_data):
+    """The tiny checkpoint with a PCA-laid gallery, as the app needs."""
+    from mmdemo.projection import build_gallery
+    build_gallery(tiny_checkpoint, tiny_data, people=120, device="cpu", layout="pca")
+    return tiny_checkpoint
+
+
+@pytest.fixture(scope="module")
+def server(tiny_app_checkpoint):
+    """app.py's demo on a free local port, uploads limited to 12 MB."""
+    sys.path.insert(0, str(REPO))   # app.py lives beside the package, not in it
+    import app
+    app.RUNTIME.configure(tiny_app_checkpoint, "cpu")
+    port = _free_port()
+    app.demo.queue(default_concurrency_limit=2)
+    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                    max_file_size="12mb")
+    yield f"http://127.0.0.1:{port}"
+    app.demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+    return Client(server, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def still_serving(client):
+    """A check to call after a bad request: the server still answers a normal one."""
+    def check():
+        _, text, _, summary = client.predict(None, "A happy young woman with red hair.", None, api_name="/analyze")
+        assert summary["inputs"] == ["text"] and isinstance(text, str)
+    return check

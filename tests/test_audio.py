@@ -1,6 +1,7 @@
 """Tests for mmdemo.audio: decoding to 16 kHz mono, WAV I/O, silence, log-mel."""
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from mmdemo import audio as A
@@ -110,10 +111,18 @@ def test_wav_roundtrip(tmp_path):
 def test_read_audio_errors_name_the_file(tmp_path):
     bad = tmp_path / "not_audio.wav"
     bad.write_bytes(b"this is not a wav file")
-    with pytest.raises(ValueError, match="not_audio.wav"):
+    with pytest.raises(ValueError, match="'not_audio.wav' is not a readable recording"):
         A.read_audio(bad)
     with pytest.raises(ValueError, match="missing.wav"):
         A.read_audio(tmp_path / "missing.wav")
+
+
+def test_read_audio_decodes_no_more_than_max_seconds(tmp_path):
+    path = tmp_path / "ten_seconds.flac"
+    sf.write(path, _tone(8000, 10.0), 8000)
+    rate, head = A.read_audio(path, max_seconds=2.5)
+    assert rate == 8000 and head.shape == (20000,)
+    assert A.read_audio(path)[1].shape == (80000,)
 
 
 def test_write_wav_rejects_bad_samples(tmp_path):

@@ -82,26 +82,71 @@ def test_refusals(tiny_data, tmp_path, tiny_checkpoint):
         train(tiny_data, tmp_path / "x", preset="huge")
 
 
+KILL_POINTS = [   # (what to wait for before SIGKILL, environment of the paused run)
+    ("1.5 s after start, before the first checkpoint", {}),
+    ("resume state half written in its temporary folder", {"MMDEMO_PAUSE": "resume-write", "MMDEMO_PAUSE_CALL": "1"}),
+    ("step folder complete, `latest` not yet updated", {"MMDEMO_PAUSE": "publish:latest", "MMDEMO_PAUSE_CALL": "1"}),
+    ("model.safetensors written, not yet renamed", {"MMDEMO_PAUSE": "publish:model.safetensors",
+                                                     "MMDEMO_PAUSE_CALL": "2"}),
+    ("history.json written, not yet renamed", {"MMDEMO_PAUSE": "publish:history.json", "MMDEMO_PAUSE_CALL": "1"}),
+    ("a random moment mid-run", {}),
+]
+
+
+def _run_until_killed(cmd, env, pause_env, delay) -> None:
+    proc = subprocess.Popen(cmd, env={**env, **pause_env}, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    if pause_env:
+        line = proc.stdout.readline()             # blocks until the pause point (or the run ends)
+        assert line.strip() == "PAUSED", f"the run ended before reaching {pause_env}"
+    else:
+        time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
 @pytest.mark.slow
-def test_sigkill_during_training_then_resume(tiny_data, tmp_path):
-    out = tmp_path / "k"
-    cmd = [sys.executable, "-m", "mmdemo", "train", "--data", str(tiny_data), "--preset", "tiny",
-           "--out", str(out), "--steps", "60", "--device", "cpu", "--quiet"]
+def test_sigkill_at_any_point_then_resume_is_exact(tiny_data, tmp_path):
+    """Killed at six points, including mid-write of each checkpoint file: every resume starts from the
+    newest complete checkpoint, every file on disk stays readable, and the end result equals an
+    uninterrupted run."""
+    out, steps = tmp_path / "k", 60
+    args = ["train", "--data", str(tiny_data), "--preset", "tiny", "--out", str(out), "--steps", str(steps),
+            "--device", "cpu", "--quiet"]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     rng = np.random.default_rng(0)
-    for attempt in range(3):
-        proc = subprocess.Popen(cmd + (["--resume"] if ckpt.load_resume(out) else []), env=env, cwd=REPO)
-        deadline = time.time() + 120
-        while time.time() < deadline and ckpt.load_resume(out) is None and proc.poll() is None:
-            time.sleep(0.2)
-        time.sleep(rng.uniform(0.5, 4.0))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    last_step = 0
+    for what, pause_env in KILL_POINTS:
+        resume = ["--resume"] if ckpt.load_resume(out) else []
+        _run_until_killed([sys.executable, str(REPO / "tests" / "paused_train.py"), *args, *resume], env,
+                          pause_env, 1.5 if "before" in what else rng.uniform(3.0, 6.0))
         state = ckpt.load_resume(out)
-        assert state is not None                     # the newest complete checkpoint always loads
-    done = subprocess.run(cmd + ["--resume"], env=env, cwd=REPO, capture_output=True, text=True)
+        if state is not None:
+            step = state[1]["step"]
+            assert step >= last_step and step % 10 == 0, what   # never goes back; a checkpoint step
+            last_step = step
+        if (out / "model.safetensors").exists():
+            load_file(out / "model.safetensors")                # the published weights always load
+        if (out / "history.json").exists():
+            json.loads((out / "history.json").read_text())
+    assert last_step > 0
+    done = subprocess.run([sys.executable, "-m", "mmdemo", *args, "--resume"], env=env, cwd=REPO,
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert ckpt.load_resume(out)[1]["step"] == 60
+    assert ckpt.load_resume(out)[1]["step"] == steps
+    assert not [p for p in (out / "resume").iterdir() if p.name.startswith(".")]   # kills' leftovers cleaned
+    straight = train(tiny_data, tmp_path / "straight", preset="tiny", steps=steps, device="cpu", progress=False)
+    a, b = load_file(straight / "model.safetensors"), load_file(out / "model.safetensors")
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+
+
+def test_a_run_killed_before_its_first_checkpoint_can_start_again(tiny_data, tmp_path):
+    out = tmp_path / "early"
+    out.mkdir()
+    (out / "config.json").write_text("{}")                      # all such a run leaves behind
+    train(tiny_data, out, preset="tiny", steps=2, device="cpu", progress=False)
+    assert (out / "model.safetensors").exists()
 
 
 @pytest.mark.slow

@@ -1,0 +1,340 @@
+"""`python -m mmdemo bench`: how fast the demo is on this machine, and how close
+to the hardware's limit.
+
+Every figure is measured here and now: warm-up runs are excluded, latencies
+are medians (and p95) of repeated runs, and each comparison is made in the same
+process against its baseline (umap-learn's own `transform` for placement, a
+plain matmul for the roofline). Startup figures time fresh Python processes,
+as a user meets them. The keys are listed in `KEYS`; docs/PERFORMANCE.md
+records a run and what dominates the time.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .schema import MODALITIES
+
+REPO = Path(__file__).resolve().parents[1]
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+               "HF_HUB_DISABLE_TELEMETRY": "1"}
+KEYS = ("startup/import_s", "startup/model_ready_s", "startup/http_ready_s",
+        *(f"latency/encode_{m}_ms" for m in MODALITIES), "latency/analyze_ms_p50", "latency/analyze_ms_p95",
+        "placement/projector_ms", "placement/umap_transform_ms", "placement/speedup", "placement/knn_agreement",
+        "map/figure_ms_10k", "map/figure_ms_100k", "map/payload_mb_100k", "live/fps", "train/samples_per_s",
+        "memory/rss_mb", "roofline/analyze_efficiency")
+
+
+# ------------------------------------------------------------------ timing
+def repeat_ms(fn: Callable[[], object], runs: int, warmup: int = 3) -> np.ndarray:
+    """Wall times in ms of `runs` calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = np.empty(runs)
+    for i in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times[i] = (time.perf_counter() - t0) * 1000
+    return times
+
+
+def p50(times) -> float:
+    return float(np.median(times))
+
+
+def p95(times) -> float:
+    return float(np.percentile(times, 95))
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# ------------------------------------------------------------------ startup
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(checkpoint: Path, port: int, timeout: float = 120, extra_args: tuple[str, ...] = ()
+              ) -> tuple[subprocess.Popen, float]:
+    """A new `python app.py` on loopback; returns it and the seconds until its /config answered 200."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--checkpoint", str(checkpoint),
+                             "--port", str(port), *extra_args],
+                            cwd=REPO, env={**os.environ, **OFFLINE_ENV}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    while time.perf_counter() - start < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited early: {proc.stdout.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=2) as r:
+                if r.status == 200:
+                    return proc, time.perf_counter() - start
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"app.py did not answer on port {port} within {timeout:.0f} s")
+
+
+def stop_app(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def process_seconds(code: str) -> float:
+    """Wall time of a fresh interpreter running `code` (interpreter start included, as users meet it)."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, **OFFLINE_ENV}, check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def bench_startup(checkpoint: Path, runs: int) -> dict:
+    ready = f"from mmdemo.service import DemoService; DemoService({str(checkpoint)!r}, 'cpu')"
+    http = []
+    for _ in range(runs):
+        proc, seconds = start_app(checkpoint, free_port())
+        stop_app(proc)
+        http.append(seconds)
+    return {"startup/import_s": p50([process_seconds("import mmdemo.service") for _ in range(runs)]),
+            "startup/model_ready_s": p50([process_seconds(ready) for _ in range(runs)]),
+            "startup/http_ready_s": p50(http)}
+
+
+# ------------------------------------------------------------------ inputs
+def example_person(name: str = "person2"):
+    """The bundled example face, description and voice."""
+    import cv2
+    import soundfile as sf
+    folder = REPO / "assets" / "examples"
+    face = cv2.cvtColor(cv2.imread(str(folder / f"{name}.png")), cv2.COLOR_BGR2RGB)
+    wave, sr = sf.read(folder / f"{name}.wav", dtype="float32")
+    return face, (folder / f"{name}.txt").read_text().strip(), (sr, wave)
+
+
+def webcam_frame(face: np.ndarray, width: int = 640, height: int = 480) -> np.ndarray:
+    """A 640x480 frame with the face in the middle, as a webcam would send it."""
+    import cv2
+    frame = np.full((height, width, 3), (205, 200, 195), np.uint8)
+    side = 300
+    frame[90:90 + side, 170:170 + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+    return frame
+
+
+# ------------------------------------------------------------------ model
+def bench_latency(service, runs: int) -> tuple[dict, float]:
+    """Per-modality encoding, the full analyze (model + map + neighbours + figures); returns the
+    model-only analyze median too (the roofline's denominator)."""
+    from .preprocess import prepare_audio, prepare_image
+    face, text, voice = example_person()
+    model = service.model
+    crop = prepare_image(face, model.config.image_size).crop[None]
+    wave = prepare_audio(voice)[0]
+    encoders = {"image": lambda: model.encode_inputs(images=crop), "text": lambda: model.encode_inputs(texts=[text]),
+                "voice": lambda: model.encode_inputs(waves=[wave])}
+    out = {}
+    with torch.inference_mode():
+        for m, fn in encoders.items():
+            out[f"latency/encode_{m}_ms"] = p50(repeat_ms(fn, runs))
+        full = repeat_ms(lambda: service.analyze(face, text, voice), runs)
+        model_only = p50(repeat_ms(lambda: model.analyze(image=face, text=text, audio=voice), runs))
+    out.update({"latency/analyze_ms_p50": p50(full), "latency/analyze_ms_p95": p95(full),
+                "latency/model_analyze_ms": model_only})
+    return out, model_only
+
+
+def analyze_flops(model) -> int:
+    """FLOPs of one model.analyze with all three inputs (matmuls and convolutions, as torch counts them)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    face, text, voice = example_person()
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model.analyze(image=face, text=text, audio=voice)
+    return int(counter.get_total_flops())
+
+
+def matmul_gflops(size: int = 1024, runs: int = 20) -> float:
+    """The machine's float32 matmul throughput through torch, with the same thread settings."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return 2 * size ** 3 / (p50(repeat_ms(lambda: a @ b, runs)) / 1000) / 1e9
+
+
+def bench_roofline(model, analyze_ms: float) -> dict:
+    flops = analyze_flops(model)
+    peak = matmul_gflops()
+    achieved = flops / (analyze_ms / 1000) / 1e9
+    return {"roofline/analyze_gflop": flops / 1e9, "roofline/achieved_gflops": achieved,
+            "roofline/matmul_gflops": peak, "roofline/analyze_efficiency": achieved / peak}
+
+
+# ------------------------------------------------------------------ placement
+def query_embeddings(model) -> np.ndarray:
+    """Latents of people the gallery has not seen: the bundled examples under every input subset."""
+    from itertools import combinations
+    out = []
+    for name in ("person1", "person2", "person3", "person4"):
+        face, text, voice = example_person(name)
+        given = {"image": face, "text": text, "audio": voice}
+        for k in (1, 2, 3):
+            for subset in combinations(given, k):
+                out.append(model.analyze(**{m: given[m] for m in subset}).embedding)
+    return np.stack(out).astype(np.float32)
+
+
+def bench_placement(service, runs: int, k: int = 10) -> dict:
+    """The parametric projector against umap-learn's `transform` of a UMAP fit with the gallery's own
+    settings: time for one point, and how many of its k nearest gallery points in the map agree."""
+    import umap
+    gallery, meta = service.gallery, json.loads((service.checkpoint / "gallery" / "projector.json").read_text())
+    emb = np.stack(gallery.table["embedding"].to_numpy()).astype(np.float32)
+    reducer = umap.UMAP(n_components=2, n_neighbors=int(meta.get("n_neighbors", 15)),
+                        min_dist=float(meta.get("min_dist", 0.1)), metric="cosine", init="pca",
+                        random_state=int(meta.get("seed", 0))).fit(emb)
+    queries = query_embeddings(service.model)
+    one = queries[:1]
+    projector_ms = p50(repeat_ms(lambda: gallery.place(one), runs * 4))
+    umap_ms = p50(repeat_ms(lambda: reducer.transform(one), runs, warmup=2))   # warm-up pays its compile
+    by_projector = gallery.place(queries)[:, :2]
+    by_umap = reducer.transform(queries)
+
+    def nearest(points: np.ndarray, layout: np.ndarray) -> np.ndarray:
+        d = ((points[:, None, :] - layout[None, :, :]) ** 2).sum(-1)
+        return np.argsort(d, axis=1)[:, :k]
+
+    stored = gallery.table[["x2", "y2"]].to_numpy(np.float32)
+    # Each placement is judged against the layout it places into: the projector was fit to the stored
+    # layout, umap-learn's transform into the layout of its own fit (the same settings and seed).
+    a, b = nearest(by_projector, stored), nearest(by_umap, reducer.embedding_)
+    agreement = float(np.mean([len(set(x) & set(y)) / k for x, y in zip(a, b)]))
+    return {"placement/projector_ms": projector_ms, "placement/umap_transform_ms": umap_ms,
+            "placement/speedup": umap_ms / projector_ms, "placement/knn_agreement": agreement,
+            "placement/queries": len(queries),
+            "placement/layout_max_abs_diff": float(np.abs(reducer.embedding_ - stored).max())}
+
+
+# ------------------------------------------------------------------ map and live
+def synthetic_table(table, n: int, seed: int = 0):
+    """n map points drawn from the gallery's rows with jittered coordinates (a gallery that size)."""
+    rng = np.random.default_rng(seed)
+    big = table.iloc[rng.integers(0, len(table), n)].reset_index(drop=True).drop(columns=["face_jpeg", "embedding"])
+    for c in ("x2", "y2", "x3", "y3", "z3"):
+        big[c] = big[c].to_numpy() + rng.normal(0, 0.05, n).astype(np.float32)
+    big["id"] = [f"p{i}" for i in range(n)]
+    return big
+
+
+def bench_map(service, runs: int) -> dict:
+    """Building the 2D WebGL map and serialising it as the server sends it (plotly JSON)."""
+    from .viz import map_figure
+    out = {}
+    for n, label in ((10_000, "10k"), (100_000, "100k")):
+        table = synthetic_table(service.gallery.table, n)
+        times = repeat_ms(lambda: map_figure(table, "emotion", 2).to_json(), max(3, runs // 5), warmup=1)
+        out[f"map/figure_ms_{label}"] = p50(times)
+        if label == "100k":
+            out["map/payload_mb_100k"] = len(map_figure(table, "emotion", 2).to_json()) / 1e6
+    return out
+
+
+def bench_live(service, frames: int) -> dict:
+    """Frames per second through the live-stream callback's work (detect, encode, fuse, rollout,
+    decode the face, place the point, draw the map)."""
+    face, _, _ = example_person()
+    frame = webcam_frame(face)
+    table = service.gallery.table.sample(min(600, len(service.gallery.table)), random_state=0)
+    shifted = [np.roll(frame, (i % 7) - 3, axis=1) for i in range(7)]   # a slightly moving head
+    counter = iter(range(10 ** 9))
+    with torch.inference_mode():
+        times = repeat_ms(lambda: service.live_frame(shifted[next(counter) % 7], table), frames)
+    return {"live/fps": 1000 / p50(times), "live/frame_ms_p95": p95(times)}
+
+
+# ------------------------------------------------------------------ training
+def bench_training(steps: tuple[int, int] = (10, 30)) -> dict:
+    """Samples per second of the tiny preset on this machine: the difference of two runs, so dataset
+    loading, text caching and process set-up cancel out."""
+    from .datagen import generate_dataset
+    from .train import PRESETS, train
+    with tempfile.TemporaryDirectory() as tmp:
+        data = generate_dataset(Path(tmp) / "data", preset="tiny", seed=0)
+        seconds = []
+        for n in steps:
+            t0 = time.perf_counter()
+            train(data, Path(tmp) / f"ckpt{n}", preset="tiny", steps=n, device="cpu", progress=False)
+            seconds.append(time.perf_counter() - t0)
+    batch = PRESETS["tiny"].batch_size
+    return {"train/samples_per_s": (steps[1] - steps[0]) * batch / (seconds[1] - seconds[0])}
+
+
+# ------------------------------------------------------------------ all of it
+def run_bench(checkpoint: str | Path, *, runs: int = 30, startup_runs: int = 3, skip_startup: bool = False,
+              say: Callable[[str], None] = lambda msg: None) -> dict:
+    from .service import DemoService
+    checkpoint = Path(checkpoint)
+    results: dict = {"machine/cpus": os.cpu_count(), "machine/torch_threads": torch.get_num_threads(),
+                     "machine/torch": torch.__version__, "runs": runs}
+    if not skip_startup:
+        say("startup (fresh processes)")
+        results.update(bench_startup(checkpoint, startup_runs))
+    say("loading the model and gallery")
+    service = DemoService(checkpoint, "cpu")
+    results["memory/rss_mb"] = rss_mb()
+    say("latency")
+    latency, model_ms = bench_latency(service, runs)
+    results.update(latency)
+    say("roofline")
+    results.update(bench_roofline(service.model, model_ms))
+    say("placement (fits UMAP once; its first transform compiles)")
+    results.update(bench_placement(service, runs))
+    say("map figures")
+    results.update(bench_map(service, runs))
+    say("live")
+    results.update(bench_live(service, runs * 2))
+    say("training (tiny preset)")
+    results.update(bench_training())
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in results.items()}
+
+
+def profile_analyze(checkpoint: str | Path, runs: int = 20, top: int = 18) -> str:
+    """Where one full analyze spends its time: torch operators (self CPU time) and Python functions."""
+    import cProfile
+    import io
+    import pstats
+    from torch.profiler import ProfilerActivity, profile
+    from .service import DemoService
+    service = DemoService(checkpoint, "cpu")
+    face, text, voice = example_person()
+    call = lambda: service.analyze(face, text, voice)   # noqa: E731
+    repeat_ms(call, 1)
+    with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(runs):
+            call()
+    ops = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top)
+    profiler = cProfile.Profile()
+    with torch.inference_mode():
+        profiler.enable()
+        for _ in range(runs):
+            call()
+        profiler.disable()
+    text_out = io.StringIO()
+    pstats.Stats(profiler, stream=text_out).sort_stats("cumulative").print_stats(top)
+    return f"# torch operators ({runs} analyses)\n{ops}\n# Python functions, cumulative\n{text_out.getvalue()}"
