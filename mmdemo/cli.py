@@ -77,7 +77,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(profile_analyze(args.checkpoint))
         return 0
     results = run_bench(args.checkpoint, runs=args.runs, startup_runs=args.startup_runs,
-                        skip_startup=args.skip_startup,
+                        skip_startup=args.skip_startup, data=args.data,
                         say=(lambda msg: None) if args.quiet else (lambda msg: print(f"bench: {msg}", file=sys.stderr,
                                                                                     flush=True)))
     text = json.dumps(results, indent=2)
@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="evaluate at most this many samples")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("gallery", help="embed held-out people and fit the map (UMAP + projector) for the app")
+    p = sub.add_parser("gallery", help="embed held-out people and lay out the map (UMAP) for the app")
     p.add_argument("--checkpoint", required=True, type=Path)
     p.add_argument("--data", required=True, type=Path, help="people the model did not train on")
     p.add_argument("--people", type=int, default=2500)
@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=30, help="timed repetitions per latency figure")
     p.add_argument("--startup-runs", type=int, default=3, help="fresh processes per startup figure")
     p.add_argument("--skip-startup", action="store_true", help="leave out the fresh-process startup figures")
+    p.add_argument("--data", type=Path, default=None,
+                   help="held-out people (a dataset's test split) to place on the map; default: the bundled examples")
     p.add_argument("--profile", action="store_true", help="print where one analyze spends its time instead")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_bench)
