@@ -39,8 +39,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     out = train(args.data, args.out, preset=args.preset, gan=args.gan, resume=args.resume,
-                device=args.device, steps=args.steps, progress=not args.quiet)
+                device=args.device, steps=args.steps, init=args.init, progress=not args.quiet)
     print(f"checkpoint in {out} ({time.perf_counter() - start:.0f} s)")
+    if not (out / "gallery" / "gallery.parquet").is_file():
+        print(f"to serve it in the app, lay out its map once: python -m mmdemo gallery --checkpoint {out} "
+              f"--data DIR  (DIR: people it did not train on, e.g. from `python -m mmdemo data --seed 777`)")
     return 0
 
 
@@ -66,6 +69,24 @@ def cmd_gallery(args: argparse.Namespace) -> int:
                            n_neighbors=args.n_neighbors, min_dist=args.min_dist, layout=args.layout,
                            progress=None if args.quiet else (lambda msg: print(msg, flush=True)))
     print(f"gallery in {folder} ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from .embed import embed_dataset, write_parquet, write_projector
+
+    if args.out.suffix.lower() != ".parquet":
+        raise ValueError(f"--out {args.out} should end in .parquet")
+    start = time.perf_counter()
+    table, faces = embed_dataset(args.checkpoint, args.data, split=args.split, device=args.device,
+                                 limit=args.limit, progress=not args.quiet)
+    write_parquet(table, args.out)
+    print(f"wrote {len(table)} rows ({table['id'].nunique()} samples x their input subsets) to {args.out}")
+    if args.projector:
+        write_projector(table, faces, args.projector)
+        print(f"Embedding Projector files in {args.projector} (load projector_config.json in the web tool, "
+              f"or run TensorBoard with --logdir {args.projector})")
+    print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
 
 
@@ -124,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out")
     p.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu or cuda")
     p.add_argument("--steps", type=int, default=None, help="override the preset's number of steps")
+    p.add_argument("--init", type=Path, default=None,
+                   help="fine-tune from this checkpoint (e.g. checkpoints/default) instead of starting afresh")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train)
 
@@ -146,6 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_gallery)
+
+    p = sub.add_parser("embed", help="write embeddings (every sample x input subset) to Parquet and the Embedding Projector")
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--data", required=True, type=Path, help="dataset folder, CelebA folder or a plain folder of images")
+    p.add_argument("--out", required=True, type=Path, help="FILE.parquet to write")
+    p.add_argument("--projector", type=Path, default=None,
+                   help="also write TensorFlow Embedding Projector files (vectors.tsv, metadata.tsv, sprite) here")
+    p.add_argument("--split", choices=["train", "val", "test", "all"], default="all")
+    p.add_argument("--limit", type=int, default=None, help="embed at most this many samples")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("bench", help="measure startup, latency, placement, map, live and training speed here")
     p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/default"))

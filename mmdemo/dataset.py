@@ -4,6 +4,9 @@ Three layouts are understood, all turned into the same `Sample` records:
   * the dataset folder of DESIGN.md (`metadata.csv` + images/ + audio/),
   * CelebA (`list_attr_celeba.txt` + `img_align_celeba/`), attributes mapped
     onto the schema where CelebA has them, descriptions written from those,
+  * a plain folder of images (any depth) with optional same-name `.txt`
+    descriptions and `.wav` voices; attributes are read from what a
+    description states, faces are found and cropped as the app crops them,
   * (see `open_samples`) whichever of these a folder holds.
 `MultimodalDataset` turns samples into tensors (augmenting when asked) and
 `collate` batches them with presence masks, so a missing modality is simply
@@ -42,7 +45,7 @@ class Sample:
     attrs: dict[str, str]                  # schema strings; unknown attributes absent
     mentions: tuple[str, ...] = ()        # attributes the text states
     voice: dict[str, str] = field(default_factory=dict)  # voice_* columns, when known
-    crop: str = "full"                     # how to crop the image: full frame or centre square
+    crop: str = "full"                     # how to crop the image: full frame, centre square or detected face
 
 
 class DatasetError(ValueError):
@@ -150,6 +153,32 @@ def read_celeba(root: str | Path) -> list[Sample]:
     return samples
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+
+
+def read_plain_folder(root: str | Path) -> list[Sample]:
+    """Samples of a plain folder: `NAME.png|jpg|...` with optional `NAME.txt` and `NAME.wav|flac|...` beside
+    it (a description or voice alone is a sample too). The split is a stable hash of the name."""
+    from .descriptions import parse_description
+    root = Path(root)
+    stems: dict[Path, dict[str, Path]] = {}
+    for f in sorted(root.rglob("*")):
+        kind = ("image" if f.suffix.lower() in IMAGE_SUFFIXES else "text" if f.suffix.lower() == ".txt"
+                else "audio" if f.suffix.lower() in AUDIO_SUFFIXES else None)
+        if kind and f.is_file() and not any(part.startswith(".") for part in f.relative_to(root).parts):
+            stems.setdefault(f.with_suffix(""), {}).setdefault(kind, f)
+    samples = []
+    for stem, files in stems.items():
+        key = stem.relative_to(root).as_posix()
+        text = files["text"].read_text(encoding="utf-8", errors="replace").strip() if "text" in files else ""
+        attrs = parse_description(text) if text else {}
+        samples.append(Sample(id=key.replace("/", "__"), split=_hash_split(key), person_id=key,
+                              image=files.get("image"), text=text or None, audio=files.get("audio"),
+                              attrs=attrs, mentions=tuple(attrs), crop="face"))
+    return [s for s in samples if s.image or s.text or s.audio]
+
+
 def _celeba_partition(root: Path) -> dict[str, str]:
     path = root / CELEBA_PARTITION_FILE
     if not path.is_file():
@@ -182,7 +211,10 @@ def open_samples(root: str | Path, split: str | None = None) -> list[Sample]:
     elif (root / CELEBA_ATTR_FILE).is_file():
         samples = read_celeba(root)
     else:
-        raise DatasetError(f"{root} holds neither metadata.csv nor {CELEBA_ATTR_FILE}")
+        samples = read_plain_folder(root)
+        if not samples:
+            raise DatasetError(f"{root} holds no metadata.csv, no {CELEBA_ATTR_FILE} and no images, "
+                               f"descriptions (.txt) or voices (.wav); see README 'Train on your own data'")
     if split in (None, "all"):
         return samples
     if split not in SPLITS:
@@ -197,6 +229,9 @@ def load_image(sample: Sample, size: int = IMAGE_SIZE) -> np.ndarray:
     if data is None:
         raise DatasetError(f"sample {sample.id}: cannot read image {sample.image}")
     rgb = cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
+    if sample.crop == "face":   # as the app frames a photo: the largest detected face, with margin
+        from .preprocess import prepare_image
+        return prepare_image(rgb, size).crop
     if sample.crop == "centre":
         h, w = rgb.shape[:2]
         s = min(h, w)

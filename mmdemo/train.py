@@ -331,13 +331,21 @@ def save_loss_curve(history: list[dict], path: Path) -> None:
     tmp.replace(path)
 
 
+FINE_TUNE_LR_SCALE = 0.25   # --init: a quarter of the preset's learning rate, so the start is not forgotten
+
+
 def train(data: str | Path, out: str | Path, *, preset: str = "tiny", gan: bool = False,
           resume: bool = False, device: str = "auto", steps: int | None = None,
-          progress: bool = True) -> Path:
-    """Trains on the train split of `data` and writes a checkpoint folder at `out`."""
+          init: str | Path | None = None, progress: bool = True) -> Path:
+    """Trains on the train split of `data` and writes a checkpoint folder at `out`.
+
+    init: a checkpoint folder to fine-tune from: its architecture, vocabulary and weights are kept and
+    the preset supplies the schedule (at FINE_TUNE_LR_SCALE of its learning rate)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     cfg = replace(PRESETS[preset], gan=gan, **({"steps": steps} if steps else {}))
+    if init is not None:
+        cfg = replace(cfg, lr=cfg.lr * FINE_TUNE_LR_SCALE)
     out, dev = Path(out), resolve_device(device)
     state = _resume_state(out, resume)
     if dev.type == "cpu":
@@ -351,15 +359,19 @@ def train(data: str | Path, out: str | Path, *, preset: str = "tiny", gan: bool 
         raise ValueError(f"{data} has no training samples")
     choices = wordings(samples, cfg.text_wordings, cfg.seed)
     all_texts = [t for c in choices for t in c]
+    from .inference import load_network
+    start_from = None if state is not None or init is None else load_network(init, dev)
     if state is not None:
         saved = ckpt.read_json(out / "config.json")
         model_cfg = ModelConfig.from_dict(saved["model"])
+    elif start_from is not None:
+        model_cfg = start_from.config
     else:
         model_cfg = build_model_config(cfg, samples, all_texts)
     cfg = replace(cfg, model=model_cfg)
     cache = TextStateCache(all_texts, progress=progress and dd.main, device=dev)
     vocab = TextVocab(model_cfg.text_vocab)
-    model = FusionAutoencoder(model_cfg).to(dev)
+    model = start_from if start_from is not None else FusionAutoencoder(model_cfg).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     disc = PatchDiscriminator().to(dev) if cfg.gan else None
     disc_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.lr * 0.5, betas=(0.5, 0.9)) if disc else None
@@ -380,7 +392,7 @@ def train(data: str | Path, out: str | Path, *, preset: str = "tiny", gan: bool 
         out.mkdir(parents=True, exist_ok=True)
         ckpt.atomic_write_json(out / "config.json", {"format": 1, "model": model_cfg.to_dict(),
                                                      "train": {k: v for k, v in asdict(cfg).items() if k != "model"},
-                                                     "data": str(data)})
+                                                     "data": str(data), "init": str(init) if init else None})
     ddp_model = LossModule(model, cfg)
     if dd.active:
         ddp_model = nn.parallel.DistributedDataParallel(ddp_model, device_ids=[dd.local_rank] if dev.type == "cuda" else None,
