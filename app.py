@@ -486,6 +486,8 @@ def main(argv=None) -> None:
     elif args.share:
         print("warning: --share without --auth makes the app public to anyone with the link; "
               "consider --auth USER:PASS", file=sys.stderr)
+    from mmdemo.runtime import limit_malloc_arenas
+    limit_malloc_arenas()   # before the server's threads exist: keeps memory flat under concurrent load
     RUNTIME.configure(args.checkpoint, args.device)
     RUNTIME.start()
     demo.queue(default_concurrency_limit=2, max_size=64)

@@ -53,3 +53,21 @@ def shutdown_distributed(dd: Distributed) -> None:
         if dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Caps glibc's malloc arenas for threads started after this call (True when applied).
+
+    A web server runs each request on whichever pool thread is free; glibc gives threads their own
+    arenas (up to 8 per core), each keeping freed memory fragmented, so resident memory creeps up
+    under concurrent load without any leak. Two arenas hold it flat. No-op off glibc."""
+    import ctypes
+    import ctypes.util
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.mallopt(-8, int(arenas)))   # -8 = M_ARENA_MAX
+    except (OSError, AttributeError):
+        return False

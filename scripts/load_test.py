@@ -30,6 +30,8 @@ def run(url: str, callers: int, seconds: float, pid: int | None) -> dict:
     from gradio_client import Client, handle_file
     ex = REPO / "assets" / "examples"
     people = sorted(ex.glob("*.png"))
+    warm = Client(url, verbose=False)    # the model finishes loading after HTTP is up: measure a warm server
+    warm.predict(None, "A calm adult man.", None, api_name="/analyze")
     stop = time.perf_counter() + seconds
     latencies, failures, lock = [], [], threading.Lock()
     memory: list[tuple[float, float]] = []
@@ -81,7 +83,8 @@ def run(url: str, callers: int, seconds: float, pid: int | None) -> dict:
             "latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if len(lat) else None,
             "rss_mb_first_30s": round(float(np.mean(first)), 1) if first else None,
             "rss_mb_last_30s": round(float(np.mean(last)), 1) if last else None,
-            "rss_growth": round(float(growth), 4) if growth == growth else None}
+            "rss_growth": round(float(growth), 4) if growth == growth else None,
+            "rss_mb_every_10s": [round(m, 1) for s, m in memory[::10]]}
 
 
 def main() -> None:

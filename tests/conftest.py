@@ -16,6 +16,8 @@ import pytest  # noqa: E402
 
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
+    parser.addoption("--load-seconds", type=float, default=20.0,
+                     help="length of the 16-caller load test (CI: 20; the full test: 120)")
 
 
 def pytest_configure(config):
