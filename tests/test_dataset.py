@@ -107,7 +107,8 @@ def test_malformed_csv(tmp_path):
     (tmp_path / "metadata.csv").write_bytes(b"id,split\n\xff\xfe\x00garbage")
     with pytest.raises(DatasetError, match="malformed CSV|missing columns"):
         open_samples(tmp_path)
-    with pytest.raises(DatasetError, match="neither metadata.csv"):
-        open_samples(tmp_path / "..")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="holds no metadata.csv, no list_attr_celeba.txt and no images"):
+        open_samples(tmp_path / "empty")
     with pytest.raises(DatasetError, match="not a folder"):
         open_samples(tmp_path / "nope")
