@@ -74,6 +74,19 @@ def atomic_save_tensors(path: Path, tensors: Mapping[str, torch.Tensor], metadat
         raise
 
 
+def atomic_write_parquet(path: Path, table) -> None:
+    """A pandas DataFrame as Parquet, published whole or not at all (like the writers above)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        table.to_parquet(tmp, index=False)
+        _publish(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def refuse_pickles(folder: Path) -> None:
     """A folder holding pickle files instead of safetensors is refused: loading them could run code."""
     pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES) if folder.is_dir() else []

@@ -73,14 +73,15 @@ def cmd_gallery(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from .embed import embed_dataset, write_parquet, write_projector
+    from .checkpoint import atomic_write_parquet
+    from .embed import embed_dataset, write_projector
 
     if args.out.suffix.lower() != ".parquet":
         raise ValueError(f"--out {args.out} should end in .parquet")
     start = time.perf_counter()
     table, faces = embed_dataset(args.checkpoint, args.data, split=args.split, device=args.device,
                                  limit=args.limit, progress=not args.quiet)
-    write_parquet(table, args.out)
+    atomic_write_parquet(args.out, table)
     print(f"wrote {len(table)} rows ({table['id'].nunique()} samples x their input subsets) to {args.out}")
     if args.projector:
         write_projector(table, faces, args.projector)

@@ -80,13 +80,6 @@ def embed_dataset(checkpoint: str | Path, data: str | Path, *, split: str = "all
     return pd.DataFrame(rows), np.stack(faces)
 
 
-def write_parquet(table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_parquet(tmp, index=False)
-    tmp.replace(path)
-
-
 def sprite(faces: np.ndarray) -> tuple[np.ndarray, int]:
     """Faces tiled in a square grid no larger than the projector accepts; returns it and the tile side."""
     n = len(faces)

@@ -53,12 +53,16 @@ class Gallery:
     k: int = PLACE_NEIGHBOURS
     temperature: float = PLACE_TEMPERATURE
 
+    def similarities(self, z: np.ndarray) -> np.ndarray:
+        """(B, Z) or (Z,) embeddings -> (B, N) cosine similarity to every gallery person."""
+        q = np.atleast_2d(np.asarray(z, np.float32))
+        return (q / (np.linalg.norm(q, axis=1, keepdims=True) + 1e-9)) @ self.embeddings.T
+
     def place(self, z: np.ndarray) -> np.ndarray:
         """(B, Z) embeddings -> (B, 5) map coordinates (x2, y2, x3, y3, z3) among their nearest people."""
-        q = np.atleast_2d(np.asarray(z, np.float32))
-        q = q / (np.linalg.norm(q, axis=1, keepdims=True) + 1e-9)
-        out = np.empty((len(q), self.coords.shape[1]), np.float32)
-        for i, sims in enumerate(q @ self.embeddings.T):
+        similarities = self.similarities(z)
+        out = np.empty((len(similarities), self.coords.shape[1]), np.float32)
+        for i, sims in enumerate(similarities):
             # Only people within PLACE_CUTOFF of the best match can weigh in (beyond it a weight is < 4% of
             # the best's); selecting the k nearest among those few is 5x faster than among all.
             near = np.flatnonzero(sims >= sims.max() - PLACE_CUTOFF)
@@ -70,9 +74,7 @@ class Gallery:
 
     def neighbours(self, z: np.ndarray, k: int = 8) -> list[tuple[int, float]]:
         """Rows of the k most similar gallery people (cosine similarity)."""
-        q = np.asarray(z, np.float32)
-        q = q / (np.linalg.norm(q) + 1e-9)
-        sims = self.embeddings @ q
+        sims = self.similarities(z)[0]
         top = np.argsort(-sims)[:k]
         return [(int(i), float(sims[i])) for i in top]
 
@@ -152,10 +154,7 @@ def build_gallery(checkpoint: str | Path, data: str | Path, *, people: int = 250
         "face_jpeg": [cv2.imencode(".jpg", cv2.cvtColor(im, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])[1].tobytes()
                       for im in images]})
     folder = Path(checkpoint) / GALLERY_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".gallery.parquet.tmp"
-    table.to_parquet(tmp, index=False)
-    tmp.replace(folder / "gallery.parquet")
+    ckpt.atomic_write_parquet(folder / "gallery.parquet", table)
     for old in ("projector.safetensors", "projector.json"):   # the regressor earlier versions wrote
         (folder / old).unlink(missing_ok=True)
     ckpt.atomic_write_json(folder / LAYOUT_FILE, {"latent_dim": int(emb.shape[1]), "n_neighbors": n_neighbors,

@@ -1,7 +1,6 @@
 """Shared fixtures: offline environment, the --run-slow switch, a tiny dataset and checkpoint,
 the real app served over HTTP."""
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -12,6 +11,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import pytest  # noqa: E402
+
+from mmdemo.bench import free_port  # noqa: E402
 
 
 def pytest_addoption(parser):
@@ -52,11 +53,6 @@ def tiny_checkpoint(tiny_data, tmp_path_factory):
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="session")
 def tiny_app_checkpoint(tiny_checkpoint, tiny_data):
@@ -72,7 +68,7 @@ def server(tiny_app_checkpoint):
     sys.path.insert(0, str(REPO))   # app.py lives beside the package, not in it
     import app
     app.RUNTIME.configure(tiny_app_checkpoint, "cpu")
-    port = _free_port()
+    port = free_port()
     app.demo.queue(default_concurrency_limit=2)
     app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                     max_file_size="12mb")

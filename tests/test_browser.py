@@ -15,7 +15,6 @@ replace the README's pictures in assets/screenshots/.
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -29,12 +28,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from mmdemo.bench import OFFLINE_ENV, free_port
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "assets" / "examples"
 SCREENSHOTS = REPO / "assets" / "screenshots"
 CHROMIUM = os.environ.get("MMDEMO_CHROMIUM", "/usr/bin/chromium")
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-               "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 HOSTILE = '<img src=x onerror="window.__pwned=1"> A sad woman with black hair.'
@@ -76,11 +75,6 @@ def write_wav(path: Path, voice_wav: Path, rate=48000, seconds=6.0) -> None:
 
 
 # ------------------------------------------------------------------ fixtures
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def browser_checkpoint(request):
@@ -102,7 +96,7 @@ def browser_checkpoint(request):
 def app_url(browser_checkpoint, tmp_path_factory):
     """`python app.py` in a subprocess on a free port, polled on /config until it answers."""
     log_path = tmp_path_factory.mktemp("app") / "app.log"
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **OFFLINE_ENV}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "app.py", "--checkpoint", str(browser_checkpoint),
