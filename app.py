@@ -1,6 +1,6 @@
 """mmdemo's Gradio app: capture a person, see them land in the fused space,
 reconstructed and attended. Layout and callbacks only; every computation is
-in `mmdemo.service` (model, gallery, figures).
+in `mmdemo.serving.service` (model, gallery, figures).
 
     python app.py [--checkpoint checkpoints/default] [--port 7860] [--share] [--auth USER:PASS]
 """
@@ -25,7 +25,7 @@ import gradio as gr
 import numpy as np
 
 from mmdemo.schema import NAMES
-from mmdemo.service import DIRECTIONS
+from mmdemo.serving.service import DIRECTIONS
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = HERE / "checkpoints" / "default"
@@ -51,7 +51,7 @@ class Runtime:
         with self._lock:
             if self._service is None and self._error is None:
                 try:
-                    from mmdemo.service import DemoService
+                    from mmdemo.serving.service import DemoService
                     self._service = DemoService(self.checkpoint, self.device)
                 except Exception as e:  # shown to the user on every request instead of a dead page
                     self._error = f"the model could not be loaded from {self.checkpoint}: {e}"
@@ -122,7 +122,7 @@ def analyze(face, description, voice):
     """API: (face image, description, voice audio) -> decoded face, generated description, generated voice, summary."""
     if isinstance(voice, (str, Path)):
         from mmdemo.audio import read_audio
-        from mmdemo.preprocess import MAX_AUDIO_SECONDS
+        from mmdemo.data.preprocess import MAX_AUDIO_SECONDS
         # A second more than is used: the "longer than" warning still fires, an hour-long upload is not decoded.
         voice = read_audio(voice, max_seconds=MAX_AUDIO_SECONDS + 1)
     view = RUNTIME.get().analyze(face, description, voice)
@@ -133,7 +133,7 @@ def analyze(face, description, voice):
                "map": {k: v[:2].round(4).tolist() for k, v in view.coords.items()},
                "modality_share": a.attention.modality_share, "voice_params": a.voice_params,
                "warnings": a.warnings}
-    from mmdemo.service import upscale
+    from mmdemo.serving.service import upscale
     return as_file(upscale(a.image), ".png"), a.text, as_file(a.audio, ".wav"), summary
 
 
@@ -147,7 +147,7 @@ def analyze_view(face, description, voice, use_face, use_text, use_voice, colour
     view = service.analyze(face, description, voice)
     a = view.analysis
     _warn(a.warnings)
-    from mmdemo.service import upscale
+    from mmdemo.serving.service import upscale
     gen = a.generated_faces
     words = list(view.word_overlays)
     return (

@@ -19,7 +19,7 @@ def _folder_size_mb(path: Path) -> float:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-    from .datagen import check_destination, generate_dataset, resolve_count
+    from mmdemo.synth.generator import check_destination, generate_dataset, resolve_count
 
     total = resolve_count(args.preset, args.count)   # refuse bad requests before any output
     check_destination(args.out, args.overwrite)
@@ -35,7 +35,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import train
+    from mmdemo.training.loop import train
 
     start = time.perf_counter()
     out = train(args.data, args.out, preset=args.preset, gan=args.gan, resume=args.resume,
@@ -49,7 +49,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
-    from .evaluate import classification_reports, evaluate, write_metrics
+    from mmdemo.evaluation.evaluate import classification_reports, evaluate, write_metrics
 
     start = time.perf_counter()
     metrics, preds = evaluate(args.checkpoint, args.data, split=args.split, device=args.device, limit=args.limit)
@@ -62,7 +62,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
-    from .projection import build_gallery
+    from mmdemo.inference.projection import build_gallery
 
     start = time.perf_counter()
     folder = build_gallery(args.checkpoint, args.data, people=args.people, device=args.device,
@@ -73,8 +73,8 @@ def cmd_gallery(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from .checkpoint import atomic_write_parquet
-    from .embed import embed_dataset, write_projector
+    from mmdemo.checkpoint import atomic_write_parquet
+    from mmdemo.inference.export import embed_dataset, write_projector
 
     if args.out.suffix.lower() != ".parquet":
         raise ValueError(f"--out {args.out} should end in .parquet")
@@ -93,7 +93,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
-    from .bench import profile_analyze, run_bench
+    from mmdemo.evaluation.bench import profile_analyze, run_bench
 
     if args.profile:
         print(profile_analyze(args.checkpoint))
@@ -105,14 +105,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     text = json.dumps(results, indent=2)
     print(text)
     if args.json:
-        from .checkpoint import atomic_write_bytes
+        from mmdemo.checkpoint import atomic_write_bytes
         args.json.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(args.json, (text + "\n").encode())
     return 0
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from .live import LiveOptions, run_live
+    from mmdemo.serving.live import LiveOptions, run_live
 
     summary = run_live(LiveOptions(checkpoint=args.checkpoint, camera=args.camera, source=args.source,
                                    headless=args.headless, frames=args.frames, out=args.out, device=args.device,

@@ -1,10 +1,29 @@
-"""Where code runs: device choice and torchrun process groups."""
+"""Where code runs: the offline environment, the bundled checkpoint, device choice and torchrun
+process groups."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "default"
+
+# Every library the project uses can reach for the network at import or first use (hub lookups,
+# version checks, telemetry); none of that exists on an offline machine, and a hub name waits ~70 s
+# before failing. Set before transformers or gradio is imported.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+               "GRADIO_ANALYTICS_ENABLED": "False"}
+
+
+def offline_env(environ: dict | None = None) -> dict:
+    """Sets the offline variables in `environ` (default: this process) unless already set; returns it."""
+    target = os.environ if environ is None else environ
+    for key, value in OFFLINE_ENV.items():
+        target.setdefault(key, value)
+    return target
 
 
 def resolve_device(name: str = "auto") -> torch.device:

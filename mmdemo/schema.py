@@ -7,9 +7,25 @@ package reads the schema from here, never from literals of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Mapping
 
 MODALITIES: tuple[str, ...] = ("image", "text", "voice")
+
+
+def subsets_of(available: tuple[str, ...] | list[str]) -> list[tuple[str, ...]]:
+    """Every non-empty subset of `available`, singles first, each in MODALITIES order."""
+    ordered = [m for m in MODALITIES if m in available]
+    return [c for k in range(1, len(ordered) + 1) for c in combinations(ordered, k)]
+
+
+# The seven input subsets the model is trained, evaluated and embedded under.
+SUBSETS: tuple[tuple[str, ...], ...] = tuple(subsets_of(MODALITIES))
+
+
+def subset_name(subset: tuple[str, ...] | list[str]) -> str:
+    """("image", "text") -> "image+text", the key used in metrics and tables."""
+    return "+".join(subset)
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 
 from mmdemo.audio import write_wav
-from mmdemo.descriptions import applicable_attributes, describe
-from mmdemo.faces import FaceIdentity, FaceNuisance, render_face
-from mmdemo.voice import PHRASES, emotion_text, sample_person_voice, synthesize, voice_params
+from mmdemo.synth.descriptions import applicable_attributes, describe
+from mmdemo.synth.faces.render import FaceIdentity, FaceNuisance, render_face
+from mmdemo.synth.voices import PHRASES, emotion_text, sample_person_voice, synthesize, voice_params
 
 PEOPLE = [
     {"Male": "0", "age_group": "young", "emotion": "happy", "hair_color": "red", "Eyeglasses": "1",

@@ -18,9 +18,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mmdemo.datagen import sample_attributes
-from mmdemo.descriptions import describe
-from mmdemo.faces import FaceIdentity, FaceNuisance, render_face
+from mmdemo.synth.generator import sample_attributes
+from mmdemo.synth.descriptions import describe
+from mmdemo.synth.faces.render import FaceIdentity, FaceNuisance, render_face
 
 
 def main() -> None:

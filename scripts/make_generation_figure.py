@@ -21,8 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mmdemo.evaluate import load_test_set
-from mmdemo.inference import load_fusion_model
+from mmdemo.evaluation.evaluate import load_test_set
+from mmdemo.inference.model import load_model
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    model = load_fusion_model(args.checkpoint, "cpu")
+    model = load_model(args.checkpoint, "cpu")
     ts = load_test_set(args.data, "test")
     pick = np.random.default_rng(args.seed).choice(len(ts.samples), args.people, replace=False)
     enc = model.encode_inputs(ts.images[pick], [ts.texts[i] for i in pick], [ts.waves[i] for i in pick])

@@ -23,7 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mmdemo.audio import log_mel, read_audio, to_mono_16k
-from mmdemo.dataset import open_samples
+from mmdemo.data.loaders import open_samples
 from mmdemo.schema import ATTRIBUTES, observable
 
 

@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import pytest  # noqa: E402
 
-from mmdemo.bench import free_port  # noqa: E402
+from mmdemo.evaluation.bench import free_port  # noqa: E402
 
 
 def pytest_addoption(parser):
@@ -37,14 +37,14 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """The tiny preset, generated once per test session (seed 0)."""
-    from mmdemo.datagen import generate_dataset
+    from mmdemo.synth.generator import generate_dataset
     return generate_dataset(tmp_path_factory.mktemp("data") / "tiny", preset="tiny", seed=0)
 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_data, tmp_path_factory):
     """A checkpoint trained briefly on the tiny dataset: real weights, real files, seconds to make."""
-    from mmdemo.train import train
+    from mmdemo.training.loop import train
     return train(tiny_data, tmp_path_factory.mktemp("ckpt") / "tiny", preset="tiny", steps=30,
                  device="cpu", progress=False)
 
@@ -57,7 +57,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def tiny_app_checkpoint(tiny_checkpoint, tiny_data):
     """The tiny checkpoint with a PCA-laid gallery, as the app needs."""
-    from mmdemo.projection import build_gallery
+    from mmdemo.inference.projection import build_gallery
     build_gallery(tiny_checkpoint, tiny_data, people=120, device="cpu", layout="pca")
     return tiny_checkpoint
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import mmdemo
-from mmdemo.dataset import open_samples
+from mmdemo.data.loaders import open_samples
 from mmdemo.audio import read_audio
 
 SUBSETS = [c for r in (1, 2, 3) for c in itertools.combinations(("image", "text", "audio"), r)]
@@ -79,12 +79,12 @@ def test_no_face_falls_back_to_the_centre(model):
 def test_audio_conversions_and_limits(model, person):
     sr, wave = person["audio"]
     stereo_int = (np.stack([wave, wave], 1) * 20000).astype(np.int16)
-    assert model.analyze(audio=(sr, stereo_int)).inputs == ("voice",)
+    assert model.analyze(voice=(sr, stereo_int)).inputs == ("voice",)
     long = np.tile(wave, int(40 * sr / len(wave)) + 1)
-    a = model.analyze(audio=(sr, long))
+    a = model.analyze(voice=(sr, long))
     assert any("first 30 s" in w for w in a.warnings)
     from scipy.signal import resample_poly
-    assert model.analyze(audio=(44100, resample_poly(wave, 441, 160).astype(np.float32))).inputs == ("voice",)
+    assert model.analyze(voice=(44100, resample_poly(wave, 441, 160).astype(np.float32))).inputs == ("voice",)
 
 
 def test_text_limits(model):

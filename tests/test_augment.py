@@ -1,6 +1,6 @@
 import numpy as np
 
-from mmdemo import augment
+from mmdemo.data import augment
 
 
 def _face():
@@ -56,7 +56,7 @@ def test_speed_shift_and_noise():
 
 
 def test_text_augmentation_keeps_stated_attributes():
-    from mmdemo.descriptions import parse_description
+    from mmdemo.synth.descriptions import parse_description
     attrs = {"Male": "1", "age_group": "senior", "emotion": "sad", "hair_color": "gray",
              "Eyeglasses": "1", "Beard": "1", "Wearing_Hat": "0", "skin_tone": "dark"}
     mentions = ("Male", "emotion", "hair_color")

@@ -22,8 +22,8 @@ import soundfile as sf
 from PIL import Image
 from scipy.signal import resample_poly
 
-from mmdemo.analysis import Analysis
-from mmdemo.preprocess import prepare_image
+from mmdemo.inference.model import Analysis
+from mmdemo.data.preprocess import prepare_image
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 Writer = Callable[[Path], object]   # writes one input file at the given path
@@ -268,7 +268,7 @@ def test_python_api(model, corpus, case):
     face, text, voice = corpus[case.id]
 
     def analyze():
-        return model.analyze(image=face, text=text, audio=read_audio(voice) if voice else None)  # as a user would
+        return model.analyze(image=face, text=text, voice=read_audio(voice) if voice else None)  # as a user would
 
     if case.refused:
         with pytest.raises(ValueError, match=case.refused):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mmdemo.bench import KEYS
+from mmdemo.evaluation.bench import KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 

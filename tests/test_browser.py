@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mmdemo.bench import OFFLINE_ENV, free_port
+from mmdemo.evaluation.bench import OFFLINE_ENV, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "assets" / "examples"
@@ -87,7 +87,7 @@ def browser_checkpoint(request):
         return ckpt
     ckpt, data = request.getfixturevalue("tiny_checkpoint"), request.getfixturevalue("tiny_data")
     if not (ckpt / "gallery" / "gallery.parquet").is_file():
-        from mmdemo.projection import build_gallery
+        from mmdemo.inference.projection import build_gallery
         build_gallery(ckpt, data, people=120, device="cpu", layout="pca")
     return ckpt
 

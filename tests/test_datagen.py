@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from mmdemo import datagen
-from mmdemo.datagen import generate_dataset
+from mmdemo.synth import generator as datagen
+from mmdemo.synth.generator import generate_dataset
 
 SHARED_CHECK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check_dataset.py"
 

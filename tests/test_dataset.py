@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmdemo.dataset import DatasetError, MultimodalDataset, add_log_mel, collate, open_samples, read_celeba
-from mmdemo.descriptions import parse_description
+from mmdemo.data.loaders import DatasetError, MultimodalDataset, add_log_mel, collate, open_samples, read_celeba
+from mmdemo.synth.descriptions import parse_description
 from mmdemo.schema import NAMES, UNKNOWN
 
 from celeba_fixture import write_celeba

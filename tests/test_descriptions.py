@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from mmdemo.datagen import sample_attributes
-from mmdemo.descriptions import applicable_attributes, choose_mentions, describe, parse_description
+from mmdemo.synth.generator import sample_attributes
+from mmdemo.synth.descriptions import applicable_attributes, choose_mentions, describe, parse_description
 from mmdemo.schema import NAMES
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mmdemo.faces import FaceIdentity, FaceNuisance, render_face
+from mmdemo.synth.faces.render import FaceIdentity, FaceNuisance, render_face
 
 BASE = {"Male": "1", "age_group": "adult", "emotion": "neutral", "hair_color": "brown",
         "Eyeglasses": "0", "Beard": "0", "Wearing_Hat": "0", "skin_tone": "medium"}

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mmdemo import live
+from mmdemo.serving import live
 
 REPO = Path(__file__).resolve().parents[1]
 FACE = REPO / "assets" / "examples" / "person2.png"
@@ -47,14 +47,14 @@ def video(tmp_path_factory):
 def live_checkpoint(tiny_checkpoint, tiny_data):
     """The tiny checkpoint with a PCA gallery (built here unless another test module already did)."""
     if not (tiny_checkpoint / "gallery").is_dir():
-        from mmdemo.projection import build_gallery
+        from mmdemo.inference.projection import build_gallery
         build_gallery(tiny_checkpoint, tiny_data, people=120, device="cpu", layout="pca")
     return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
 def service(live_checkpoint):
-    from mmdemo.service import DemoService
+    from mmdemo.serving.service import DemoService
     return DemoService(live_checkpoint, "cpu")
 
 

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from mmdemo.model import FusionAutoencoder, ModelConfig
+from mmdemo.model.network import FusionAutoencoder, ModelConfig
 from mmdemo.schema import ATTRIBUTES
-from mmdemo.text import SPECIALS
+from mmdemo.model.text import SPECIALS
 
 
 def _net(seed=0):

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from safetensors.torch import load_file
 
-from mmdemo.dataset import MultimodalDataset, open_samples
-from mmdemo.train import train
+from mmdemo.data.loaders import MultimodalDataset, open_samples
+from mmdemo.training.loop import train
 
 from celeba_fixture import write_celeba
 
@@ -56,7 +56,7 @@ def test_plain_folder_samples(plain_folder):
 
 
 def test_an_empty_folder_is_refused_with_what_to_put_in_it(tmp_path):
-    from mmdemo.dataset import DatasetError
+    from mmdemo.data.loaders import DatasetError
     (tmp_path / "readme.md").write_text("nothing here")
     with pytest.raises(DatasetError, match="no images, descriptions"):
         open_samples(tmp_path)
@@ -78,8 +78,8 @@ def test_fine_tune_on_each_layout_then_serve(layout, tiny_data, tiny_app_checkpo
     assert config["init"] == str(tiny_app_checkpoint)
     assert config["model"] == json.loads((tiny_app_checkpoint / "config.json").read_text())["model"]
     assert _changed(tiny_app_checkpoint, out)
-    from mmdemo.projection import build_gallery
-    from mmdemo.service import DemoService
+    from mmdemo.inference.projection import build_gallery
+    from mmdemo.serving.service import DemoService
     build_gallery(out, tiny_data, people=60, device="cpu", layout="pca")
     view = DemoService(out, "cpu").analyze(text="A sad young woman with glasses.")
     assert view.analysis.inputs == ("text",) and np.isfinite(view.coords["fused"]).all()

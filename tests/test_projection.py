@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mmdemo.checkpoint import CheckpointError
-from mmdemo.projection import COORDS, Gallery, load_gallery
+from mmdemo.inference.projection import COORDS, Gallery, load_gallery
 
 
 def _gallery(n=400, dim=16, seed=0) -> Gallery:

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from mmdemo import checkpoint as ckpt
-from mmdemo.train import random_singles, random_subsets, train
+from mmdemo.training.loop import random_singles, random_subsets, train
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Tests for mmdemo.voice: parameter design, phrases and eSpeak NG synthesis."""
+"""Tests for mmdemo.synth.voices: parameter design, phrases and eSpeak NG synthesis."""
 import os
 import re
 import subprocess
@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from mmdemo import voice as V
+from mmdemo.synth import voices as V
 from mmdemo.schema import BY_NAME
 
 ATTRIBUTE_WORDS = {
@@ -207,7 +207,7 @@ def test_mandarin_voice():
 
 
 def test_import_does_not_initialise_the_library():
-    code = "import mmdemo.voice as v; assert v._ENGINE is None; print('ok')"
+    code = "import mmdemo.synth.voices as v; assert v._ENGINE is None; print('ok')"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr

@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoint as ckpt
-from .audio import log_mel
-from .schema import ATTRIBUTES, BY_NAME, UNKNOWN, VOICE_ATTRIBUTES
+from mmdemo import checkpoint as ckpt
+from mmdemo.audio import log_mel
+from mmdemo.schema import ATTRIBUTES, BY_NAME, UNKNOWN, VOICE_ATTRIBUTES
 
 VOICE_FEATURES = 2 * 64 + 1
 

@@ -40,8 +40,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, to_mono_16k, trim_silence
-from .schema import BY_NAME
+from mmdemo.audio import SAMPLE_RATE, to_mono_16k, trim_silence
+from mmdemo.schema import BY_NAME
 
 FEMALE_VARIANTS: tuple[str, ...] = ("f1", "f2", "f3", "f4", "f5")
 # m8 also exists but is very low (65 Hz base) and muffled by its tone filter.
@@ -301,7 +301,7 @@ class _Engine:
     """The initialised library; use only while holding _LOCK."""
 
     def __init__(self) -> None:
-        import espeakng_loader  # imported here so `import mmdemo.voice` stays cheap
+        import espeakng_loader  # imported here so `import mmdemo.synth.voices` stays cheap
 
         self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
         source = espeakng_loader.get_data_path()

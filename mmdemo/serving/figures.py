@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 import cv2
 import numpy as np
 
-from .schema import BY_NAME, NAMES
+from mmdemo.schema import BY_NAME, NAMES
 
 PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D"]
 MODALITY_COLOURS = {"fused": "#111111", "image": "#E45756", "text": "#4C78A8", "voice": "#54A24B"}
@@ -146,7 +146,7 @@ def modality_bar(shares: Mapping[str, float]):
 def voice_attention_figure(wave: np.ndarray, weights: np.ndarray, token_seconds: float):
     """Log-mel spectrogram with the fused token's attention per voice token drawn over it."""
     import plotly.graph_objects as go
-    from .audio import log_mel
+    from mmdemo.audio import log_mel
     mel = log_mel(np.asarray(wave, np.float32)).numpy().T          # (64, frames)
     frames = mel.shape[1]
     fig = go.Figure(go.Heatmap(z=mel, x=np.arange(frames) * 0.01, colorscale="Viridis", showscale=False,

@@ -23,8 +23,8 @@ from typing import Callable, Iterable, Mapping
 import cv2
 import numpy as np
 
-from .descriptions import describe
-from .schema import ATTRIBUTES, NAMES
+from mmdemo.synth.descriptions import describe
+from mmdemo.schema import ATTRIBUTES, NAMES
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +97,9 @@ def _plan(count: int, seed: int, root: Path) -> list[_PersonJob]:
 
 def _generate_person(job: _PersonJob) -> list[dict[str, str]]:
     """Renders and writes every sample of one person; returns their metadata rows."""
-    from .faces import FaceIdentity, FaceNuisance, render_face
-    from .audio import write_wav
-    from .voice import PHRASES, emotion_text, sample_person_voice, synthesize, voice_params
+    from mmdemo.synth.faces.render import FaceIdentity, FaceNuisance, render_face
+    from mmdemo.audio import write_wav
+    from mmdemo.synth.voices import PHRASES, emotion_text, sample_person_voice, synthesize, voice_params
 
     rng = np.random.default_rng([job.seed, 1, job.index])
     attrs = sample_attributes(rng)

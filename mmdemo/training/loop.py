@@ -20,15 +20,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoint as ckpt
-from .dataset import MultimodalDataset, add_log_mel, collate, open_samples
-from .descriptions import describe
-from .losses import hinge_d, hinge_g, info_nce, kl_to_standard_normal, ssim, warmup_cosine
-from .model import FusionAutoencoder, ModelConfig, VOICE_PARAM_NAMES
-from .runtime import Distributed, init_distributed, resolve_device, shutdown_distributed
-from .schema import MODALITIES, UNKNOWN
-from .text import TextVocab, shared_encoder
-from .textcache import TextStateCache, wordings
+from mmdemo import checkpoint as ckpt
+from mmdemo.data.loaders import MultimodalDataset, add_log_mel, collate, open_samples
+from mmdemo.synth.descriptions import describe
+from mmdemo.model.losses import hinge_d, hinge_g, info_nce, kl_to_standard_normal, ssim, warmup_cosine
+from mmdemo.model.network import FusionAutoencoder, ModelConfig, VOICE_PARAM_NAMES
+from mmdemo.runtime import Distributed, init_distributed, resolve_device, shutdown_distributed
+from mmdemo.schema import MODALITIES, UNKNOWN
+from mmdemo.model.text import TextVocab, shared_encoder
+from mmdemo.training.textcache import TextStateCache, wordings
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ def _voice_stats(samples) -> tuple[list[float], list[float]]:
 
 def build_model_config(cfg: TrainConfig, samples, texts: list[str]) -> ModelConfig:
     """The model's data-dependent fields: decoder vocabulary, voice variants and scales."""
-    from .voice import VARIANTS
+    from mmdemo.synth.voices import VARIANTS
     rng = np.random.default_rng(cfg.seed)
     # the vocabulary also covers wordings the training set happens not to contain
     extra = [describe(s.attrs, rng)[0] for s in samples[:2000] if s.attrs for _ in range(3)]
@@ -359,7 +359,7 @@ def train(data: str | Path, out: str | Path, *, preset: str = "tiny", gan: bool 
         raise ValueError(f"{data} has no training samples")
     choices = wordings(samples, cfg.text_wordings, cfg.seed)
     all_texts = [t for c in choices for t in c]
-    from .inference import load_network
+    from mmdemo.model.network import load_network
     start_from = None if state is not None or init is None else load_network(init, dev)
     if state is not None:
         saved = ckpt.read_json(out / "config.json")

@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 import cv2
 import numpy as np
 
-from .descriptions import describe
+from mmdemo.synth.descriptions import describe
 
 
 # -------------------------------------------------------------------- image

@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 import torch
 
-from .analysis import Analysis, MultimodalModel, VOICE_PHRASE, load_model
-from .inference import Encoded
-from .projection import Gallery, fit_umap, load_gallery
-from .schema import ATTRIBUTES, BY_NAME, MODALITIES, NAMES
-from .viz import heat_overlay, map_figure, modality_bar, value_label, voice_attention_figure, word_maps
+from mmdemo.inference.model import Analysis, MultimodalModel, VOICE_PHRASE, load_model
+from mmdemo.inference.model import Encoded
+from mmdemo.inference.projection import Gallery, fit_umap, load_gallery
+from mmdemo.schema import ATTRIBUTES, BY_NAME, MODALITIES, NAMES
+from mmdemo.serving.figures import heat_overlay, map_figure, modality_bar, value_label, voice_attention_figure, word_maps
 
 log = logging.getLogger(__name__)
 DISPLAY = 256   # px a side for faces shown in the UI (the model works at 64)
@@ -85,7 +85,7 @@ class DemoService:
 
     # ---------------------------------------------------------------- analyze
     def analyze(self, face=None, text=None, voice=None, k: int = 8) -> AnalysisView:
-        a = self.model.analyze(image=face, text=text, audio=voice)
+        a = self.model.analyze(image=face, text=text, voice=voice)
         points = {"fused": a.embedding, **(a.unimodal if len(a.inputs) > 1 else {})}
         placed = self.gallery.place(np.stack(list(points.values())))
         coords = dict(zip(points, placed))
@@ -115,7 +115,7 @@ class DemoService:
     def person(self, person_id: str) -> Person:
         if person_id not in self.ids:
             raise ValueError(f"no person {person_id!r} in the gallery; click a point on the map")
-        from .voice import VoiceParams, synthesize
+        from mmdemo.synth.voices import VoiceParams, synthesize
         row = self.gallery.table.iloc[self.ids[person_id]]
         params = VoiceParams.from_dict(row.to_dict())
         audio = synthesize(str(row["voice_text"]) or VOICE_PHRASE, params)
@@ -184,7 +184,7 @@ class DemoService:
         Encoding text (MiniLM) or a voice per frame would cost more than the face itself; their tokens do
         not change between frames, so they are computed here once. None when both are empty.
         A silent voice raises the library's ValueError ("no voice detected ...")."""
-        from .preprocess import prepare_audio, prepare_text
+        from mmdemo.data.preprocess import prepare_audio, prepare_text
         prepared, _ = prepare_text(text)
         wave = prepare_audio(voice)[0] if voice is not None else None
         if prepared is None and wave is None:
@@ -196,8 +196,8 @@ class DemoService:
         """One RGB camera frame (plus an optional `live_context`) -> the raw pieces the live views draw.
 
         Only what the live views show is computed: no text or voice decoding per frame."""
-        from .analysis import attention_rollout
-        from .preprocess import prepare_image
+        from mmdemo.inference.attention import attention_rollout
+        from mmdemo.data.preprocess import prepare_image
         face = prepare_image(frame, self.model.config.image_size)
         encoded = self.model.encode_inputs(images=face.crop[None])
         if context is not None:

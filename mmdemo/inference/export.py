@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .schema import MODALITIES, NAMES
+from mmdemo.schema import MODALITIES, NAMES
 
 log = logging.getLogger(__name__)
 BATCH = 128
@@ -40,11 +40,11 @@ def embed_dataset(checkpoint: str | Path, data: str | Path, *, split: str = "all
     the model decodes from the embedding when the sample has none), for the projector's sprite."""
     import pandas as pd
     from tqdm import tqdm
-    from .dataset import load_audio, load_image, open_samples
-    from .inference import load_fusion_model
-    from .projection import GALLERY_DIR, load_gallery
+    from mmdemo.data.loaders import load_audio, load_image, open_samples
+    from mmdemo.inference.model import load_model
+    from mmdemo.inference.projection import GALLERY_DIR, load_gallery
 
-    model = load_fusion_model(checkpoint, device)
+    model = load_model(checkpoint, device)
     gallery = load_gallery(checkpoint) if (Path(checkpoint) / GALLERY_DIR / "gallery.parquet").is_file() else None
     samples = open_samples(data, split)[:limit]
     if not samples:

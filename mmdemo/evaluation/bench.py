@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .schema import MODALITIES
+from mmdemo.schema import MODALITIES
 
 REPO = Path(__file__).resolve().parents[1]
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
@@ -110,13 +110,13 @@ def process_seconds(code: str) -> float:
 
 
 def bench_startup(checkpoint: Path, runs: int) -> dict:
-    ready = f"from mmdemo.service import DemoService; DemoService({str(checkpoint)!r}, 'cpu')"
+    ready = f"from mmdemo.serving.service import DemoService; DemoService({str(checkpoint)!r}, 'cpu')"
     http = []
     for _ in range(runs):
         proc, seconds = start_app(checkpoint, free_port())
         stop_app(proc)
         http.append(seconds)
-    return {"startup/import_s": p50([process_seconds("import mmdemo.service") for _ in range(runs)]),
+    return {"startup/import_s": p50([process_seconds("import mmdemo.serving.service") for _ in range(runs)]),
             "startup/model_ready_s": p50([process_seconds(ready) for _ in range(runs)]),
             "startup/http_ready_s": p50(http)}
 
@@ -145,7 +145,7 @@ def webcam_frame(face: np.ndarray, width: int = 640, height: int = 480) -> np.nd
 def bench_latency(service, runs: int) -> tuple[dict, float]:
     """Per-modality encoding, the full analyze (model + map + neighbours + figures); returns the
     model-only analyze median too (the roofline's denominator)."""
-    from .preprocess import prepare_audio, prepare_image
+    from mmdemo.data.preprocess import prepare_audio, prepare_image
     face, text, voice = example_person()
     model = service.model
     crop = prepare_image(face, model.config.image_size).crop[None]
@@ -157,7 +157,7 @@ def bench_latency(service, runs: int) -> tuple[dict, float]:
         for m, fn in encoders.items():
             out[f"latency/encode_{m}_ms"] = p50(repeat_ms(fn, runs))
         full = repeat_ms(lambda: service.analyze(face, text, voice), runs)
-        model_only = p50(repeat_ms(lambda: model.analyze(image=face, text=text, audio=voice), runs))
+        model_only = p50(repeat_ms(lambda: model.analyze(image=face, text=text, voice=voice), runs))
     out.update({"latency/analyze_ms_p50": p50(full), "latency/analyze_ms_p95": p95(full),
                 "latency/model_analyze_ms": model_only})
     return out, model_only
@@ -168,7 +168,7 @@ def analyze_flops(model) -> int:
     from torch.utils.flop_counter import FlopCounterMode
     face, text, voice = example_person()
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model.analyze(image=face, text=text, audio=voice)
+        model.analyze(image=face, text=text, voice=voice)
     return int(counter.get_total_flops())
 
 
@@ -193,7 +193,7 @@ def query_embeddings(model, data: Path | None = None, people: int = 240) -> np.n
     from itertools import combinations
     subsets = [list(c) for k in (1, 2, 3) for c in combinations(MODALITIES, k)]
     if data is not None:
-        from .dataset import load_audio, load_image, open_samples
+        from mmdemo.data.loaders import load_audio, load_image, open_samples
         chosen = [s for s in open_samples(data, "test") if s.image and s.text and s.audio][:people]
         enc = model.encode_inputs(np.stack([load_image(s) for s in chosen]), [s.text for s in chosen],
                                   [load_audio(s) for s in chosen])
@@ -204,7 +204,7 @@ def query_embeddings(model, data: Path | None = None, people: int = 240) -> np.n
         face, text, voice = example_person(name)
         given = dict(zip(MODALITIES, (face, text, voice)))
         for subset in subsets:
-            out.append(model.analyze(**{("audio" if m == "voice" else m): given[m] for m in subset}).embedding)
+            out.append(model.analyze(**{m: given[m] for m in subset}).embedding)
     return np.stack(out).astype(np.float32)
 
 
@@ -259,7 +259,7 @@ def synthetic_table(table, n: int, seed: int = 0):
 
 def bench_map(service, runs: int) -> dict:
     """Building the 2D WebGL map and serialising it as the server sends it (plotly JSON)."""
-    from .viz import map_figure
+    from mmdemo.serving.figures import map_figure
     out = {}
     for n, label in ((10_000, "10k"), (100_000, "100k")):
         table = synthetic_table(service.gallery.table, n)
@@ -287,8 +287,8 @@ def bench_live(service, frames: int) -> dict:
 def bench_training(steps: tuple[int, int] = (10, 30)) -> dict:
     """Samples per second of the tiny preset on this machine: the difference of two runs, so dataset
     loading, text caching and process set-up cancel out."""
-    from .datagen import generate_dataset
-    from .train import PRESETS, train
+    from mmdemo.synth.generator import generate_dataset
+    from mmdemo.training.loop import PRESETS, train
     with tempfile.TemporaryDirectory() as tmp:
         data = generate_dataset(Path(tmp) / "data", preset="tiny", seed=0)
         seconds = []
@@ -303,7 +303,7 @@ def bench_training(steps: tuple[int, int] = (10, 30)) -> dict:
 # ------------------------------------------------------------------ all of it
 def run_bench(checkpoint: str | Path, *, runs: int = 30, startup_runs: int = 3, skip_startup: bool = False,
               data: Path | None = None, say: Callable[[str], None] = lambda msg: None) -> dict:
-    from .service import DemoService
+    from mmdemo.serving.service import DemoService
     checkpoint = Path(checkpoint)
     results: dict = {"machine/cpus": os.cpu_count(), "machine/torch_threads": torch.get_num_threads(),
                      "machine/torch": torch.__version__, "runs": runs}
@@ -335,7 +335,7 @@ def profile_analyze(checkpoint: str | Path, runs: int = 20, top: int = 18) -> st
     import io
     import pstats
     from torch.profiler import ProfilerActivity, profile
-    from .service import DemoService
+    from mmdemo.serving.service import DemoService
     service = DemoService(checkpoint, "cpu")
     face, text, voice = example_person()
     call = lambda: service.analyze(face, text, voice)   # noqa: E731

@@ -21,8 +21,8 @@ from typing import Callable, Protocol, Sequence
 import cv2
 import numpy as np
 
-from .schema import BY_NAME, NAMES
-from .viz import PALETTE, heat_overlay, value_label
+from mmdemo.schema import BY_NAME, NAMES
+from mmdemo.serving.figures import PALETTE, heat_overlay, value_label
 
 RECORD_SECONDS = 3.0
 RECORD_RATE = 16000                 # the model's rate (audio.SAMPLE_RATE; not imported: it pulls in torch)
@@ -436,7 +436,7 @@ def run_live(options: LiveOptions, *, output: Output | None = None, service=None
             print(voice_note, file=sys.stderr, flush=True)
         if service is None:          # this process is ours: tune it for one small frame at a time
             import torch
-            from .service import DemoService
+            from mmdemo.serving.service import DemoService
             # A frame is a batch of one: intra-op threads gain little, and on a busy CPU OpenMP's waiting
             # threads made each frame many times slower (2 cores, 4 other processes: 1190 ms vs 31 ms).
             torch.set_num_threads(1)

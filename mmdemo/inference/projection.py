@@ -24,8 +24,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from . import checkpoint as ckpt
-from .schema import NAMES
+from mmdemo import checkpoint as ckpt
+from mmdemo.schema import NAMES
 
 log = logging.getLogger(__name__)
 GALLERY_DIR = "gallery"
@@ -116,11 +116,11 @@ def build_gallery(checkpoint: str | Path, data: str | Path, *, people: int = 250
     if layout not in ("umap", "pca"):
         raise ValueError(f"unknown layout {layout!r}; use umap or pca")
     import pandas as pd
-    from .dataset import load_audio, load_image, open_samples
-    from .inference import load_fusion_model
+    from mmdemo.data.loaders import load_audio, load_image, open_samples
+    from mmdemo.inference.model import load_model
 
     say = progress or (lambda msg: log.info(msg))
-    model = load_fusion_model(checkpoint, device)
+    model = load_model(checkpoint, device)
     seen, samples = set(), []
     for s in open_samples(data):
         if s.person_id not in seen and s.image and s.text and s.audio:

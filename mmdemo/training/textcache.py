@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .dataset import Sample
-from .descriptions import describe
-from .text import shared_encoder
+from mmdemo.data.loaders import Sample
+from mmdemo.synth.descriptions import describe
+from mmdemo.model.text import shared_encoder
 
 
 def wordings(samples: Sequence[Sample], per_sample: int, seed: int) -> list[list[str]]:

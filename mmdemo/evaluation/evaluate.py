@@ -16,13 +16,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import checkpoint as ckpt
-from .dataset import Sample, load_audio, load_image, open_samples
-from .descriptions import applicable_attributes, parse_description
-from .evaluator import Evaluator, train_evaluator
-from .inference import FusionModel, load_fusion_model
-from .losses import psnr, ssim
-from .schema import ATTRIBUTES, BY_NAME, MODALITIES, NAMES, VOICE_ATTRIBUTES, observable, to_indices
+from mmdemo import checkpoint as ckpt
+from mmdemo.data.loaders import Sample, load_audio, load_image, open_samples
+from mmdemo.synth.descriptions import applicable_attributes, parse_description
+from mmdemo.evaluation.judges import Evaluator, train_evaluator
+from mmdemo.inference.model import MultimodalModel, load_model
+from mmdemo.model.losses import psnr, ssim
+from mmdemo.schema import ATTRIBUTES, BY_NAME, MODALITIES, NAMES, VOICE_ATTRIBUTES, observable, to_indices
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def scored_attributes(subset: str, sample: Sample) -> list[str]:
 def evaluate(checkpoint: str | Path, data: str | Path, *, split: str = "test", device: str = "auto",
              limit: int | None = None, batch_size: int = 256, seed: int = 0) -> tuple[dict, dict]:
     """Returns (metrics, per-modality predictions for reports)."""
-    model = load_fusion_model(checkpoint, device)
+    model = load_model(checkpoint, device)
     evaluator = ensure_evaluator(Path(checkpoint), data, model.device)
     ts = load_test_set(data, split, limit)
     truth = [s.attrs for s in ts.samples]
@@ -88,7 +88,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, *, split: str = "test", d
     return metrics, {"truth": truth, **{m: preds[m] for m in MODALITIES}}
 
 
-def _coherence(model: FusionModel, evaluator: Evaluator, ts: TestSet, mus: dict, seed: int) -> dict:
+def _coherence(model: MultimodalModel, evaluator: Evaluator, ts: TestSet, mus: dict, seed: int) -> dict:
     truth = [s.attrs for s in ts.samples]
     out = {}
     faces_from_text = evaluator.face_attributes(model.decode_images(mus["text"]))
@@ -104,7 +104,7 @@ def _coherence(model: FusionModel, evaluator: Evaluator, ts: TestSet, mus: dict,
     return out
 
 
-def _joint_coherence(model: FusionModel, evaluator: Evaluator, n: int, seed: int) -> float:
+def _joint_coherence(model: MultimodalModel, evaluator: Evaluator, n: int, seed: int) -> float:
     """z ~ N(0, I) decoded to all three; mean agreement of the attributes each pair of outputs shows."""
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(n, model.config.latent_dim, generator=gen)
@@ -138,7 +138,7 @@ def _retrieval(ts: TestSet, mus: dict, k: int = 10) -> dict:
     return out
 
 
-def _reconstruction(model: FusionModel, ts: TestSet, mu: torch.Tensor) -> dict:
+def _reconstruction(model: MultimodalModel, ts: TestSet, mu: torch.Tensor) -> dict:
     recon = torch.from_numpy(model.decode_images(mu)).permute(0, 3, 1, 2).float() / 255
     real = torch.from_numpy(ts.images).permute(0, 3, 1, 2).float() / 255
     return {"recon/image/psnr": float(psnr(recon, real).mean()), "recon/image/ssim": float(ssim(recon, real).mean())}

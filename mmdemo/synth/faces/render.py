@@ -20,8 +20,8 @@ from typing import Mapping
 import cv2
 import numpy as np
 
-from .schema import normalise
-from .face_drawing import (FRAME_COLOURS, HAIR, REF, Colour, Look, Pen, age_marks, back_hair, beard,
+from mmdemo.schema import normalise
+from mmdemo.synth.faces.drawing import (FRAME_COLOURS, HAIR, REF, Colour, Look, Pen, age_marks, back_hair, beard,
                            brows, expression_marks, eyes, front_hair, glasses, hat, mix, mouth,
                            neck_and_head, nose)
 

@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .schema import NAMES, normalise
+from mmdemo.schema import NAMES, normalise
 
 # ---------------------------------------------------------------- vocabulary
 # Each synonym list maps to exactly one schema value; the parser below uses the

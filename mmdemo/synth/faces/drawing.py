@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 if TYPE_CHECKING:
-    from .faces import FaceIdentity, FaceNuisance
+    from mmdemo.synth.faces.render import FaceIdentity, FaceNuisance
 
 Colour = tuple[float, float, float]
 REF = 256.0  # the reference frame every coordinate below is written in

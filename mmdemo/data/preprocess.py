@@ -17,7 +17,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .audio import SAMPLE_RATE, is_silent, to_mono_16k
+from mmdemo.audio import SAMPLE_RATE, is_silent, to_mono_16k
 
 MAX_MEGAPIXELS = 40
 MIN_SIDE = 16

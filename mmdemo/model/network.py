@@ -13,6 +13,7 @@ H heads, D model width, Z latent width.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Mapping
 
@@ -21,8 +22,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from .schema import ATTRIBUTES, MODALITIES
-from .text import BOS, EOS, MAX_TOKENS, PAD, TEXT_ENCODER, TEXT_WIDTH
+from mmdemo import checkpoint as ckpt
+from mmdemo.schema import ATTRIBUTES, MODALITIES
+from mmdemo.model.text import BOS, EOS, MAX_TOKENS, PAD, TEXT_ENCODER, TEXT_WIDTH
 
 VOICE_PARAM_NAMES = ("pitch", "rate", "range", "volume")
 
@@ -301,3 +303,22 @@ class FusionAutoencoder(nn.Module):
         mean = torch.tensor(self.config.voice_param_mean, device=params.device)
         std = torch.tensor(self.config.voice_param_std, device=params.device)
         return (params - mean) / std
+
+
+def load_network(path: str | Path, device: torch.device) -> FusionAutoencoder:
+    """The network stored in a checkpoint folder, or a CheckpointError naming the file at fault."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ckpt.CheckpointError(f"{folder} is not a checkpoint folder; pass the folder holding config.json "
+                                   f"and model.safetensors (e.g. checkpoints/default)")
+    ckpt.refuse_pickles(folder)
+    config = ckpt.read_json(folder / "config.json")
+    if "model" not in config or not isinstance(config["model"], dict):
+        raise ckpt.CheckpointError(f"{folder / 'config.json'} lacks the 'model' section; "
+                                   f"it is not an mmdemo checkpoint")
+    try:
+        net = FusionAutoencoder(ModelConfig.from_dict(config["model"]))
+    except (TypeError, ValueError) as e:
+        raise ckpt.CheckpointError(f"{folder / 'config.json'}: {e}") from None
+    ckpt.load_state_into(net, ckpt.read_tensors(folder / "model.safetensors"), folder / "model.safetensors")
+    return net.to(device)

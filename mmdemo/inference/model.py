@@ -1,0 +1,253 @@
+"""A trained model ready to use: the public API and the batched operations behind it.
+
+    from mmdemo import load_model
+    model = load_model("checkpoints/default")
+    a = model.analyze(image=rgb, text="A smiling woman with red hair.", voice=(sr, samples))
+
+`MultimodalModel` wraps the network with what it needs at run time (the frozen text encoder,
+the decoder vocabulary, the device). `analyze` validates whatever subset of face, description
+and voice it is given, fuses it, and returns the embedding, predicted attributes with
+confidences, what the model decodes back, the single-input views behind the app's "you are
+here" triangle and the attention maps. `embed` is the one batched encode -> fuse loop that the
+map, the embedding export, evaluation and the benchmark all use.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from mmdemo.audio import HOP_LENGTH, SAMPLE_RATE, log_mel
+from mmdemo.data.preprocess import prepare_audio, prepare_image, prepare_text
+from mmdemo.inference.attention import AttentionMaps, attention_maps
+from mmdemo.model.network import FusionAutoencoder, FusionOutput, ModelConfig, load_network
+from mmdemo.model.text import TextVocab, shared_encoder, trim
+from mmdemo.runtime import DEFAULT_CHECKPOINT, resolve_device
+from mmdemo.schema import ATTRIBUTES, MODALITIES, SUBSETS
+
+VOICE_PHRASE = "Hello, this is my voice."
+
+
+@dataclass
+class Encoded:
+    """Inputs after the per-modality encoders, kept so several subsets can be fused cheaply."""
+    tokens: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    text_tokens: list[list[str]] | None = None   # word pieces per text (for attention labels)
+
+
+@dataclass
+class Inputs:
+    """N people's inputs as model-ready arrays; a modality is None when none of them has it."""
+    images: np.ndarray | None = None             # (N, 64, 64, 3) uint8
+    texts: list[str] | None = None
+    waves: list[np.ndarray] | None = None        # float32 16 kHz clips
+
+    @classmethod
+    def load(cls, samples: Sequence, modalities: Sequence[str] = MODALITIES) -> "Inputs":
+        """Reads the chosen modalities of dataset samples (each must have them)."""
+        from mmdemo.data.loaders import load_audio, load_image
+        return cls(images=np.stack([load_image(s) for s in samples]) if "image" in modalities else None,
+                   texts=[s.text for s in samples] if "text" in modalities else None,
+                   waves=[load_audio(s) for s in samples] if "voice" in modalities else None)
+
+    def __len__(self) -> int:
+        return len(next(x for x in (self.images, self.texts, self.waves) if x is not None))
+
+    def rows(self, start: int, stop: int) -> "Inputs":
+        return Inputs(*(None if x is None else x[start:stop] for x in (self.images, self.texts, self.waves)))
+
+
+@dataclass
+class Analysis:
+    inputs: tuple[str, ...]                          # modalities that were used
+    embedding: np.ndarray                            # fused latent mean, (Z,)
+    attributes: dict[str, str | int]                 # predicted attributes
+    confidences: dict[str, float]                    # probability of each predicted value
+    image: np.ndarray                                # decoded face, (64, 64, 3) uint8
+    text: str                                        # decoded description
+    audio: tuple[int, np.ndarray]                    # decoded voice (16000, float32 samples)
+    attention: AttentionMaps
+    face_crop: np.ndarray | None = None              # the face as the model saw it
+    face_found: bool | None = None
+    voice_input: np.ndarray | None = None            # the voice as the model heard it (16 kHz)
+    unimodal: dict[str, np.ndarray] = field(default_factory=dict)      # embedding from each input alone
+    generated_faces: dict[str, np.ndarray] = field(default_factory=dict)  # face from "text" / "voice" alone
+    agreement: dict[str, float] = field(default_factory=dict)          # cosine similarity per input pair
+    voice_params: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class MultimodalModel:
+    def __init__(self, net: FusionAutoencoder, device: torch.device, folder: Path | None = None):
+        self.net, self.device, self.folder = net.eval(), device, folder
+        self.config: ModelConfig = net.config
+        self.vocab = TextVocab(self.config.text_vocab)
+        self.text_encoder = shared_encoder().to(device)
+
+    # ---------------------------------------------------------------- analyze
+    def analyze(self, image=None, text=None, voice=None, *, audio=None) -> Analysis:
+        """Analyzes any non-empty subset of face (RGB array), description (str) and voice ((sr, samples)).
+
+        `audio=` is the earlier name of `voice=`; it still works for this release and warns."""
+        if audio is not None:
+            warnings.warn("analyze(audio=...) is renamed analyze(voice=...); audio= goes in the next release",
+                          DeprecationWarning, stacklevel=2)
+            voice = audio if voice is None else voice
+        notes: list[str] = []
+        face = prepared_text = wave = None
+        if image is not None:
+            face = prepare_image(image, self.config.image_size)
+            notes += face.warnings
+        prepared_text, text_warnings = prepare_text(text)
+        notes += text_warnings
+        if voice is not None:
+            wave, voice_warnings = prepare_audio(voice)
+            notes += voice_warnings
+        if face is None and prepared_text is None and wave is None:
+            raise ValueError("nothing to analyze: give a face photo, a description or a voice recording")
+        enc = self.encode_inputs(face.crop[None] if face else None,
+                                 [prepared_text] if prepared_text else None, [wave] if wave is not None else None)
+        fused = self.fuse(enc, want_attention=True)
+        inputs = tuple(m for m in MODALITIES if m in enc.tokens)
+        unimodal = {m: self.fuse(enc, [m]).mu for m in inputs} if len(inputs) > 1 else {inputs[0]: fused.mu}
+        result = self._result(enc, fused, inputs, unimodal, face, notes)
+        result.voice_input = wave
+        return result
+
+    def _result(self, enc: Encoded, fused: FusionOutput, inputs, unimodal, face, notes) -> Analysis:
+        probs = self.attribute_probs(fused.mu)
+        attributes, confidences = {}, {}
+        for a, p in zip(ATTRIBUTES, probs):
+            k = int(p[0].argmax())
+            attributes[a.name] = int(a.values[k]) if a.binary else a.values[k]
+            confidences[a.name] = float(p[0, k])
+        cross = [m for m in ("text", "voice") if m in unimodal]
+        faces = self.decode_images(torch.cat([fused.mu, *(unimodal[m] for m in cross)]))
+        params = self.decode_voice_params(fused.mu)[0]
+        voice = self.render_voices(fused.mu, VOICE_PHRASE, emotions=[str(attributes["emotion"])])[0]
+        vectors = {m: torch.nn.functional.normalize(v[0].float(), dim=0) for m, v in unimodal.items()}
+        agreement = {f"{a}-{b}": float(vectors[a] @ vectors[b])
+                     for i, a in enumerate(inputs) for b in inputs[i + 1:]}
+        maps = attention_maps(fused, enc.text_tokens[0] if enc.text_tokens else None,
+                              grid=self.config.patch_grid, voice_token_seconds=self.config.voice_stride * 0.01)
+        return Analysis(
+            inputs=inputs, embedding=fused.mu[0].float().cpu().numpy(), attributes=attributes,
+            confidences=confidences, image=faces[0], text=self.decode_texts(fused.mu)[0],
+            audio=(SAMPLE_RATE, voice), attention=maps,
+            face_crop=face.crop if face else None, face_found=face.face_found if face else None,
+            unimodal={m: v[0].float().cpu().numpy() for m, v in unimodal.items()},
+            generated_faces={m: faces[i + 1] for i, m in enumerate(cross)},
+            agreement=agreement, voice_params=params, warnings=notes)
+
+    # ------------------------------------------------------------- embed many
+    @torch.no_grad()
+    def embed(self, inputs: Inputs | Sequence, subsets: Sequence[tuple[str, ...]] = SUBSETS, *,
+              batch_size: int = 256, progress: Callable[[int], None] | None = None) -> dict[tuple[str, ...], torch.Tensor]:
+        """Fused latent means (N, Z) of N people under each subset, encoding each batch once.
+
+        inputs: `Inputs`, or dataset samples (read here) that have every modality the subsets use.
+        progress: called with the number of people done after each batch."""
+        subsets = [tuple(s) for s in subsets]
+        if not isinstance(inputs, Inputs):
+            inputs = Inputs.load(inputs, [m for m in MODALITIES if any(m in s for s in subsets)])
+        out: dict[tuple[str, ...], list[torch.Tensor]] = {s: [] for s in subsets}
+        for start in range(0, len(inputs), batch_size):
+            part = inputs.rows(start, start + batch_size)
+            enc = self.encode_inputs(part.images, part.texts, part.waves)
+            for subset in subsets:
+                out[subset].append(self.fuse(enc, subset).mu)
+            if progress is not None:
+                progress(min(start + batch_size, len(inputs)))
+        return {s: torch.cat(v) for s, v in out.items()}
+
+    # ---------------------------------------------------------------- encode
+    @torch.no_grad()
+    def encode_inputs(self, images: np.ndarray | None = None, texts: Sequence[str] | None = None,
+                      waves: Sequence[np.ndarray] | None = None) -> Encoded:
+        """images: (B, 64, 64, 3) uint8; texts: B strings; waves: B float32 16 kHz clips."""
+        inputs: dict[str, torch.Tensor] = {}
+        text_tokens = None
+        if images is not None:
+            x = torch.as_tensor(np.ascontiguousarray(images), device=self.device)
+            inputs["image"] = x.permute(0, 3, 1, 2).float().div(255.0)
+        if texts is not None:
+            enc = trim(self.text_encoder.encode(list(texts)))
+            inputs["text_states"], inputs["text_mask"] = enc.states, enc.mask
+            text_tokens = enc.tokens
+        if waves is not None:
+            inputs["mel"], inputs["mel_len"] = self._mel(waves)
+        return Encoded(self.net.tokens(inputs), text_tokens)
+
+    def _mel(self, waves: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        limit = (self.config.voice_max_frames - 1) * HOP_LENGTH
+        clips = [np.asarray(w, np.float32)[:limit] for w in waves]
+        lengths = torch.tensor([len(c) for c in clips])
+        batch = torch.zeros(len(clips), int(lengths.max()))
+        for i, c in enumerate(clips):
+            batch[i, : len(c)] = torch.from_numpy(c)
+        mel = log_mel(batch.to(self.device))
+        return mel, (torch.div(lengths, HOP_LENGTH, rounding_mode="floor") + 1).to(self.device)
+
+    @torch.no_grad()
+    def fuse(self, encoded: Encoded, modalities: Sequence[str] | None = None, *,
+             want_attention: bool = False) -> FusionOutput:
+        """Fuses the chosen modalities (default: all encoded) into the latent."""
+        chosen = [m for m in MODALITIES if m in encoded.tokens and (modalities is None or m in modalities)]
+        if not chosen:
+            raise ValueError("none of the requested modalities was given")
+        return self.net.fuse({m: encoded.tokens[m] for m in chosen}, want_attention=want_attention)
+
+    # ---------------------------------------------------------------- decode
+    @torch.no_grad()
+    def decode_images(self, z: torch.Tensor) -> np.ndarray:
+        """(B, 64, 64, 3) uint8."""
+        x = self.net.image_decoder(z.to(self.device))
+        return (x.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+    @torch.no_grad()
+    def decode_texts(self, z: torch.Tensor) -> list[str]:
+        ids = self.net.text_decoder.generate(z.to(self.device)).cpu()
+        return [self.vocab.decode(row) for row in ids]
+
+    @torch.no_grad()
+    def decode_voice_params(self, z: torch.Tensor) -> list[dict]:
+        """Per row: eSpeak parameters {variant, pitch, rate, range, volume} within their valid ranges."""
+        logits, params = self.net.voice_outputs(z.to(self.device))
+        values = self.net.denormalise_voice(params).cpu().numpy()
+        out = []
+        for i, v in enumerate(values):
+            variant = self.config.voice_variants[int(logits[i].argmax())]
+            out.append({"variant": variant, "pitch": int(np.clip(round(v[0]), 0, 100)),
+                        "rate": int(np.clip(round(v[1]), 80, 450)), "range": int(np.clip(round(v[2]), 0, 100)),
+                        "volume": int(np.clip(round(v[3]), 0, 200))})
+        return out
+
+    def render_voices(self, z: torch.Tensor, phrase: str = VOICE_PHRASE,
+                      emotions: Sequence[str] | None = None) -> list[np.ndarray]:
+        """Decoded voice parameters spoken by eSpeak NG: float32 16 kHz clips."""
+        from mmdemo.synth.voices import VoiceParams, emotion_text, synthesize
+        params = self.decode_voice_params(z)
+        emotions = emotions or [None] * len(params)
+        return [synthesize(emotion_text(phrase, e) if e else phrase, VoiceParams(**p))
+                for p, e in zip(params, emotions)]
+
+    @torch.no_grad()
+    def attribute_probs(self, mu: torch.Tensor) -> list[np.ndarray]:
+        """Per attribute (schema order): (B, n_values) probabilities."""
+        return [lg.softmax(-1).cpu().numpy() for lg in self.net.attribute_logits(mu.to(self.device))]
+
+    def predict_attributes(self, mu: torch.Tensor) -> list[dict[str, str]]:
+        probs = self.attribute_probs(mu)
+        return [{a.name: a.values[int(p[i].argmax())] for a, p in zip(ATTRIBUTES, probs)}
+                for i in range(mu.shape[0])]
+
+
+def load_model(path: str | Path | None = None, device: str = "auto") -> MultimodalModel:
+    """A trained checkpoint folder (config.json + model.safetensors; default: the bundled one)."""
+    folder = Path(DEFAULT_CHECKPOINT if path is None else path)
+    dev = resolve_device(device)
+    return MultimodalModel(load_network(folder, dev), dev, folder)
