@@ -4,6 +4,7 @@ in `mmdemo.serving.service` (model, gallery, figures).
 
     python app.py [--checkpoint checkpoints/default] [--port 7860] [--share] [--auth USER:PASS]
 """
+
 from __future__ import annotations
 
 import os
@@ -52,6 +53,7 @@ class Runtime:
             if self._service is None and self._error is None:
                 try:
                     from mmdemo.serving.service import DemoService
+
                     self._service = DemoService(self.checkpoint, self.device)
                 except Exception as e:  # shown to the user on every request instead of a dead page
                     self._error = f"the model could not be loaded from {self.checkpoint}: {e}"
@@ -66,6 +68,7 @@ RUNTIME = Runtime()
 
 def refuse(fn):
     """Library refusals (ValueError) become a visible message; the server keeps serving."""
+
     def wrapped(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
@@ -73,6 +76,7 @@ def refuse(fn):
             raise
         except ValueError as e:
             raise gr.Error(str(e), duration=8) from None
+
     wrapped.__name__ = fn.__name__
     wrapped.__doc__ = fn.__doc__
     return wrapped
@@ -89,7 +93,7 @@ def sweep(folder: Path, max_age_s: float = 60.0) -> None:
         try:
             if now - old.stat().st_mtime > max_age_s:
                 old.unlink()
-        except FileNotFoundError:   # another request swept it first
+        except FileNotFoundError:  # another request swept it first
             pass
 
 
@@ -104,9 +108,11 @@ def as_file(value, suffix: str) -> str:
     path = SCRATCH / f"{time.time_ns()}_{threading.get_ident()}{suffix}"
     if suffix == ".wav":
         from mmdemo.audio import write_wav
+
         write_wav(path, value[1])
     else:
         import cv2
+
         cv2.imwrite(str(path), cv2.cvtColor(value, cv2.COLOR_RGB2BGR))
     return str(path)
 
@@ -119,21 +125,32 @@ def _warn(messages) -> None:
 # ------------------------------------------------------------------ callbacks
 @refuse
 def analyze(face, description, voice):
-    """API: (face image, description, voice audio) -> decoded face, generated description, generated voice, summary."""
+    """API: (face image, description, voice audio) -> decoded face, generated description,
+    generated voice, summary."""
     if isinstance(voice, (str, Path)):
         from mmdemo.audio import read_audio
         from mmdemo.data.preprocess import MAX_AUDIO_SECONDS
-        # A second more than is used: the "longer than" warning still fires, an hour-long upload is not decoded.
+
+        # A second more than is used: the "longer than" warning still fires,
+        # an hour-long upload is not decoded.
         voice = read_audio(voice, max_seconds=MAX_AUDIO_SECONDS + 1)
     view = RUNTIME.get().analyze(face, description, voice)
     a = view.analysis
     _warn(a.warnings)
-    summary = {"inputs": list(a.inputs), "attributes": a.attributes, "confidences": a.confidences,
-               "face_found": a.face_found, "agreement": a.agreement, "embedding": a.embedding.round(5).tolist(),
-               "map": {k: v[:2].round(4).tolist() for k, v in view.coords.items()},
-               "modality_share": a.attention.modality_share, "voice_params": a.voice_params,
-               "warnings": a.warnings}
+    summary = {
+        "inputs": list(a.inputs),
+        "attributes": a.attributes,
+        "confidences": a.confidences,
+        "face_found": a.face_found,
+        "agreement": a.agreement,
+        "embedding": a.embedding.round(5).tolist(),
+        "map": {k: v[:2].round(4).tolist() for k, v in view.coords.items()},
+        "modality_share": a.attention.modality_share,
+        "voice_params": a.voice_params,
+        "warnings": a.warnings,
+    }
     from mmdemo.serving.service import upscale
+
     return as_file(upscale(a.image), ".png"), a.text, as_file(a.audio, ".wav"), summary
 
 
@@ -148,6 +165,7 @@ def analyze_view(face, description, voice, use_face, use_text, use_voice, colour
     a = view.analysis
     _warn(a.warnings)
     from mmdemo.serving.service import upscale
+
     gen = a.generated_faces
     words = list(view.word_overlays)
     return (
@@ -157,10 +175,16 @@ def analyze_view(face, description, voice, use_face, use_text, use_voice, colour
         as_file(upscale(a.image), ".png"),
         as_file(upscale(gen["text"]), ".png") if "text" in gen else None,
         as_file(upscale(gen["voice"]), ".png") if "voice" in gen else None,
-        a.text, as_file(a.audio, ".wav"), view.attribute_rows, view.agreement_rows,
+        a.text,
+        as_file(a.audio, ".wav"),
+        view.attribute_rows,
+        view.agreement_rows,
         gr.Dropdown(choices=words, value=words[0] if words else None),
         view.word_overlays.get(words[0]) if words else None,
-        view.word_grid, view.rollout, view.modality_figure, view.voice_figure,
+        view.word_grid,
+        view.rollout,
+        view.modality_figure,
+        view.voice_figure,
         {"coords": view.coords["fused"].tolist(), "label": _label(a)},
         view.word_overlays,
     )
@@ -196,10 +220,22 @@ def download_points(points):
     if not points:
         raise gr.Error("nothing to download yet: analyze someone and press 'Add to map'")
     import pandas as pd
-    table = pd.DataFrame([{"label": p["label"], "x": p["coords"][0], "y": p["coords"][1],
-                           "x3": p["coords"][2], "y3": p["coords"][3], "z3": p["coords"][4]} for p in points])
+
+    table = pd.DataFrame(
+        [
+            {
+                "label": p["label"],
+                "x": p["coords"][0],
+                "y": p["coords"][1],
+                "x3": p["coords"][2],
+                "y3": p["coords"][3],
+                "z3": p["coords"][4],
+            }
+            for p in points
+        ]
+    )
     folder = Path(tempfile.gettempdir()) / "mmdemo-downloads"
-    sweep(folder)                                 # Gradio serves its own copy; ours need not outlive a minute
+    sweep(folder)  # Gradio serves its own copy; ours need not outlive a minute
     path = folder / f"my_samples_{time.time_ns()}.parquet"
     table.to_parquet(path, index=False)
     return str(path)
@@ -292,7 +328,9 @@ def _examples() -> list[list]:
     rows = []
     for face in sorted(EXAMPLES_DIR.glob("*.png"))[:4]:
         txt, wav = face.with_suffix(".txt"), face.with_suffix(".wav")
-        rows.append([str(face), txt.read_text().strip() if txt.exists() else "", str(wav) if wav.exists() else None])
+        rows.append(
+            [str(face), txt.read_text().strip() if txt.exists() else "", str(wav) if wav.exists() else None]
+        )
     return rows
 
 
@@ -304,8 +342,12 @@ def _analyze_tab(points, last, overlays) -> dict:
             # a file path, not pixels: the library decodes it and explains a corrupt or odd file
             c["face"] = gr.Image(label="Face", sources=["upload", "webcam"], type="filepath", height=260)
             c["use_face"] = gr.Checkbox(value=True, label="use the face")
-            c["description"] = gr.Textbox(label="Description", lines=2, max_lines=6,
-                                          placeholder="A cheerful young woman with red hair and glasses.")
+            c["description"] = gr.Textbox(
+                label="Description",
+                lines=2,
+                max_lines=6,
+                placeholder="A cheerful young woman with red hair and glasses.",
+            )
             c["use_text"] = gr.Checkbox(value=True, label="use the description")
             c["voice"] = gr.Audio(label="Voice", sources=["microphone", "upload"], type="numpy")
             c["use_voice"] = gr.Checkbox(value=True, label="use the voice")
@@ -321,27 +363,36 @@ def _analyze_tab(points, last, overlays) -> dict:
                 c["add"] = gr.Button("Add to map")
                 c["download"] = gr.DownloadButton("Download my samples (Parquet)")
                 c["added"] = gr.Markdown("")
-            c["neighbours"] = gr.Gallery(label="Nearest gallery people (cosine similarity)", columns=8, height=170)
+            c["neighbours"] = gr.Gallery(
+                label="Nearest gallery people (cosine similarity)", columns=8, height=170
+            )
     with gr.Tabs():
         with gr.Tab("Reconstruct and generate"):
             with gr.Row():
                 c["seen"] = gr.Image(label="the face as the model saw it", height=200)
-                c["recon"] = gr.Image(label="reconstruction from the given inputs", height=200, elem_id="recon")
+                c["recon"] = gr.Image(
+                    label="reconstruction from the given inputs", height=200, elem_id="recon"
+                )
                 c["from_text"] = gr.Image(label="face from the description alone", height=200)
                 c["from_voice"] = gr.Image(label="face from the voice alone", height=200)
             with gr.Row():
                 c["gen_text"] = gr.Textbox(label="generated description", interactive=False)
                 c["gen_voice"] = gr.Audio(label="generated voice", interactive=False)
             with gr.Row():
-                c["attrs"] = gr.Dataframe(headers=["attribute", "predicted", "confidence"],
-                                          label="predicted attributes")
-                c["agreement"] = gr.Dataframe(headers=["pair", "cosine", "verdict"],
-                                              label="do the inputs agree? (does this voice fit this face?)")
+                c["attrs"] = gr.Dataframe(
+                    headers=["attribute", "predicted", "confidence"], label="predicted attributes"
+                )
+                c["agreement"] = gr.Dataframe(
+                    headers=["pair", "cosine", "verdict"],
+                    label="do the inputs agree? (does this voice fit this face?)",
+                )
         with gr.Tab("Attention"):
             with gr.Row():
                 c["word"] = gr.Dropdown(label="word", choices=[])
                 c["word_map"] = gr.Image(label="where this word looks on the face", height=240)
-                c["rollout"] = gr.Image(label="attention rollout over the face", height=240, elem_id="rollout")
+                c["rollout"] = gr.Image(
+                    label="attention rollout over the face", height=240, elem_id="rollout"
+                )
             c["word_grid"] = gr.Image(label="every word of the description", elem_id="word-grid")
             with gr.Row():
                 c["shares"] = gr.Plot(label="modality shares")
@@ -351,16 +402,48 @@ def _analyze_tab(points, last, overlays) -> dict:
 
 
 def _analyze_events(c: dict, points, last, overlays) -> None:
-    outputs = [c[k] for k in ("map", "neighbours", "seen", "recon", "from_text", "from_voice", "gen_text",
-                              "gen_voice", "attrs", "agreement", "word", "word_map", "word_grid", "rollout",
-                              "shares", "voice_attn")] + [last, overlays]
-    inputs = [c[k] for k in ("face", "description", "voice", "use_face", "use_text", "use_voice",
-                             "colour_by", "dims")] + [points]
-    common = dict(fn=analyze_view, inputs=inputs, outputs=outputs, trigger_mode="always_last",
-                  concurrency_limit=2, concurrency_id="model")
+    outputs = [
+        c[k]
+        for k in (
+            "map",
+            "neighbours",
+            "seen",
+            "recon",
+            "from_text",
+            "from_voice",
+            "gen_text",
+            "gen_voice",
+            "attrs",
+            "agreement",
+            "word",
+            "word_map",
+            "word_grid",
+            "rollout",
+            "shares",
+            "voice_attn",
+        )
+    ] + [last, overlays]
+    inputs = [
+        c[k]
+        for k in ("face", "description", "voice", "use_face", "use_text", "use_voice", "colour_by", "dims")
+    ] + [points]
+    common = dict(
+        fn=analyze_view,
+        inputs=inputs,
+        outputs=outputs,
+        trigger_mode="always_last",
+        concurrency_limit=2,
+        concurrency_id="model",
+    )
     c["run"].click(api_name="analyze_view", **common)
-    for trigger in (c["face"].change, c["voice"].change, c["description"].submit, c["use_face"].change,
-                    c["use_text"].change, c["use_voice"].change):
+    for trigger in (
+        c["face"].change,
+        c["voice"].change,
+        c["description"].submit,
+        c["use_face"].change,
+        c["use_text"].change,
+        c["use_voice"].change,
+    ):
         trigger(api_visibility="private", **common)
     c["word"].change(show_word, [c["word"], overlays], c["word_map"], api_visibility="private")
     redraw = dict(fn=redraw_map, inputs=[c["colour_by"], c["dims"], last, points], outputs=c["map"])
@@ -371,7 +454,9 @@ def _analyze_events(c: dict, points, last, overlays) -> None:
 
 
 def _live_tab() -> None:
-    gr.Markdown("Start the webcam: each frame is reconstructed, its attention drawn and its point moved on the map.")
+    gr.Markdown(
+        "Start the webcam: each frame is reconstructed, its attention drawn and its point moved on the map."
+    )
     with gr.Row():
         cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="webcam", height=260)
         live_recon = gr.Image(label="live reconstruction", height=260)
@@ -380,8 +465,15 @@ def _live_tab() -> None:
         live_map = gr.Plot(label="live position")
         fps = gr.Markdown("")
     live_state = gr.State(None)
-    cam.stream(live_step, [cam, live_state], [live_recon, live_overlay, live_map, live_state, fps],
-               stream_every=0.1, time_limit=300, concurrency_limit=1, api_name="live")
+    cam.stream(
+        live_step,
+        [cam, live_state],
+        [live_recon, live_overlay, live_map, live_state, fps],
+        stream_every=0.1,
+        time_limit=300,
+        concurrency_limit=1,
+        api_name="live",
+    )
 
 
 def _explore_tab(table_state) -> dict:
@@ -393,14 +485,21 @@ def _explore_tab(table_state) -> dict:
     clicked = gr.Button("show clicked", visible="hidden", elem_id="clicked-person")
     clicked_id = gr.Textbox(visible=False)
     with gr.Row():
-        person = [gr.Image(label="face", height=200), gr.Textbox(label="description", interactive=False),
-                  gr.Audio(label="voice", interactive=False), gr.Textbox(label="person id", interactive=False)]
+        person = [
+            gr.Image(label="face", height=200),
+            gr.Textbox(label="description", interactive=False),
+            gr.Audio(label="voice", interactive=False),
+            gr.Textbox(label="person id", interactive=False),
+        ]
     clicked.click(show_person, clicked_id, person, api_name="person", js="(x) => window.__mmdemoClicked || x")
     with gr.Accordion("Generate new people from the prior", open=False):
         seed = gr.Number(label="seed (empty: random)", precision=0)
         sample_btn = gr.Button("Sample four people")
-        outs = [gr.Gallery(columns=4, height=220, label="sampled"),
-                gr.Textbox(label="first description", interactive=False), gr.Audio(label="first voice")]
+        outs = [
+            gr.Gallery(columns=4, height=220, label="sampled"),
+            gr.Textbox(label="first description", interactive=False),
+            gr.Audio(label="first voice"),
+        ]
         sample_btn.click(sample_people, seed, outs, api_name="sample")
     with gr.Accordion("Interpolate between two people", open=False):
         with gr.Row():
@@ -429,9 +528,11 @@ def _explore_tab(table_state) -> dict:
 def build() -> gr.Blocks:
     # delete_cache: uploads and generated files leave Gradio's temporary cache within ten minutes
     with gr.Blocks(title="mmdemo: face, words and voice in one space", delete_cache=(120, 600)) as demo:
-        gr.Markdown("## mmdemo — face, words and voice in one learned space\n"
-                    "Give any of the three; see where the person lands, what the model makes of them "
-                    "and where it looks. Nothing you give is stored.")
+        gr.Markdown(
+            "## mmdemo — face, words and voice in one learned space\n"
+            "Give any of the three; see where the person lands, what the model makes of them "
+            "and where it looks. Nothing you give is stored."
+        )
         last, points, table_state, overlays = gr.State(None), gr.State([]), gr.State(None), gr.State({})
         with gr.Tabs():
             with gr.Tab("Analyze"):
@@ -444,15 +545,26 @@ def build() -> gr.Blocks:
                 card = gr.Markdown()
         # /analyze: exactly (face image, description, voice audio), for API clients. Files, not decoded
         # media: the library reads them and names what is wrong with a corrupt or mislabelled upload.
-        api_in = [gr.File(visible=False, label="face image"), gr.Textbox(visible=False, label="description"),
-                  gr.File(visible=False, label="voice audio")]
-        api_out = [gr.Image(visible=False), gr.Textbox(visible=False), gr.Audio(visible=False), gr.JSON(visible=False)]
+        api_in = [
+            gr.File(visible=False, label="face image"),
+            gr.Textbox(visible=False, label="description"),
+            gr.File(visible=False, label="voice audio"),
+        ]
+        api_out = [
+            gr.Image(visible=False),
+            gr.Textbox(visible=False),
+            gr.Audio(visible=False),
+            gr.JSON(visible=False),
+        ]
         api_button = gr.Button("api", visible="hidden")
-        api_button.click(analyze, api_in, api_out, api_name="analyze", concurrency_limit=2, concurrency_id="model")
+        api_button.click(
+            analyze, api_in, api_out, api_name="analyze", concurrency_limit=2, concurrency_id="model"
+        )
 
         def on_load():
             service = RUNTIME.get()
             return service.map("emotion", 2), service.map("emotion", 2), service.model_card()
+
         demo.load(on_load, None, [analyze_c["map"], explore_c["map"], card], js=CLICK_BRIDGE, api_name=False)
     return demo
 
@@ -475,8 +587,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     if not (args.checkpoint / "config.json").is_file():
-        sys.exit(f"error: {args.checkpoint} is not a checkpoint folder (config.json missing); "
-                 f"pass --checkpoint DIR or train one with `python -m mmdemo train`")
+        sys.exit(
+            f"error: {args.checkpoint} is not a checkpoint folder (config.json missing); "
+            f"pass --checkpoint DIR or train one with `python -m mmdemo train`"
+        )
     auth = None
     if args.auth:
         user, sep, password = args.auth.partition(":")
@@ -484,23 +598,38 @@ def main(argv=None) -> None:
             sys.exit("error: --auth must look like USER:PASS")
         auth = (user, password)
     elif args.share:
-        print("warning: --share without --auth makes the app public to anyone with the link; "
-              "consider --auth USER:PASS", file=sys.stderr)
+        print(
+            "warning: --share without --auth makes the app public to anyone with the link; "
+            "consider --auth USER:PASS",
+            file=sys.stderr,
+        )
     from mmdemo.runtime import limit_malloc_arenas
-    limit_malloc_arenas()   # before the server's threads exist: keeps memory flat under concurrent load
+
+    limit_malloc_arenas()  # before the server's threads exist: keeps memory flat under concurrent load
     RUNTIME.configure(args.checkpoint, args.device)
     RUNTIME.start()
     demo.queue(default_concurrency_limit=2, max_size=64)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth,
-                max_file_size=args.max_file_size, prevent_thread_lock=True, show_error=True,
-                theme=gr.themes.Soft(), quiet=True)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        auth=auth,
+        max_file_size=args.max_file_size,
+        prevent_thread_lock=True,
+        show_error=True,
+        theme=gr.themes.Soft(),
+        quiet=True,
+    )
     print(f"mmdemo is serving {args.checkpoint} on http://{args.host}:{args.port}", flush=True)
     if args.share:
         if demo.share_url:
             print(f"public link: {demo.share_url}", flush=True)
         else:
-            print("no public share link could be made (no connection to the share service); "
-                  "the app keeps serving locally", flush=True)
+            print(
+                "no public share link could be made (no connection to the share service); "
+                "the app keeps serving locally",
+                flush=True,
+            )
     try:
         while True:
             time.sleep(3600)

@@ -19,6 +19,7 @@ The library is layered; each subpackage imports only from those above it in this
 Importing the package is cheap: torch, transformers and OpenCV load only when a model is
 loaded or a submodule is imported. Nothing in it imports the web UI (`webapp/`).
 """
+
 from __future__ import annotations
 
 __all__ = ["load_model"]
@@ -28,4 +29,5 @@ __version__ = "0.2.0"
 def load_model(path=None, device: str = "auto"):
     """Loads a checkpoint folder (default: the bundled checkpoints/default) for `analyze`."""
     from mmdemo.inference.model import load_model as _load
+
     return _load(path, device)

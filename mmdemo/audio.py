@@ -7,6 +7,7 @@ features the voice encoder reads. Only numpy, scipy, soundfile and torch are
 used (librosa and torchaudio are not available on the build machines), so the
 mel filterbank is computed here and cached.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,9 +26,9 @@ WIN_MS = 25
 HOP_MS = 10
 MAX_SECONDS = 4.0
 
-WIN_LENGTH = SAMPLE_RATE * WIN_MS // 1000   # 400 samples
-HOP_LENGTH = SAMPLE_RATE * HOP_MS // 1000   # 160 samples
-N_FFT = 512                                 # next power of two above the window
+WIN_LENGTH = SAMPLE_RATE * WIN_MS // 1000  # 400 samples
+HOP_LENGTH = SAMPLE_RATE * HOP_MS // 1000  # 160 samples
+N_FFT = 512  # next power of two above the window
 LOG_EPS = 1e-6
 _MAX_CHANNELS = 8  # more "channels" than this means the layout was misread
 
@@ -95,9 +96,7 @@ def to_mono_16k(sample_rate: int, samples: np.ndarray) -> np.ndarray:
     rate = int(round(rate_f))
     x = np.asarray(samples)
     if x.ndim == 0 or x.ndim > 2:
-        raise ValueError(
-            f"audio must be 1-D (mono) or 2-D (channels), got an array of shape {x.shape}"
-        )
+        raise ValueError(f"audio must be 1-D (mono) or 2-D (channels), got an array of shape {x.shape}")
     if x.size == 0:
         raise ValueError("the audio is empty (0 samples); record or upload a longer clip")
     x = _as_float(x)
@@ -130,7 +129,7 @@ def read_audio(path: str | os.PathLike, max_seconds: float | None = None) -> tup
             frames = -1 if max_seconds is None else math.ceil(max_seconds * f.samplerate)
             return int(f.samplerate), f.read(frames, dtype="float32", always_2d=False)
     except (RuntimeError, OSError, TypeError) as err:  # LibsndfileError is a RuntimeError
-        reason = getattr(err, "error_string", None) or str(err)   # without the path libsndfile repeats
+        reason = getattr(err, "error_string", None) or str(err)  # without the path libsndfile repeats
         raise ValueError(
             f"the audio file {os.path.basename(path)!r} is not a readable recording ({reason.rstrip('.')}): "
             f"it may be corrupt, truncated or another kind of file; upload a WAV, FLAC, OGG or MP3 file"
@@ -157,11 +156,10 @@ def _frame_rms_db(x: np.ndarray, frame: int, hop: int | None = None) -> np.ndarr
     padded = np.zeros((n_frames - 1) * hop + frame, dtype=np.float64)
     padded[: len(x)] = x
     frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[::hop]
-    return 10.0 * np.log10((frames ** 2).mean(axis=1) + 1e-12)
+    return 10.0 * np.log10((frames**2).mean(axis=1) + 1e-12)
 
 
-def is_silent(samples: np.ndarray, threshold_db: float = -45.0,
-              sample_rate: int = SAMPLE_RATE) -> bool:
+def is_silent(samples: np.ndarray, threshold_db: float = -45.0, sample_rate: int = SAMPLE_RATE) -> bool:
     """True unless about 200 ms of the clip is louder than `threshold_db` dBFS.
 
     The level is that of the third-loudest 100 ms window (windows every
@@ -176,8 +174,9 @@ def is_silent(samples: np.ndarray, threshold_db: float = -45.0,
     return bool(db[max(0, len(db) - 3)] < threshold_db)
 
 
-def trim_silence(samples: np.ndarray, sample_rate: int = SAMPLE_RATE,
-                 threshold_db: float = -40.0, pad_ms: float = 50.0) -> np.ndarray:
+def trim_silence(
+    samples: np.ndarray, sample_rate: int = SAMPLE_RATE, threshold_db: float = -40.0, pad_ms: float = 50.0
+) -> np.ndarray:
     """Cut leading and trailing audio quieter than `threshold_db` dBFS.
 
     Works on 10 ms frames and keeps `pad_ms` of context on each side so
@@ -208,8 +207,13 @@ def _mel_to_hz(m: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, sample_rate: int = SAMPLE_RATE,
-                   f_min: float = 0.0, f_max: float | None = None) -> torch.Tensor:
+def mel_filterbank(
+    n_mels: int = N_MELS,
+    n_fft: int = N_FFT,
+    sample_rate: int = SAMPLE_RATE,
+    f_min: float = 0.0,
+    f_max: float | None = None,
+) -> torch.Tensor:
     """(n_fft // 2 + 1, n_mels) triangular HTK mel filters with peak 1.
 
     Triangles are evaluated at the FFT bin frequencies. Cached: every call
@@ -253,8 +257,16 @@ def log_mel(samples_16k: np.ndarray | torch.Tensor, max_seconds: float = MAX_SEC
     x = x.to(torch.float32)
     x = x[..., : int(round(max_seconds * SAMPLE_RATE))]
     window = _hann_window().to(x.device)
-    spec = torch.stft(x, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH,
-                      window=window, center=True, pad_mode="constant", return_complex=True)
-    power = spec.real ** 2 + spec.imag ** 2                  # (..., bins, frames)
+    spec = torch.stft(
+        x,
+        n_fft=N_FFT,
+        hop_length=HOP_LENGTH,
+        win_length=WIN_LENGTH,
+        window=window,
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )
+    power = spec.real**2 + spec.imag**2  # (..., bins, frames)
     mel = torch.matmul(power.transpose(-1, -2), mel_filterbank().to(x.device))
     return torch.log(mel + LOG_EPS)

@@ -11,14 +11,16 @@ of one. A step folder appears only when complete, so the newest one is the
 last complete checkpoint even when the kill came before `latest` was updated;
 the temporaries a kill leaves behind are removed when training resumes.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -62,7 +64,9 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True).encode())
 
 
-def atomic_save_tensors(path: Path, tensors: Mapping[str, torch.Tensor], metadata: dict | None = None) -> None:
+def atomic_save_tensors(
+    path: Path, tensors: Mapping[str, torch.Tensor], metadata: dict | None = None
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -89,16 +93,22 @@ def atomic_write_parquet(path: Path, table) -> None:
 
 def refuse_pickles(folder: Path) -> None:
     """A folder holding pickle files instead of safetensors is refused: loading them could run code."""
-    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES) if folder.is_dir() else []
+    pickles = (
+        sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES) if folder.is_dir() else []
+    )
     if pickles and not (folder / "model.safetensors").exists():
         raise CheckpointError(
             f"{folder} holds {', '.join(pickles)} (pickle format), which mmdemo never loads because a pickle "
-            f"can run arbitrary code; convert it to model.safetensors + config.json, or train a new checkpoint")
+            f"can run arbitrary code; convert it to model.safetensors + config.json, "
+            f"or train a new checkpoint"
+        )
 
 
 def read_json(path: Path) -> dict:
     if not path.is_file():
-        raise CheckpointError(f"{path} is missing; a checkpoint folder needs config.json and model.safetensors")
+        raise CheckpointError(
+            f"{path} is missing; a checkpoint folder needs config.json and model.safetensors"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -110,7 +120,9 @@ def read_json(path: Path) -> dict:
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
-        raise CheckpointError(f"{path} is missing; a checkpoint folder needs config.json and model.safetensors")
+        raise CheckpointError(
+            f"{path} is missing; a checkpoint folder needs config.json and model.safetensors"
+        )
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
@@ -124,11 +136,18 @@ def load_state_into(module: torch.nn.Module, state: Mapping[str, torch.Tensor], 
     unexpected = sorted(set(state) - set(own))
     shapes = [k for k in own if k in state and own[k].shape != state[k].shape]
     if missing or unexpected or shapes:
-        detail = "; ".join(part for part in (
-            f"missing {', '.join(missing[:5])}" if missing else "",
-            f"unexpected {', '.join(unexpected[:5])}" if unexpected else "",
-            f"wrong shape {', '.join(shapes[:5])}" if shapes else "") if part)
-        raise CheckpointError(f"{path} does not match its config.json ({detail}); they come from different runs")
+        detail = "; ".join(
+            part
+            for part in (
+                f"missing {', '.join(missing[:5])}" if missing else "",
+                f"unexpected {', '.join(unexpected[:5])}" if unexpected else "",
+                f"wrong shape {', '.join(shapes[:5])}" if shapes else "",
+            )
+            if part
+        )
+        raise CheckpointError(
+            f"{path} does not match its config.json ({detail}); they come from different runs"
+        )
     module.load_state_dict(state)
 
 
@@ -140,7 +159,9 @@ def save_resume(folder: Path, step: int, tensors: Mapping[str, torch.Tensor], st
     name = f"step-{step:07d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=resume))
     try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / "state.safetensors"))
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / "state.safetensors")
+        )
         (tmp / "trainer.json").write_text(json.dumps(state, indent=2))
         final = resume / name
         if final.exists():
@@ -163,7 +184,7 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
             if tmp.name.endswith(".tmp") or (tmp.is_dir() and tmp.name.startswith(".step-")):
                 shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
                 removed.append(tmp)
-    for tmp in folder.glob("*.tmp.png"):   # the loss curve's temporary
+    for tmp in folder.glob("*.tmp.png"):  # the loss curve's temporary
         tmp.unlink(missing_ok=True)
         removed.append(tmp)
     return removed

@@ -4,6 +4,7 @@ Each subcommand imports its implementation only when it runs, so `--help`
 and the cheap commands start fast. A ValueError from the library becomes one
 clear line on stderr and exit status 2, never a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,16 +20,26 @@ def _folder_size_mb(path: Path) -> float:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from tqdm import tqdm
+
     from mmdemo.synth.generator import check_destination, generate_dataset, resolve_count
 
-    total = resolve_count(args.preset, args.count)   # refuse bad requests before any output
+    total = resolve_count(args.preset, args.count)  # refuse bad requests before any output
     check_destination(args.out, args.overwrite)
     start = time.perf_counter()
     with tqdm(total=total, unit="sample", desc=f"data {args.preset}", disable=args.quiet) as bar:
+
         def progress(done: int, _total: int) -> None:
             bar.update(done - bar.n)
-        out = generate_dataset(args.out, preset=args.preset, count=args.count, seed=args.seed,
-                               overwrite=args.overwrite, workers=args.workers, progress=progress)
+
+        out = generate_dataset(
+            args.out,
+            preset=args.preset,
+            count=args.count,
+            seed=args.seed,
+            overwrite=args.overwrite,
+            workers=args.workers,
+            progress=progress,
+        )
     seconds = time.perf_counter() - start
     print(f"wrote {total} samples to {out} in {seconds:.1f} s ({_folder_size_mb(out):.0f} MB)")
     return 0
@@ -38,21 +49,35 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mmdemo.training.loop import train
 
     start = time.perf_counter()
-    out = train(args.data, args.out, preset=args.preset, gan=args.gan, resume=args.resume,
-                device=args.device, steps=args.steps, init=args.init, progress=not args.quiet)
+    out = train(
+        args.data,
+        args.out,
+        preset=args.preset,
+        gan=args.gan,
+        resume=args.resume,
+        device=args.device,
+        steps=args.steps,
+        init=args.init,
+        progress=not args.quiet,
+    )
     print(f"checkpoint in {out} ({time.perf_counter() - start:.0f} s)")
     if not (out / "gallery" / "gallery.parquet").is_file():
-        print(f"to serve it in the app, lay out its map once: python -m mmdemo gallery --checkpoint {out} "
-              f"--data DIR  (DIR: people it did not train on, e.g. from `python -m mmdemo data --seed 777`)")
+        print(
+            f"to serve it in the app, lay out its map once: python -m mmdemo gallery --checkpoint {out} "
+            f"--data DIR  (DIR: people it did not train on, e.g. from `python -m mmdemo data --seed 777`)"
+        )
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
+
     from mmdemo.evaluation.evaluate import classification_reports, evaluate, write_metrics
 
     start = time.perf_counter()
-    metrics, preds = evaluate(args.checkpoint, args.data, split=args.split, device=args.device, limit=args.limit)
+    metrics, preds = evaluate(
+        args.checkpoint, args.data, split=args.split, device=args.device, limit=args.limit
+    )
     print(classification_reports(preds))
     print(json.dumps({k: round(v, 4) for k, v in metrics.items()}, indent=2))
     if args.json:
@@ -65,9 +90,16 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     from mmdemo.inference.projection import build_gallery
 
     start = time.perf_counter()
-    folder = build_gallery(args.checkpoint, args.data, people=args.people, device=args.device,
-                           n_neighbors=args.n_neighbors, min_dist=args.min_dist, layout=args.layout,
-                           progress=None if args.quiet else (lambda msg: print(msg, flush=True)))
+    folder = build_gallery(
+        args.checkpoint,
+        args.data,
+        people=args.people,
+        device=args.device,
+        n_neighbors=args.n_neighbors,
+        min_dist=args.min_dist,
+        layout=args.layout,
+        progress=None if args.quiet else (lambda msg: print(msg, flush=True)),
+    )
     print(f"gallery in {folder} ({time.perf_counter() - start:.0f} s)")
     return 0
 
@@ -79,33 +111,49 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() != ".parquet":
         raise ValueError(f"--out {args.out} should end in .parquet")
     start = time.perf_counter()
-    table, faces = embed_dataset(args.checkpoint, args.data, split=args.split, device=args.device,
-                                 limit=args.limit, progress=not args.quiet)
+    table, faces = embed_dataset(
+        args.checkpoint,
+        args.data,
+        split=args.split,
+        device=args.device,
+        limit=args.limit,
+        progress=not args.quiet,
+    )
     atomic_write_parquet(args.out, table)
     print(f"wrote {len(table)} rows ({table['id'].nunique()} samples x their input subsets) to {args.out}")
     if args.projector:
         write_projector(table, faces, args.projector)
-        print(f"Embedding Projector files in {args.projector} (load projector_config.json in the web tool, "
-              f"or run TensorBoard with --logdir {args.projector})")
+        print(
+            f"Embedding Projector files in {args.projector} (load projector_config.json in the web tool, "
+            f"or run TensorBoard with --logdir {args.projector})"
+        )
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
+
     from mmdemo.evaluation.bench import profile_analyze, run_bench
 
     if args.profile:
         print(profile_analyze(args.checkpoint))
         return 0
-    results = run_bench(args.checkpoint, runs=args.runs, startup_runs=args.startup_runs,
-                        skip_startup=args.skip_startup, data=args.data,
-                        say=(lambda msg: None) if args.quiet else (lambda msg: print(f"bench: {msg}", file=sys.stderr,
-                                                                                    flush=True)))
+    results = run_bench(
+        args.checkpoint,
+        runs=args.runs,
+        startup_runs=args.startup_runs,
+        skip_startup=args.skip_startup,
+        data=args.data,
+        say=(lambda msg: None)
+        if args.quiet
+        else (lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True)),
+    )
     text = json.dumps(results, indent=2)
     print(text)
     if args.json:
         from mmdemo.checkpoint import atomic_write_bytes
+
         args.json.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(args.json, (text + "\n").encode())
     return 0
@@ -114,22 +162,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_live(args: argparse.Namespace) -> int:
     from mmdemo.serving.live import LiveOptions, run_live
 
-    summary = run_live(LiveOptions(checkpoint=args.checkpoint, camera=args.camera, source=args.source,
-                                   headless=args.headless, frames=args.frames, out=args.out, device=args.device,
-                                   colour_by=args.colour_by))
+    summary = run_live(
+        LiveOptions(
+            checkpoint=args.checkpoint,
+            camera=args.camera,
+            source=args.source,
+            headless=args.headless,
+            frames=args.frames,
+            out=args.out,
+            device=args.device,
+            colour_by=args.colour_by,
+        )
+    )
     print(summary.line())
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mmdemo",
-                                     description="Face, words and voice in one learned space.")
+    parser = argparse.ArgumentParser(
+        prog="python -m mmdemo", description="Face, words and voice in one learned space."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("data", help="generate the synthetic face/text/voice dataset")
-    p.add_argument("--preset", choices=["tiny", "default"], default="tiny",
-                   help="tiny: ~300 samples for tests; default: 20,000 samples")
+    p.add_argument(
+        "--preset",
+        choices=["tiny", "default"],
+        default="tiny",
+        help="tiny: ~300 samples for tests; default: 20,000 samples",
+    )
     p.add_argument("--out", required=True, type=Path, help="folder to create")
     p.add_argument("--seed", type=int, default=0, help="same seed, byte-identical output")
     p.add_argument("--count", type=int, default=None, help="number of samples (overrides the preset)")
@@ -143,11 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=["tiny", "default"], default="tiny")
     p.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
     p.add_argument("--gan", action="store_true", help="add the PatchGAN hinge loss on faces")
-    p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out")
+    p.add_argument(
+        "--resume", action="store_true", help="continue from the newest complete checkpoint in --out"
+    )
     p.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu or cuda")
     p.add_argument("--steps", type=int, default=None, help="override the preset's number of steps")
-    p.add_argument("--init", type=Path, default=None,
-                   help="fine-tune from this checkpoint (e.g. checkpoints/default) instead of starting afresh")
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="fine-tune from this checkpoint (e.g. checkpoints/default) instead of starting afresh",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train)
 
@@ -171,12 +239,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_gallery)
 
-    p = sub.add_parser("embed", help="write embeddings (every sample x input subset) to Parquet and the Embedding Projector")
+    p = sub.add_parser(
+        "embed", help="write embeddings (every sample x input subset) to Parquet and the Embedding Projector"
+    )
     p.add_argument("--checkpoint", required=True, type=Path)
-    p.add_argument("--data", required=True, type=Path, help="dataset folder, CelebA folder or a plain folder of images")
+    p.add_argument(
+        "--data", required=True, type=Path, help="dataset folder, CelebA folder or a plain folder of images"
+    )
     p.add_argument("--out", required=True, type=Path, help="FILE.parquet to write")
-    p.add_argument("--projector", type=Path, default=None,
-                   help="also write TensorFlow Embedding Projector files (vectors.tsv, metadata.tsv, sprite) here")
+    p.add_argument(
+        "--projector",
+        type=Path,
+        default=None,
+        help="also write TensorFlow Embedding Projector files (vectors.tsv, metadata.tsv, sprite) here",
+    )
     p.add_argument("--split", choices=["train", "val", "test", "all"], default="all")
     p.add_argument("--limit", type=int, default=None, help="embed at most this many samples")
     p.add_argument("--device", default="auto")
@@ -189,20 +265,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=30, help="timed repetitions per latency figure")
     p.add_argument("--startup-runs", type=int, default=3, help="fresh processes per startup figure")
     p.add_argument("--skip-startup", action="store_true", help="leave out the fresh-process startup figures")
-    p.add_argument("--data", type=Path, default=None,
-                   help="held-out people (a dataset's test split) to place on the map; default: the bundled examples")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="held-out people (a dataset's test split) to place on the map; default: the bundled examples",
+    )
     p.add_argument("--profile", action="store_true", help="print where one analyze spends its time instead")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("live", help="live window: camera face, reconstruction, attention and a moving map point")
+    p = sub.add_parser(
+        "live", help="live window: camera face, reconstruction, attention and a moving map point"
+    )
     source = p.add_mutually_exclusive_group()
     source.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
     source.add_argument("--source", type=Path, default=None, help="a video file instead of the camera")
     p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/default"))
     p.add_argument("--device", default="auto")
-    p.add_argument("--headless", action="store_true", help="no window: write the composed frames to --out as PNGs")
-    p.add_argument("--frames", type=int, default=None, help="stop after N frames (default: end of video or q)")
+    p.add_argument(
+        "--headless", action="store_true", help="no window: write the composed frames to --out as PNGs"
+    )
+    p.add_argument(
+        "--frames", type=int, default=None, help="stop after N frames (default: end of video or q)"
+    )
     p.add_argument("--out", type=Path, default=Path("."), help="folder for headless frames and s snapshots")
     p.add_argument("--colour-by", default="emotion", help="attribute that colours the map")
     p.set_defaults(func=cmd_live)
@@ -212,8 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return args.func(args)
     except ValueError as e:  # bad input: one clear line, no traceback

@@ -1,5 +1,6 @@
 """Where code runs: the offline environment, the bundled checkpoint, device choice and torchrun
 process groups."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,12 @@ DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "default"
 # Every library the project uses can reach for the network at import or first use (hub lookups,
 # version checks, telemetry); none of that exists on an offline machine, and a hub name waits ~70 s
 # before failing. Set before transformers or gradio is imported.
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-               "GRADIO_ANALYTICS_ENABLED": "False"}
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+}
 
 
 def offline_env(environ: dict | None = None) -> dict:
@@ -58,6 +63,7 @@ def init_distributed(device: torch.device) -> Distributed:
     if world <= 1:
         return Distributed()
     import torch.distributed as dist
+
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
         torch.cuda.set_device(local)
@@ -69,6 +75,7 @@ def init_distributed(device: torch.device) -> Distributed:
 def shutdown_distributed(dd: Distributed) -> None:
     if dd.active:
         import torch.distributed as dist
+
         if dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()
@@ -82,11 +89,12 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     under concurrent load without any leak. Two arenas hold it flat. No-op off glibc."""
     import ctypes
     import ctypes.util
+
     name = ctypes.util.find_library("c")
     if not name:
         return False
     try:
         libc = ctypes.CDLL(name)
-        return bool(libc.mallopt(-8, int(arenas)))   # -8 = M_ARENA_MAX
+        return bool(libc.mallopt(-8, int(arenas)))  # -8 = M_ARENA_MAX
     except (OSError, AttributeError):
         return False

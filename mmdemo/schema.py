@@ -4,11 +4,12 @@ conversions between attribute dictionaries and integer class indices.
 The names are CelebA-compatible (see DESIGN.md); everything else in the
 package reads the schema from here, never from literals of its own.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Mapping
 
 MODALITIES: tuple[str, ...] = ("image", "text", "voice")
 
@@ -31,7 +32,7 @@ def subset_name(subset: tuple[str, ...] | list[str]) -> str:
 @dataclass(frozen=True)
 class Attribute:
     name: str
-    values: tuple[str, ...]          # class labels, index = class id
+    values: tuple[str, ...]  # class labels, index = class id
     observable_from: tuple[str, ...]  # modalities that carry this attribute
 
     @property

@@ -5,8 +5,10 @@ bounded time, and reports requests per second, latency p50/p95, failures and
 the server's resident-memory growth between the first and last 30 s (a third
 of the run each, for runs shorter than 90 s). Exit status 1 on any failure.
 
-    python scripts/load_test.py [--callers 16] [--seconds 120] [--checkpoint checkpoints/default] [--json out.json]
+    python scripts/load_test.py [--callers 16] [--seconds 120]
+        [--checkpoint checkpoints/default] [--json out.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,16 +23,17 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))   # run from anywhere without installing
+sys.path.insert(0, str(REPO))  # run from anywhere without installing
 
 from mmdemo.evaluation.bench import free_port, rss_mb, start_app, stop_app  # noqa: E402
 
 
 def run(url: str, callers: int, seconds: float, pid: int | None) -> dict:
     from gradio_client import Client, handle_file
+
     ex = REPO / "assets" / "examples"
     people = sorted(ex.glob("*.png"))
-    warm = Client(url, verbose=False)    # the model finishes loading after HTTP is up: measure a warm server
+    warm = Client(url, verbose=False)  # the model finishes loading after HTTP is up: measure a warm server
     warm.predict(None, "A calm adult man.", None, api_name="/analyze")
     stop = time.perf_counter() + seconds
     latencies, failures, lock = [], [], threading.Lock()
@@ -49,8 +52,12 @@ def run(url: str, callers: int, seconds: float, pid: int | None) -> dict:
             cv2.imwrite(str(path), np.clip(img, 0, 255).astype(np.uint8))
             t0 = time.perf_counter()
             try:
-                client.predict(handle_file(path), face.with_suffix(".txt").read_text(),
-                               handle_file(face.with_suffix(".wav")), api_name="/analyze")
+                client.predict(
+                    handle_file(path),
+                    face.with_suffix(".txt").read_text(),
+                    handle_file(face.with_suffix(".wav")),
+                    api_name="/analyze",
+                )
                 with lock:
                     latencies.append(time.perf_counter() - t0)
             except Exception as e:  # counted, reported, never hidden
@@ -65,7 +72,9 @@ def run(url: str, callers: int, seconds: float, pid: int | None) -> dict:
             memory.append((time.perf_counter() - t0, rss_mb(pid)))
             time.sleep(1.0)
 
-    threads = [threading.Thread(target=caller, args=(i,)) for i in range(callers)] + [threading.Thread(target=sampler)]
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(callers)] + [
+        threading.Thread(target=sampler)
+    ]
     begin = time.perf_counter()
     for t in threads:
         t.start()
@@ -77,14 +86,21 @@ def run(url: str, callers: int, seconds: float, pid: int | None) -> dict:
     first = [m for s, m in memory if s <= window]
     last = [m for s, m in memory if s >= seconds - window]
     growth = (np.mean(last) / np.mean(first) - 1) if first and last else float("nan")
-    return {"callers": callers, "memory_window_s": window, "seconds": round(wall, 1), "requests": len(latencies), "failures": len(failures),
-            "failure_examples": failures[:3], "requests_per_s": round(len(latencies) / wall, 2),
-            "latency_ms_p50": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
-            "latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if len(lat) else None,
-            "rss_mb_first_30s": round(float(np.mean(first)), 1) if first else None,
-            "rss_mb_last_30s": round(float(np.mean(last)), 1) if last else None,
-            "rss_growth": round(float(growth), 4) if growth == growth else None,
-            "rss_mb_every_10s": [round(m, 1) for s, m in memory[::10]]}
+    return {
+        "callers": callers,
+        "memory_window_s": window,
+        "seconds": round(wall, 1),
+        "requests": len(latencies),
+        "failures": len(failures),
+        "failure_examples": failures[:3],
+        "requests_per_s": round(len(latencies) / wall, 2),
+        "latency_ms_p50": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
+        "latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if len(lat) else None,
+        "rss_mb_first_30s": round(float(np.mean(first)), 1) if first else None,
+        "rss_mb_last_30s": round(float(np.mean(last)), 1) if last else None,
+        "rss_growth": round(float(growth), 4) if growth == growth else None,
+        "rss_mb_every_10s": [round(m, 1) for s, m in memory[::10]],
+    }
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """Writes the app's example people (face PNG, description TXT, voice WAV) to assets/examples/.
 
-    python scripts/make_examples.py [--seed 11]
+python scripts/make_examples.py [--seed 11]
 """
+
 from __future__ import annotations
 
 import sys
@@ -21,14 +22,46 @@ from mmdemo.synth.faces.render import FaceIdentity, FaceNuisance, render_face
 from mmdemo.synth.voices import PHRASES, emotion_text, sample_person_voice, synthesize, voice_params
 
 PEOPLE = [
-    {"Male": "0", "age_group": "young", "emotion": "happy", "hair_color": "red", "Eyeglasses": "1",
-     "Beard": "0", "Wearing_Hat": "0", "skin_tone": "light"},
-    {"Male": "1", "age_group": "senior", "emotion": "angry", "hair_color": "gray", "Eyeglasses": "0",
-     "Beard": "1", "Wearing_Hat": "1", "skin_tone": "medium"},
-    {"Male": "0", "age_group": "adult", "emotion": "sad", "hair_color": "black", "Eyeglasses": "0",
-     "Beard": "0", "Wearing_Hat": "0", "skin_tone": "dark"},
-    {"Male": "1", "age_group": "young", "emotion": "surprised", "hair_color": "blond", "Eyeglasses": "1",
-     "Beard": "0", "Wearing_Hat": "0", "skin_tone": "light"},
+    {
+        "Male": "0",
+        "age_group": "young",
+        "emotion": "happy",
+        "hair_color": "red",
+        "Eyeglasses": "1",
+        "Beard": "0",
+        "Wearing_Hat": "0",
+        "skin_tone": "light",
+    },
+    {
+        "Male": "1",
+        "age_group": "senior",
+        "emotion": "angry",
+        "hair_color": "gray",
+        "Eyeglasses": "0",
+        "Beard": "1",
+        "Wearing_Hat": "1",
+        "skin_tone": "medium",
+    },
+    {
+        "Male": "0",
+        "age_group": "adult",
+        "emotion": "sad",
+        "hair_color": "black",
+        "Eyeglasses": "0",
+        "Beard": "0",
+        "Wearing_Hat": "0",
+        "skin_tone": "dark",
+    },
+    {
+        "Male": "1",
+        "age_group": "young",
+        "emotion": "surprised",
+        "hair_color": "blond",
+        "Eyeglasses": "1",
+        "Beard": "0",
+        "Wearing_Hat": "0",
+        "skin_tone": "light",
+    },
 ]
 
 

@@ -1,7 +1,8 @@
 """Draws a grid of generated people (face + description) for the README.
 
-    python scripts/make_face_grid.py --out assets/face_grid.png [--seed 3]
+python scripts/make_face_grid.py --out assets/face_grid.png [--seed 3]
 """
+
 from __future__ import annotations
 
 import sys
@@ -14,13 +15,14 @@ import textwrap
 from pathlib import Path
 
 import matplotlib
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mmdemo.synth.generator import sample_attributes
 from mmdemo.synth.descriptions import describe
 from mmdemo.synth.faces.render import FaceIdentity, FaceNuisance, render_face
+from mmdemo.synth.generator import sample_attributes
 
 
 def main() -> None:

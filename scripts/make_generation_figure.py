@@ -5,6 +5,7 @@ alone, and the description generated from the face alone.
     python scripts/make_generation_figure.py --checkpoint checkpoints/default --data data/test \\
         --out assets/generation.png
 """
+
 from __future__ import annotations
 
 import sys
@@ -17,6 +18,7 @@ import textwrap
 from pathlib import Path
 
 import matplotlib
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
@@ -41,10 +43,19 @@ def main() -> None:
     from_text = model.decode_images(model.fuse(enc, ["text"]).mu)
     from_voice = model.decode_images(model.fuse(enc, ["voice"]).mu)
     generated = model.decode_texts(model.fuse(enc, ["image"]).mu)
-    columns = [("real face", ts.images[pick]), ("reconstruction\n(face+text+voice)", recon),
-               ("from the description\nalone", from_text), ("from the voice\nalone", from_voice)]
-    fig, axes = plt.subplots(args.people, 5, figsize=(13, 2.3 * args.people), dpi=100,
-                             gridspec_kw={"width_ratios": [1, 1, 1, 1, 2.6]})
+    columns = [
+        ("real face", ts.images[pick]),
+        ("reconstruction\n(face+text+voice)", recon),
+        ("from the description\nalone", from_text),
+        ("from the voice\nalone", from_voice),
+    ]
+    fig, axes = plt.subplots(
+        args.people,
+        5,
+        figsize=(13, 2.3 * args.people),
+        dpi=100,
+        gridspec_kw={"width_ratios": [1, 1, 1, 1, 2.6]},
+    )
     for row, i in enumerate(pick):
         for col, (title, images) in enumerate(columns):
             ax = axes[row, col]
@@ -54,10 +65,22 @@ def main() -> None:
                 ax.set_title(title, fontsize=9)
         ax = axes[row, 4]
         ax.axis("off")
-        ax.text(0, 0.75, "input description:\n" + "\n".join(textwrap.wrap(ts.texts[i], 58)), fontsize=8,
-                va="top", color="#555")
-        ax.text(0, 0.25, "generated from the face alone:\n" + "\n".join(textwrap.wrap(generated[row], 58)),
-                fontsize=8, va="top", color="#000")
+        ax.text(
+            0,
+            0.75,
+            "input description:\n" + "\n".join(textwrap.wrap(ts.texts[i], 58)),
+            fontsize=8,
+            va="top",
+            color="#555",
+        )
+        ax.text(
+            0,
+            0.25,
+            "generated from the face alone:\n" + "\n".join(textwrap.wrap(generated[row], 58)),
+            fontsize=8,
+            va="top",
+            color="#000",
+        )
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out)

@@ -5,6 +5,7 @@ statistics (mean/std log-mel and median pitch). Also prints the balance table.
 
     python scripts/probe_learnability.py data/default [--limit 6000] [--markdown]
 """
+
 from __future__ import annotations
 
 import sys
@@ -30,10 +31,10 @@ from mmdemo.schema import ATTRIBUTES, observable
 def median_pitch(wave: np.ndarray, sr: int = 16000) -> float:
     n, hop, out = int(0.04 * sr), int(0.02 * sr), []
     for i in range(0, len(wave) - n, hop):
-        fr = wave[i:i + n] - wave[i:i + n].mean()
-        if np.sqrt((fr ** 2).mean()) < 0.02:
+        fr = wave[i : i + n] - wave[i : i + n].mean()
+        if np.sqrt((fr**2).mean()) < 0.02:
             continue
-        ac = np.correlate(fr, fr, "full")[n - 1:]
+        ac = np.correlate(fr, fr, "full")[n - 1 :]
         lo, hi = sr // 400, sr // 60
         k = lo + int(np.argmax(ac[lo:hi]))
         if ac[k] > 0.3 * ac[0]:
@@ -42,8 +43,12 @@ def median_pitch(wave: np.ndarray, sr: int = 16000) -> float:
 
 
 def features(samples):
-    pixels = np.stack([cv2.resize(cv2.imread(str(s.image)), (32, 32), interpolation=cv2.INTER_AREA).ravel()
-                       for s in samples]).astype(np.float32)
+    pixels = np.stack(
+        [
+            cv2.resize(cv2.imread(str(s.image)), (32, 32), interpolation=cv2.INTER_AREA).ravel()
+            for s in samples
+        ]
+    ).astype(np.float32)
     voice = []
     for s in samples:
         wave = to_mono_16k(*read_audio(s.audio))
@@ -74,7 +79,9 @@ def main() -> None:
         counts = Counter(s.attrs[a.name] for s in every)
         print(f"  {a.name:12s} " + "  ".join(f"{v}={counts[v] / len(every):.2f}" for v in a.values))
     tr, te = features(train), features(test)
-    print("\n| attribute | image (32x32 pixels) | text (bag of words, stated) | voice (log-mel stats + pitch) |")
+    print(
+        "\n| attribute | image (32x32 pixels) | text (bag of words, stated) | voice (log-mel stats + pitch) |"
+    )
     print("|---|---|---|---|")
     for a in ATTRIBUTES:
         y_tr = [s.attrs[a.name] for s in train]
@@ -82,8 +89,13 @@ def main() -> None:
         img = probe(tr[0], y_tr, te[0], y_te)
         said_tr = [i for i, s in enumerate(train) if a.name in s.mentions]
         said_te = [i for i, s in enumerate(test) if a.name in s.mentions]
-        txt = probe([tr[2][i] for i in said_tr], [y_tr[i] for i in said_tr],
-                    [te[2][i] for i in said_te], [y_te[i] for i in said_te], text=True)
+        txt = probe(
+            [tr[2][i] for i in said_tr],
+            [y_tr[i] for i in said_tr],
+            [te[2][i] for i in said_te],
+            [y_te[i] for i in said_te],
+            text=True,
+        )
         voice = probe(tr[1], y_tr, te[1], y_te) if a.name in observable("voice") else float("nan")
         print(f"| {a.name} | {img:.3f} | {txt:.3f} | " + (f"{voice:.3f} |" if voice == voice else "— |"))
 

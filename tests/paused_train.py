@@ -7,6 +7,7 @@ resume-write: the resume state's safetensors file is half written (inside its te
 publish:NAME: the N-th time NAME (latest, model.safetensors, history.json) is complete under its
 temporary name and about to be renamed into place.
 """
+
 import os
 import runpy
 import sys

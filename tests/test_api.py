@@ -1,4 +1,5 @@
 """The public Python API on a real (tiny) checkpoint: every input subset, bad input, round trips."""
+
 import itertools
 
 import cv2
@@ -6,8 +7,8 @@ import numpy as np
 import pytest
 
 import mmdemo
-from mmdemo.data.loaders import open_samples
 from mmdemo.audio import read_audio
+from mmdemo.data.loaders import open_samples
 
 SUBSETS = [c for r in (1, 2, 3) for c in itertools.combinations(("image", "text", "audio"), r)]
 
@@ -30,8 +31,16 @@ def test_every_subset(model, person, subset):
     names = {"image": "image", "text": "text", "audio": "voice"}
     assert a.inputs == tuple(names[k] for k in subset)
     assert a.embedding.shape == (model.config.latent_dim,) and np.isfinite(a.embedding).all()
-    assert set(a.attributes) == {"Male", "age_group", "emotion", "hair_color", "Eyeglasses", "Beard",
-                                 "Wearing_Hat", "skin_tone"}
+    assert set(a.attributes) == {
+        "Male",
+        "age_group",
+        "emotion",
+        "hair_color",
+        "Eyeglasses",
+        "Beard",
+        "Wearing_Hat",
+        "skin_tone",
+    }
     assert all(0 < c <= 1 for c in a.confidences.values())
     assert a.image.shape == (64, 64, 3) and a.image.dtype == np.uint8
     assert isinstance(a.text, str)
@@ -84,6 +93,7 @@ def test_audio_conversions_and_limits(model, person):
     a = model.analyze(voice=(sr, long))
     assert any("first 30 s" in w for w in a.warnings)
     from scipy.signal import resample_poly
+
     assert model.analyze(voice=(44100, resample_poly(wave, 441, 160).astype(np.float32))).inputs == ("voice",)
 
 
@@ -93,20 +103,23 @@ def test_text_limits(model):
     assert any("longer than 1000 characters" in w for w in a.warnings)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({}, "nothing to analyze"),
-    ({"text": ""}, "nothing to analyze"),
-    ({"audio": (16000, np.zeros(32000, np.float32))}, "no voice detected"),
-    ({"audio": (16000, np.array([0.1, np.nan] * 8000, np.float32))}, "NaN"),
-    ({"audio": (16000, np.zeros(0, np.float32))}, "empty"),
-    ({"audio": np.zeros(100)}, "sample_rate, samples"),
-    ({"audio": (0, np.ones(1600))}, "sample rate"),
-    ({"image": np.zeros((8, 8, 3), np.uint8)}, "too small"),
-    ({"image": np.zeros((7000, 6000, 3), np.uint8)}, "42 megapixels; the limit is 40"),
-    ({"image": np.zeros((64, 64, 5), np.uint8)}, "expected height x width"),
-    ({"image": np.array(["not", "an", "image"], dtype=object)}, "not an image"),
-    ({"text": 42}, "must be text"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({}, "nothing to analyze"),
+        ({"text": ""}, "nothing to analyze"),
+        ({"audio": (16000, np.zeros(32000, np.float32))}, "no voice detected"),
+        ({"audio": (16000, np.array([0.1, np.nan] * 8000, np.float32))}, "NaN"),
+        ({"audio": (16000, np.zeros(0, np.float32))}, "empty"),
+        ({"audio": np.zeros(100)}, "sample_rate, samples"),
+        ({"audio": (0, np.ones(1600))}, "sample rate"),
+        ({"image": np.zeros((8, 8, 3), np.uint8)}, "too small"),
+        ({"image": np.zeros((7000, 6000, 3), np.uint8)}, "42 megapixels; the limit is 40"),
+        ({"image": np.zeros((64, 64, 5), np.uint8)}, "expected height x width"),
+        ({"image": np.array(["not", "an", "image"], dtype=object)}, "not an image"),
+        ({"text": 42}, "must be text"),
+    ],
+)
 def test_bad_input_is_a_clear_value_error(model, kwargs, message):
     with pytest.raises(ValueError, match=message):
         model.analyze(**kwargs)
@@ -114,6 +127,7 @@ def test_bad_input_is_a_clear_value_error(model, kwargs, message):
 
 def test_checkpoint_refusals(tmp_path, tiny_checkpoint):
     import shutil
+
     from mmdemo.checkpoint import CheckpointError
 
     def copy(name):

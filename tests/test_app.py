@@ -1,5 +1,6 @@
 """The real app over HTTP with gradio_client: every endpoint, an upload over the size limit, concurrent
 callers. Runs on a tiny checkpoint with a PCA-laid gallery; every bad input is in test_bad_input.py."""
+
 from pathlib import Path
 
 import cv2
@@ -14,15 +15,19 @@ def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("uploads")
     ex = REPO / "assets" / "examples"
     out = {"face": ex / "person2.png", "voice": ex / "person2.wav", "text": (ex / "person2.txt").read_text()}
-    cv2.imwrite(str(d / "big.png"), np.random.default_rng(1).integers(0, 255, (2100, 2100, 3), dtype=np.uint8))
-    out["too_big"] = d / "big.png"   # ~13 MB of noise: over the 12 MB limit of this test server
+    cv2.imwrite(
+        str(d / "big.png"), np.random.default_rng(1).integers(0, 255, (2100, 2100, 3), dtype=np.uint8)
+    )
+    out["too_big"] = d / "big.png"  # ~13 MB of noise: over the 12 MB limit of this test server
     return out
 
 
 def test_analyze_all_three(client, files):
     from gradio_client import handle_file
-    face, text, voice, summary = client.predict(handle_file(files["face"]), files["text"], handle_file(files["voice"]),
-                                                api_name="/analyze")
+
+    face, text, voice, summary = client.predict(
+        handle_file(files["face"]), files["text"], handle_file(files["voice"]), api_name="/analyze"
+    )
     assert Path(face).exists() and Path(voice).exists() and isinstance(text, str)
     assert summary["inputs"] == ["image", "text", "voice"]
     assert set(summary["map"]) == {"fused", "image", "text", "voice"}
@@ -30,11 +35,22 @@ def test_analyze_all_three(client, files):
 
 
 def test_every_endpoint(client, files, tiny_app_checkpoint):
-    from gradio_client import handle_file
     import pandas as pd
+    from gradio_client import handle_file
+
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    for name in ("/analyze", "/analyze_view", "/sample", "/person", "/interpolate", "/steer", "/reproject",
-                 "/add_to_map", "/download_samples", "/live"):
+    for name in (
+        "/analyze",
+        "/analyze_view",
+        "/sample",
+        "/person",
+        "/interpolate",
+        "/steer",
+        "/reproject",
+        "/add_to_map",
+        "/download_samples",
+        "/live",
+    ):
         assert name in api, name
     gallery = pd.read_parquet(tiny_app_checkpoint / "gallery" / "gallery.parquet")
     a, b = gallery["id"].iloc[0], gallery["id"].iloc[1]
@@ -44,13 +60,24 @@ def test_every_endpoint(client, files, tiny_app_checkpoint):
     assert len(sampled) == 4 and isinstance(first_text, str)
     assert isinstance(client.predict(a, b, 0.5, api_name="/interpolate")[1], str)
     assert isinstance(client.predict(a, "older", 1.0, api_name="/steer")[1], str)
-    out = client.predict(handle_file(files["face"]), files["text"], handle_file(files["voice"]), True, True, True,
-                         "emotion", "2D", [], api_name="/analyze_view")
-    assert len(out) == 16 and out[6]   # every output but the session state; [6] = generated description
+    out = client.predict(
+        handle_file(files["face"]),
+        files["text"],
+        handle_file(files["voice"]),
+        True,
+        True,
+        True,
+        "emotion",
+        "2D",
+        [],
+        api_name="/analyze_view",
+    )
+    assert len(out) == 16 and out[6]  # every output but the session state; [6] = generated description
 
 
 def test_upload_over_the_size_limit_is_refused(client, still_serving, files):
     from gradio_client import handle_file
+
     with pytest.raises(Exception, match="(?i)size|large|limit"):
         client.predict(handle_file(files["too_big"]), None, None, api_name="/analyze")
     still_serving()
@@ -59,6 +86,7 @@ def test_upload_over_the_size_limit_is_refused(client, still_serving, files):
 def test_concurrent_callers(client, server):
     """Several callers at once all get answers (the full 60 s load test is scripts/load_test.py)."""
     from concurrent.futures import ThreadPoolExecutor
+
     from gradio_client import Client
 
     def call(i):

@@ -1,4 +1,5 @@
 """Tests for mmdemo.audio: decoding to 16 kHz mono, WAV I/O, silence, log-mel."""
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -58,16 +59,19 @@ def test_loud_float_is_scaled_not_clipped():
     assert abs(_peak_hz(y) - 440.0) < 3.0
 
 
-@pytest.mark.parametrize("rate, samples, words", [
-    (16000, np.array([0.1, np.nan, 0.2]), "NaN"),
-    (16000, np.array([0.1, np.inf]), "NaN"),
-    (16000, np.zeros(0), "empty"),
-    (0, np.zeros(100), "positive"),
-    (-8000, np.zeros(100), "positive"),
-    (16000, np.zeros((2, 3, 100)), "1-D"),
-    (16000, np.zeros((50, 60)), "channel"),
-    (16000, np.array(["a", "b"]), "numbers"),
-])
+@pytest.mark.parametrize(
+    "rate, samples, words",
+    [
+        (16000, np.array([0.1, np.nan, 0.2]), "NaN"),
+        (16000, np.array([0.1, np.inf]), "NaN"),
+        (16000, np.zeros(0), "empty"),
+        (0, np.zeros(100), "positive"),
+        (-8000, np.zeros(100), "positive"),
+        (16000, np.zeros((2, 3, 100)), "1-D"),
+        (16000, np.zeros((50, 60)), "channel"),
+        (16000, np.array(["a", "b"]), "numbers"),
+    ],
+)
 def test_bad_input_raises_value_error(rate, samples, words):
     with pytest.raises(ValueError, match=words):
         A.to_mono_16k(rate, samples)
@@ -77,15 +81,15 @@ def test_silence_detection():
     rng = np.random.default_rng(0)
     assert A.is_silent(np.zeros(16000))
     assert A.is_silent(np.zeros(0))
-    assert A.is_silent(rng.normal(0, 10 ** (-60 / 20), 32000))       # -60 dBFS hiss
-    assert not A.is_silent(_tone(16000, amp=0.1))                       # about -23 dBFS
+    assert A.is_silent(rng.normal(0, 10 ** (-60 / 20), 32000))  # -60 dBFS hiss
+    assert not A.is_silent(_tone(16000, amp=0.1))  # about -23 dBFS
     word = np.zeros(48000, np.float32)
-    word[20000:23200] = _tone(16000, 0.2, amp=0.3)                       # 200 ms word in 3 s
+    word[20000:23200] = _tone(16000, 0.2, amp=0.3)  # 200 ms word in 3 s
     assert not A.is_silent(word)
     click = np.zeros(48000, np.float32)
-    click[1000] = 1.0                                                    # one sample is not speech
+    click[1000] = 1.0  # one sample is not speech
     assert A.is_silent(click)
-    assert not A.is_silent((_tone(16000) * 32767).astype(np.int16))      # int input is scaled
+    assert not A.is_silent((_tone(16000) * 32767).astype(np.int16))  # int input is scaled
 
 
 def test_trim_silence_keeps_the_sound_and_padding():
@@ -139,10 +143,10 @@ def test_log_mel_shape_and_crop():
     assert m.shape == (401, A.N_MELS) and m.dtype == torch.float32
     assert A.n_frames(64000) == 401
     longer = np.concatenate([x, x])
-    torch.testing.assert_close(A.log_mel(longer), m)           # cropped to 4 s
+    torch.testing.assert_close(A.log_mel(longer), m)  # cropped to 4 s
     assert A.log_mel(x[:16000]).shape == (101, A.N_MELS)
     assert A.log_mel(x, max_seconds=1.0).shape == (101, A.N_MELS)
-    assert A.log_mel(x[:100]).shape == (1, A.N_MELS)            # shorter than a window still works
+    assert A.log_mel(x[:100]).shape == (1, A.N_MELS)  # shorter than a window still works
 
 
 def test_log_mel_batch_equals_per_item_and_accepts_tensors():
@@ -168,7 +172,7 @@ def test_mel_filterbank_is_cached_and_complete():
     fb = A.mel_filterbank()
     assert fb is A.mel_filterbank()
     assert fb.shape == (A.N_FFT // 2 + 1, A.N_MELS)
-    assert (fb.sum(0) > 0).all()           # no empty filter, even at the low end
+    assert (fb.sum(0) > 0).all()  # no empty filter, even at the low end
     assert float(fb.max()) <= 1.0 + 1e-6
 
 

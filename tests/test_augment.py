@@ -16,7 +16,7 @@ def test_image_augmentation_is_pure_seeded_and_bounded():
     a = augment.augment_image(img, np.random.default_rng(3))
     b = augment.augment_image(img, np.random.default_rng(3))
     c = augment.augment_image(img, np.random.default_rng(4))
-    assert np.array_equal(img, before)          # input untouched
+    assert np.array_equal(img, before)  # input untouched
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert a.shape == img.shape and a.dtype == np.uint8
     # a mild augmentation: the image still correlates with the original
@@ -51,17 +51,29 @@ def test_speed_shift_and_noise():
     assert len(shifted) == 1100 and not shifted[:100].any()
     assert np.array_equal(augment.time_shift(wave, -100), wave[100:])
     noisy = augment.add_noise(wave, np.random.default_rng(0), snr_db=20)
-    snr = 10 * np.log10(np.mean(wave ** 2) / np.mean((noisy - wave) ** 2))
+    snr = 10 * np.log10(np.mean(wave**2) / np.mean((noisy - wave) ** 2))
     assert 18 < snr < 22
 
 
 def test_text_augmentation_keeps_stated_attributes():
     from mmdemo.synth.descriptions import parse_description
-    attrs = {"Male": "1", "age_group": "senior", "emotion": "sad", "hair_color": "gray",
-             "Eyeglasses": "1", "Beard": "1", "Wearing_Hat": "0", "skin_tone": "dark"}
+
+    attrs = {
+        "Male": "1",
+        "age_group": "senior",
+        "emotion": "sad",
+        "hair_color": "gray",
+        "Eyeglasses": "1",
+        "Beard": "1",
+        "Wearing_Hat": "0",
+        "skin_tone": "dark",
+    }
     mentions = ("Male", "emotion", "hair_color")
     rng = np.random.default_rng(0)
-    texts = [augment.augment_text(attrs, mentions, "A sad man with gray hair.", rng, dropout_p=0) for _ in range(20)]
+    texts = [
+        augment.augment_text(attrs, mentions, "A sad man with gray hair.", rng, dropout_p=0)
+        for _ in range(20)
+    ]
     assert len(set(texts)) > 3
     assert all(parse_description(t) == {"Male": "1", "emotion": "sad", "hair_color": "gray"} for t in texts)
     dropped = augment.word_dropout("one two three four five six seven eight", np.random.default_rng(0), p=0.5)

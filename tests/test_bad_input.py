@@ -5,15 +5,16 @@ could be used, with the expected warning; after every HTTP case the server still
 The files are written once per module; the 10-minute recording is 8 kHz 8-bit (4.8 MB), so it
 passes the test server's 12 MB upload limit and reaches the library's 30 s cut.
 """
+
 from __future__ import annotations
 
 import io
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -22,11 +23,11 @@ import soundfile as sf
 from PIL import Image
 from scipy.signal import resample_poly
 
-from mmdemo.inference.model import Analysis
 from mmdemo.data.preprocess import prepare_image
+from mmdemo.inference.model import Analysis
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
-Writer = Callable[[Path], object]   # writes one input file at the given path
+Writer = Callable[[Path], object]  # writes one input file at the given path
 
 
 # ------------------------------------------------------------------ source media
@@ -99,6 +100,7 @@ def picture(make: Callable[[], np.ndarray | Image.Image], **options) -> Writer:
     def write(path):
         image = make()
         (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(path, **options)
+
     return write
 
 
@@ -120,17 +122,19 @@ def with_samples(value: float, every: int) -> np.ndarray:
 @dataclass(frozen=True)
 class Case:
     id: str
-    face: tuple[str, Writer] | None = None   # (file name, writer)
+    face: tuple[str, Writer] | None = None  # (file name, writer)
     text: str | None = None
     voice: tuple[str, Writer] | None = None
-    refused: str | None = None               # regex the refusal must match; None: analyzed
-    warning: str | None = None               # regex one warning must match; None: no warnings at all
-    inputs: tuple[str, ...] | None = None    # modalities used; None: every one given
+    refused: str | None = None  # regex the refusal must match; None: analyzed
+    warning: str | None = None  # regex one warning must match; None: no warnings at all
+    inputs: tuple[str, ...] | None = None  # modalities used; None: every one given
     face_found: bool | None = None
-    check_api: Callable[[Analysis], None] | None = None   # one more assertion on the Python API's result
+    check_api: Callable[[Analysis], None] | None = None  # one more assertion on the Python API's result
 
     def used(self) -> list[str]:
-        given = [m for m, v in (("image", self.face), ("text", self.text), ("voice", self.voice)) if v is not None]
+        given = [
+            m for m, v in (("image", self.face), ("text", self.text), ("voice", self.voice)) if v is not None
+        ]
         return list(self.inputs if self.inputs is not None else given)
 
 
@@ -144,44 +148,108 @@ def unreadable_audio(name: str) -> str:
 
 CASES = [
     # faces
-    Case("face-text-file", face=("face.png", raw(lambda: b"this is not a picture")), refused=UNREADABLE_IMAGE),
+    Case(
+        "face-text-file", face=("face.png", raw(lambda: b"this is not a picture")), refused=UNREADABLE_IMAGE
+    ),
     Case("face-is-a-wav", face=("face.png", raw(speech_wav)), refused=UNREADABLE_IMAGE),
     Case("face-zero-bytes", face=("face.jpg", raw(lambda: b"")), refused=UNREADABLE_IMAGE),
-    Case("face-corrupt-png", face=("face.png", raw(lambda: (png := encoded(photo(), ".png"))[:200] + bytes(300)
-                                                   + png[500:])), refused=UNREADABLE_IMAGE),
-    Case("face-truncated-png", face=("face.png", raw(lambda: first_half(encoded(photo(), ".png")))),
-         refused=UNREADABLE_IMAGE),
-    Case("face-truncated-jpeg", face=("face.jpg", raw(lambda: first_half(encoded(photo(), ".jpg")))),
-         refused=UNREADABLE_IMAGE),
-    Case("face-48-megapixels", face=("face.png", picture(lambda: Image.new("L", (8000, 6000), 200))),
-         refused=r"the image is 48 megapixels; the limit is 40: resize it"),
-    Case("face-8x8", face=("face.png", picture(lambda: photo()[:8, :8])),
-         refused=r"the image is 8x8 pixels, too small to show a face; use at least 16x16"),
-    Case("face-1-channel", face=("face.png", picture(lambda: cv2.cvtColor(photo(), cv2.COLOR_RGB2GRAY))),
-         face_found=True),
+    Case(
+        "face-corrupt-png",
+        face=("face.png", raw(lambda: (png := encoded(photo(), ".png"))[:200] + bytes(300) + png[500:])),
+        refused=UNREADABLE_IMAGE,
+    ),
+    Case(
+        "face-truncated-png",
+        face=("face.png", raw(lambda: first_half(encoded(photo(), ".png")))),
+        refused=UNREADABLE_IMAGE,
+    ),
+    Case(
+        "face-truncated-jpeg",
+        face=("face.jpg", raw(lambda: first_half(encoded(photo(), ".jpg")))),
+        refused=UNREADABLE_IMAGE,
+    ),
+    Case(
+        "face-48-megapixels",
+        face=("face.png", picture(lambda: Image.new("L", (8000, 6000), 200))),
+        refused=r"the image is 48 megapixels; the limit is 40: resize it",
+    ),
+    Case(
+        "face-8x8",
+        face=("face.png", picture(lambda: photo()[:8, :8])),
+        refused=r"the image is 8x8 pixels, too small to show a face; use at least 16x16",
+    ),
+    Case(
+        "face-1-channel",
+        face=("face.png", picture(lambda: cv2.cvtColor(photo(), cv2.COLOR_RGB2GRAY))),
+        face_found=True,
+    ),
     Case("face-4-channel", face=("face.png", picture(lambda: rgba(160))), face_found=True),
-    Case("face-fully-transparent", face=("face.png", picture(lambda: rgba(0))),
-         warning="no face was found", face_found=False),
-    Case("face-16-bit-grey", face=("face.png", picture(
-        lambda: cv2.cvtColor(photo(), cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257)), face_found=True),
-    Case("face-16-bit-rgb", face=("face.png", lambda path: cv2.imwrite(
-        str(path), cv2.cvtColor(photo(), cv2.COLOR_RGB2BGR).astype(np.uint16) * 257)), face_found=True),
-    Case("face-animated-gif", face=("face.gif", lambda path: Image.fromarray(photo()).save(
-        path, save_all=True, append_images=[Image.fromarray(255 - photo()), Image.fromarray(photo(3))],
-        duration=100, loop=0)), face_found=True),
+    Case(
+        "face-fully-transparent",
+        face=("face.png", picture(lambda: rgba(0))),
+        warning="no face was found",
+        face_found=False,
+    ),
+    Case(
+        "face-16-bit-grey",
+        face=("face.png", picture(lambda: cv2.cvtColor(photo(), cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257)),
+        face_found=True,
+    ),
+    Case(
+        "face-16-bit-rgb",
+        face=(
+            "face.png",
+            lambda path: cv2.imwrite(
+                str(path), cv2.cvtColor(photo(), cv2.COLOR_RGB2BGR).astype(np.uint16) * 257
+            ),
+        ),
+        face_found=True,
+    ),
+    Case(
+        "face-animated-gif",
+        face=(
+            "face.gif",
+            lambda path: Image.fromarray(photo()).save(
+                path,
+                save_all=True,
+                append_images=[Image.fromarray(255 - photo()), Image.fromarray(photo(3))],
+                duration=100,
+                loop=0,
+            ),
+        ),
+        face_found=True,
+    ),
     Case("face-jpeg-named-png", face=("face.png", raw(lambda: encoded(photo(), ".jpg"))), face_found=True),
-    Case("face-none-in-noise", face=("face.png", picture(
-        lambda: np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8))),
-         warning="no face was found, so the centre of the image was used", face_found=False),
-    Case("face-three-people", face=("face.png", picture(many_faces)), face_found=True,
-         check_api=largest_face_was_used),
+    Case(
+        "face-none-in-noise",
+        face=(
+            "face.png",
+            picture(lambda: np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)),
+        ),
+        warning="no face was found, so the centre of the image was used",
+        face_found=False,
+    ),
+    Case(
+        "face-three-people",
+        face=("face.png", picture(many_faces)),
+        face_found=True,
+        check_api=largest_face_was_used,
+    ),
     # descriptions
     Case("text-empty", text="", refused=NOTHING),
     Case("text-whitespace", text=" \n\t\u3000 ", refused=NOTHING),
-    Case("text-whitespace-with-a-face", face=("face.png", picture(photo)), text="   \n", inputs=("image",),
-         face_found=True),
-    Case("text-100k-characters", text="a calm man with glasses " * 4200,
-         warning=r"longer than 1000 characters; only the first \d+ were used"),
+    Case(
+        "text-whitespace-with-a-face",
+        face=("face.png", picture(photo)),
+        text="   \n",
+        inputs=("image",),
+        face_found=True,
+    ),
+    Case(
+        "text-100k-characters",
+        text="a calm man with glasses " * 4200,
+        warning=r"longer than 1000 characters; only the first \d+ were used",
+    ),
     Case("text-100k-characters-no-spaces", text="x" * 100_000, warning="longer than 1000 characters"),
     Case("text-control-characters", text="\x00\x07A happy\x1b[0m young\x7f woman\x08 with red hair"),
     Case("text-only-control-characters", text="\x00\x01\x1b\x7f\u200b\u202e", refused=NOTHING),
@@ -192,37 +260,80 @@ CASES = [
     Case("text-html-script", text='<script>alert("x")</script><img src=x onerror=alert(1)> A sad woman'),
     Case("text-sql", text="Robert'); DROP TABLE people;-- a man with a hat"),
     # voices
-    Case("voice-zero-samples", voice=("voice.wav", recording(lambda: np.zeros(0, np.float32))),
-         refused=r"the audio is empty \(0 samples\); record or upload a longer clip"),
+    Case(
+        "voice-zero-samples",
+        voice=("voice.wav", recording(lambda: np.zeros(0, np.float32))),
+        refused=r"the audio is empty \(0 samples\); record or upload a longer clip",
+    ),
     Case("voice-zero-bytes", voice=("voice.wav", raw(lambda: b"")), refused=unreadable_audio("voice.wav")),
-    Case("voice-header-only", voice=("voice.wav", raw(lambda: speech_wav()[:44])), refused=r"the audio is empty"),
+    Case(
+        "voice-header-only",
+        voice=("voice.wav", raw(lambda: speech_wav()[:44])),
+        refused=r"the audio is empty",
+    ),
     Case("voice-truncated", voice=("voice.wav", raw(lambda: first_half(speech_wav())))),
-    Case("voice-silent", voice=("voice.wav", recording(silence)),
-         refused=r"no voice detected: the recording is silent; check the microphone"),
-    Case("voice-50-ms", voice=("voice.wav", recording(lambda: speech()[:800])), refused=r"shorter than 0\.1 s"),
-    Case("voice-clipped", voice=("voice.wav", recording(lambda: np.clip(speech() * 20, -1, 1), subtype="PCM_16"))),
-    Case("voice-nan-samples", voice=("voice.wav", recording(lambda: with_samples(np.nan, 100), subtype="FLOAT")),
-         refused=r"NaN or infinite samples"),
-    Case("voice-inf-sample", voice=("voice.wav", recording(lambda: with_samples(np.inf, 20000), subtype="FLOAT")),
-         refused=r"NaN or infinite samples"),
+    Case(
+        "voice-silent",
+        voice=("voice.wav", recording(silence)),
+        refused=r"no voice detected: the recording is silent; check the microphone",
+    ),
+    Case(
+        "voice-50-ms", voice=("voice.wav", recording(lambda: speech()[:800])), refused=r"shorter than 0\.1 s"
+    ),
+    Case(
+        "voice-clipped",
+        voice=("voice.wav", recording(lambda: np.clip(speech() * 20, -1, 1), subtype="PCM_16")),
+    ),
+    Case(
+        "voice-nan-samples",
+        voice=("voice.wav", recording(lambda: with_samples(np.nan, 100), subtype="FLOAT")),
+        refused=r"NaN or infinite samples",
+    ),
+    Case(
+        "voice-inf-sample",
+        voice=("voice.wav", recording(lambda: with_samples(np.inf, 20000), subtype="FLOAT")),
+        refused=r"NaN or infinite samples",
+    ),
     Case("voice-8-khz", voice=("voice.wav", recording(lambda: resample_poly(speech(), 1, 2), 8000))),
-    Case("voice-96-khz-24-bit", voice=("voice.wav", recording(lambda: resample_poly(speech(), 6, 1), 96000,
-                                                             subtype="PCM_24"))),
+    Case(
+        "voice-96-khz-24-bit",
+        voice=("voice.wav", recording(lambda: resample_poly(speech(), 6, 1), 96000, subtype="PCM_24")),
+    ),
     Case("voice-stereo", voice=("voice.wav", recording(lambda: np.stack([speech(), 0.3 * speech()], 1)))),
-    Case("voice-10-minutes", voice=("voice.wav", recording(ten_minutes_8k, 8000, subtype="PCM_U8")),
-         warning=r"longer than 30 s; only the first 30 s were used"),
+    Case(
+        "voice-10-minutes",
+        voice=("voice.wav", recording(ten_minutes_8k, 8000, subtype="PCM_U8")),
+        warning=r"longer than 30 s; only the first 30 s were used",
+    ),
     Case("voice-zip-named-wav", voice=("voice.wav", raw(zip_archive)), refused=unreadable_audio("voice.wav")),
-    Case("voice-mp4-named-wav", voice=("clip.wav", raw(lambda: MP4_HEADER)), refused=unreadable_audio("clip.wav")),
-    Case("voice-png-named-wav", voice=("voice.wav", raw(lambda: encoded(photo(), ".png"))),
-         refused=unreadable_audio("voice.wav")),
+    Case(
+        "voice-mp4-named-wav",
+        voice=("clip.wav", raw(lambda: MP4_HEADER)),
+        refused=unreadable_audio("clip.wav"),
+    ),
+    Case(
+        "voice-png-named-wav",
+        voice=("voice.wav", raw(lambda: encoded(photo(), ".png"))),
+        refused=unreadable_audio("voice.wav"),
+    ),
     Case("voice-flac-named-wav", voice=("voice.wav", recording(speech, format="FLAC"))),
     Case("voice-ogg-named-mp3", voice=("voice.mp3", recording(speech, format="OGG"))),
     # together
     Case("nothing-at-all", refused=NOTHING),
-    Case("good-face-and-text-silent-voice", face=("face.png", picture(photo)), text="A happy woman.",
-         voice=("voice.wav", recording(silence)), refused="no voice detected"),
-    Case("all-three-odd", face=("face.gif", picture(photo)), text="\x00😀 امرأة",
-         voice=("voice.flac", recording(lambda: np.stack([speech()] * 2, 1), 48000)), face_found=True),
+    Case(
+        "good-face-and-text-silent-voice",
+        face=("face.png", picture(photo)),
+        text="A happy woman.",
+        voice=("voice.wav", recording(silence)),
+        refused="no voice detected",
+    ),
+    Case(
+        "all-three-odd",
+        face=("face.gif", picture(photo)),
+        text="\x00😀 امرأة",
+        voice=("voice.flac", recording(lambda: np.stack([speech()] * 2, 1), 48000)),
+        face_found=True,
+    ),
 ]
 CASE_IDS = [c.id for c in CASES]
 assert len(set(CASE_IDS)) == len(CASES)
@@ -259,16 +370,20 @@ def check_analysis(case: Case, inputs, warnings, face_found) -> None:
 @pytest.fixture(scope="module")
 def model(tiny_checkpoint):
     import mmdemo
+
     return mmdemo.load_model(tiny_checkpoint, device="cpu")
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_python_api(model, corpus, case):
     from mmdemo.audio import read_audio
+
     face, text, voice = corpus[case.id]
 
     def analyze():
-        return model.analyze(image=face, text=text, voice=read_audio(voice) if voice else None)  # as a user would
+        return model.analyze(
+            image=face, text=text, voice=read_audio(voice) if voice else None
+        )  # as a user would
 
     if case.refused:
         with pytest.raises(ValueError, match=case.refused):
@@ -284,6 +399,7 @@ def test_python_api(model, corpus, case):
 def test_http(client, still_serving, corpus, case):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
+
     face, text, voice = corpus[case.id]
     args = (handle_file(face) if face else None, text, handle_file(voice) if voice else None)
     if case.refused:

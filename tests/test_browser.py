@@ -12,6 +12,7 @@ replace the README's pictures in assets/screenshots/.
     MMDEMO_BROWSER_CHECKPOINT=checkpoints/default python -m pytest tests/test_browser.py --run-slow -q
         (a trained checkpoint with a gallery instead of the tiny one: nicer README screenshots)
 """
+
 import os
 import re
 import shutil
@@ -34,9 +35,18 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "assets" / "examples"
 SCREENSHOTS = REPO / "assets" / "screenshots"
 CHROMIUM = os.environ.get("MMDEMO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 HOSTILE = '<img src=x onerror="window.__pwned=1"> A sad woman with black hair.'
+
 
 # ------------------------------------------------------------------ fake media
 def write_y4m(path: Path, face_png: Path, width=320, height=240, fps=15, seconds=3) -> np.ndarray:
@@ -45,8 +55,8 @@ def write_y4m(path: Path, face_png: Path, width=320, height=240, fps=15, seconds
     face = cv2.resize(cv2.imread(str(face_png)), (side, side), interpolation=cv2.INTER_CUBIC)
     frame = np.full((height, width, 3), (200, 205, 210), np.uint8)
     y0, x0 = (height - side) // 2, (width - side) // 2
-    frame[y0:y0 + side, x0:x0 + side] = face
-    ycc = cv2.cvtColor(frame, cv2.COLOR_BGR2YCrCb)   # full-range (JPEG) YCbCr, as C420jpeg wants
+    frame[y0 : y0 + side, x0 : x0 + side] = face
+    ycc = cv2.cvtColor(frame, cv2.COLOR_BGR2YCrCb)  # full-range (JPEG) YCbCr, as C420jpeg wants
     half = (width // 2, height // 2)
     cb = cv2.resize(ycc[..., 2], half, interpolation=cv2.INTER_AREA)
     cr = cv2.resize(ycc[..., 1], half, interpolation=cv2.INTER_AREA)
@@ -61,6 +71,7 @@ def write_wav(path: Path, voice_wav: Path, rate=48000, seconds=6.0) -> None:
     """The example voice at 48 kHz, 16-bit mono, with short silences around it, repeated to ~6 s
     (Chromium loops the file; repeating keeps speech inside any 2 s window of the recording)."""
     from scipy.signal import resample_poly
+
     wave, sr = sf.read(str(voice_wav), dtype="float32")
     if wave.ndim > 1:
         wave = wave.mean(axis=1)
@@ -70,11 +81,12 @@ def write_wav(path: Path, voice_wav: Path, rate=48000, seconds=6.0) -> None:
     unit = np.concatenate([gap, wave, gap])
     out = np.zeros(int(seconds * rate), np.float32)
     for start in range(0, len(out) - len(unit) + 1, len(unit)):
-        out[start:start + len(unit)] = unit
+        out[start : start + len(unit)] = unit
     sf.write(str(path), np.clip(out, -1, 1), rate, subtype="PCM_16")
 
 
 # ------------------------------------------------------------------ fixtures
+
 
 @pytest.fixture(scope="module")
 def browser_checkpoint(request):
@@ -88,6 +100,7 @@ def browser_checkpoint(request):
     ckpt, data = request.getfixturevalue("tiny_checkpoint"), request.getfixturevalue("tiny_data")
     if not (ckpt / "gallery" / "gallery.parquet").is_file():
         from mmdemo.inference.projection import build_gallery
+
         build_gallery(ckpt, data, people=120, device="cpu", layout="pca")
     return ckpt
 
@@ -99,9 +112,22 @@ def app_url(browser_checkpoint, tmp_path_factory):
     port = free_port()
     env = {**os.environ, **OFFLINE_ENV}
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "app.py", "--checkpoint", str(browser_checkpoint),
-                                 "--port", str(port), "--device", "cpu"],
-                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "app.py",
+                "--checkpoint",
+                str(browser_checkpoint),
+                "--port",
+                str(port),
+                "--device",
+                "cpu",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline, status = time.monotonic() + 90, None
@@ -115,8 +141,10 @@ def app_url(browser_checkpoint, tmp_path_factory):
                 status = repr(e)
             time.sleep(0.5)
         if status != 200:
-            pytest.fail(f"the app did not answer /config with 200 within 90 s (last: {status}, "
-                        f"exit code: {proc.poll()}); its output:\n{log_path.read_text(errors='replace')}")
+            pytest.fail(
+                f"the app did not answer /config with 200 within 90 s (last: {status}, "
+                f"exit code: {proc.poll()}); its output:\n{log_path.read_text(errors='replace')}"
+            )
         yield url
     finally:
         proc.terminate()
@@ -143,13 +171,21 @@ def browser_page(media, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set MMDEMO_CHROMIUM)")
-    args = CHROMIUM_ARGS + ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                            f"--use-file-for-fake-video-capture={media / 'webcam.y4m'}",
-                            f"--use-file-for-fake-audio-capture={media / 'microphone.wav'}"]
+    args = CHROMIUM_ARGS + [
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={media / 'webcam.y4m'}",
+        f"--use-file-for-fake-audio-capture={media / 'microphone.wav'}",
+    ]
     with sync_api.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, args=args, headless=True,
-            permissions=["camera", "microphone"], viewport={"width": 1400, "height": 1000})
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            args=args,
+            headless=True,
+            permissions=["camera", "microphone"],
+            viewport={"width": 1400, "height": 1000},
+        )
         try:
             pg = context.pages[0] if context.pages else context.new_page()
             pg.set_default_timeout(60_000)
@@ -163,8 +199,15 @@ def browser_page(media, tmp_path):
 # ------------------------------------------------------------------ helpers
 def block(page, label):
     """A component's block, found by its label (the Face and Voice components have no elem_id)."""
-    return page.locator("div.block").filter(
-        has=page.locator("label[data-testid='block-label']", has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))).last
+    return (
+        page.locator("div.block")
+        .filter(
+            has=page.locator(
+                "label[data-testid='block-label']", has_text=re.compile(rf"^\s*{re.escape(label)}\s*$")
+            )
+        )
+        .last
+    )
 
 
 # Records the text of every toast (gr.Warning / gr.Error) that appears, even after it fades.
@@ -173,7 +216,8 @@ WATCH_TOASTS = """() => {
   new MutationObserver(() => document.querySelectorAll('[data-testid="toast-body"]').forEach((t) => {
     if (t.dataset.seen) return;
     t.dataset.seen = '1';
-    window.__toasts.push(t.className.replace(/svelte-\\S+/g, '').trim() + ': ' + t.innerText.replace(/\\s+/g, ' '));
+    const kind = t.className.replace(/svelte-\\S+/g, '').trim();
+    window.__toasts.push(kind + ': ' + t.innerText.replace(/\\s+/g, ' '));
   })).observe(document.body, {childList: true, subtree: true});
 }"""
 # Records every class change of the map's status tracker: 'hide' when idle, without it while busy.
@@ -203,12 +247,16 @@ def wait_for_analysis(page, action, what):
 
 
 def map_traces(page):
-    return page.evaluate("() => { const p = document.querySelector('#analyze-map .js-plotly-plot');"
-                         " return p && p._fullData ? p._fullData.map((d) => d.name) : []; }")
+    return page.evaluate(
+        "() => { const p = document.querySelector('#analyze-map .js-plotly-plot');"
+        " return p && p._fullData ? p._fullData.map((d) => d.name) : []; }"
+    )
 
 
 def image_src(page, selector):
-    return page.evaluate(f"() => {{ const i = document.querySelector({selector!r}); return i ? i.src : ''; }}")
+    return page.evaluate(
+        f"() => {{ const i = document.querySelector({selector!r}); return i ? i.src : ''; }}"
+    )
 
 
 # ------------------------------------------------------------------ the test
@@ -227,7 +275,7 @@ def test_webcam_microphone_analyze_in_a_real_browser(browser_page, app_url, tmp_
     t0 = time.perf_counter()
     page.goto(app_url, wait_until="domcontentloaded")
     page.locator("#analyze-button").wait_for()
-    page.locator("#analyze-map .js-plotly-plot").wait_for()   # the gallery map from demo.load
+    page.locator("#analyze-map .js-plotly-plot").wait_for()  # the gallery map from demo.load
     page.evaluate(WATCH_MAP)
     page.evaluate(WATCH_TOASTS)
     timings["page"] = time.perf_counter() - t0
@@ -239,15 +287,18 @@ def test_webcam_microphone_analyze_in_a_real_browser(browser_page, app_url, tmp_
     def capture():
         face.locator("button[aria-label='Capture from camera']").click()
         face.get_by_text("Click to Access Webcam").click()
-        page.wait_for_function("(v) => v.videoWidth > 0", arg=face.locator("video").element_handle(),
-                               timeout=30_000)
+        page.wait_for_function(
+            "(v) => v.videoWidth > 0", arg=face.locator("video").element_handle(), timeout=30_000
+        )
         face.locator("button[aria-label='capture photo']").click()
         face.locator("img[src]:not([src=''])").first.wait_for()
-    timings["face"] = wait_for_analysis(page, capture, "webcam capture")   # face.change analyzes at once
+
+    timings["face"] = wait_for_analysis(page, capture, "webcam capture")  # face.change analyzes at once
     shot("1-face")
 
     page.get_by_role("textbox", name="Description", exact=True).fill(
-        "A photo of a furious elderly bearded man with tan skin, silver hair and a hat.")
+        "A photo of a furious elderly bearded man with tan skin, silver hair and a hat."
+    )
 
     # Voice from the microphone: Record, wait for Stop (recording really started), 2 s, Stop.
     voice = block(page, "Voice")
@@ -258,16 +309,19 @@ def test_webcam_microphone_analyze_in_a_real_browser(browser_page, app_url, tmp_
         stop.wait_for(state="visible")
         page.wait_for_timeout(2000)
         stop.click()
-        voice.locator("[data-testid='download-link']").wait_for()   # the recording is a value now
-    timings["voice"] = wait_for_analysis(page, record, "microphone recording")   # voice.change analyzes
+        voice.locator("[data-testid='download-link']").wait_for()  # the recording is a value now
+
+    timings["voice"] = wait_for_analysis(page, record, "microphone recording")  # voice.change analyzes
     shot("2-recorded")
 
     timings["analyze"] = wait_for_analysis(page, lambda: page.locator("#analyze-button").click(), "Analyze")
     names = map_traces(page)
     assert "you are here" in names, f"no 'you are here' point on the map; traces: {names}"
-    for single in ("face only", "description only", "voice only"):   # all three inputs reached the model
+    for single in ("face only", "description only", "voice only"):  # all three inputs reached the model
         assert single in names, f"no '{single}' point on the map (that input was not used); traces: {names}"
-    readme_shots = bool(os.environ.get("MMDEMO_BROWSER_CHECKPOINT"))   # a trained model: refresh the README's pictures
+    readme_shots = bool(
+        os.environ.get("MMDEMO_BROWSER_CHECKPOINT")
+    )  # a trained model: refresh the README's pictures
     if readme_shots:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot("3-analyzed"), SCREENSHOTS / "app_analyze.png")
@@ -278,8 +332,10 @@ def test_webcam_microphone_analyze_in_a_real_browser(browser_page, app_url, tmp_
     shot("4-reconstruction")
 
     page.get_by_role("tab", name="Attention").click()
-    page.wait_for_function("() => ['#rollout img', '#word-grid img'].every((s) => {"
-                           " const i = document.querySelector(s); return i && i.src && i.complete; })")
+    page.wait_for_function(
+        "() => ['#rollout img', '#word-grid img'].every((s) => {"
+        " const i = document.querySelector(s); return i && i.src && i.complete; })"
+    )
     assert image_src(page, "#rollout img") and image_src(page, "#word-grid img")
     path = shot("5-attention")
     if readme_shots:
@@ -289,10 +345,12 @@ def test_webcam_microphone_analyze_in_a_real_browser(browser_page, app_url, tmp_
     page.get_by_role("tab", name="Reconstruct and generate").click()
     box = page.get_by_role("textbox", name="Description", exact=True)
     box.fill(HOSTILE)
-    timings["hostile"] = wait_for_analysis(page, lambda: page.locator("#analyze-button").click(), "HTML description")
+    timings["hostile"] = wait_for_analysis(
+        page, lambda: page.locator("#analyze-button").click(), "HTML description"
+    )
     generated = page.get_by_role("textbox", name="generated description", exact=True).input_value()
     assert generated.strip(), "the generated description is empty"
-    page.get_by_role("tab", name="Attention").click()          # the words of the description are shown there
+    page.get_by_role("tab", name="Attention").click()  # the words of the description are shown there
     page.wait_for_timeout(500)
     shot("6-hostile")
     assert page.evaluate("() => window.__pwned") is None, "a description's HTML was executed in the page"
@@ -302,5 +360,7 @@ def test_webcam_microphone_analyze_in_a_real_browser(browser_page, app_url, tmp_
     bad = [t for t in toasts if re.search(r"(?i)no face|no voice|error", t)]
     assert not bad, f"the fake webcam/microphone input was not usable: {bad}"
     assert page.errors == [], f"uncaught errors in the page: {page.errors}"
-    print(f"\nbrowser timings (s): { {k: round(v, 1) for k, v in timings.items()} }; toasts: {toasts}; "
-          f"screenshots in {shots}")
+    print(
+        f"\nbrowser timings (s): { {k: round(v, 1) for k, v in timings.items()} }; toasts: {toasts}; "
+        f"screenshots in {shots}"
+    )

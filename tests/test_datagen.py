@@ -12,15 +12,20 @@ SHARED_CHECK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_tiny_preset_meets_the_contract(tiny_data):
     rows = (tiny_data / "metadata.csv").read_text().splitlines()
     assert 300 <= len(rows) - 1 <= 302
     if SHARED_CHECK.exists():  # the contract checker kept beside the repository
-        out = subprocess.run([sys.executable, str(SHARED_CHECK), str(tiny_data)], capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, str(SHARED_CHECK), str(tiny_data)], capture_output=True, text=True
+        )
         assert out.returncode == 0, out.stdout + out.stderr
     assert not list(tiny_data.parent.glob(".tiny.partial-*"))
 
@@ -35,6 +40,7 @@ def test_same_seed_is_byte_identical_whatever_the_workers(tmp_path):
 
 def test_people_never_cross_splits(tiny_data):
     import csv
+
     splits = {}
     for row in csv.DictReader(open(tiny_data / "metadata.csv")):
         splits.setdefault(row["person_id"], set()).add(row["split"])
@@ -42,11 +48,14 @@ def test_people_never_cross_splits(tiny_data):
     assert len(splits) < 300  # several samples for some people
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"count": 0}, "positive number"),
-    ({"count": -5}, "positive number"),
-    ({"preset": "huge"}, "unknown preset 'huge'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"count": 0}, "positive number"),
+        ({"count": -5}, "positive number"),
+        ({"preset": "huge"}, "unknown preset 'huge'"),
+    ],
+)
 def test_bad_arguments_write_nothing(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         generate_dataset(tmp_path / "out", **kwargs)
@@ -90,9 +99,14 @@ def test_interrupted_run_leaves_nothing_that_looks_whole(tmp_path, monkeypatch):
 
 
 def test_cli_reports_errors_in_one_line(tmp_path):
-    run = lambda *a: subprocess.run([sys.executable, "-m", "mmdemo", "data", *a], capture_output=True, text=True)
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "mmdemo", "data", *a], capture_output=True, text=True
+    )
     bad = run("--out", str(tmp_path / "x"), "--count", "0")
-    assert bad.returncode == 2 and bad.stderr.strip() == "error: --count must be a positive number of samples, got 0"
+    assert (
+        bad.returncode == 2
+        and bad.stderr.strip() == "error: --count must be a positive number of samples, got 0"
+    )
     preset = run("--out", str(tmp_path / "x"), "--preset", "huge")
     assert preset.returncode == 2 and "invalid choice: 'huge'" in preset.stderr
     ok = run("--out", str(tmp_path / "y"), "--count", "4", "--quiet", "--workers", "1")

@@ -1,15 +1,20 @@
 import csv
 import shutil
 
-import numpy as np
 import pytest
 import torch
-
-from mmdemo.data.loaders import DatasetError, MultimodalDataset, add_log_mel, collate, open_samples, read_celeba
-from mmdemo.synth.descriptions import parse_description
-from mmdemo.schema import NAMES, UNKNOWN
-
 from celeba_fixture import write_celeba
+
+from mmdemo.data.loaders import (
+    DatasetError,
+    MultimodalDataset,
+    add_log_mel,
+    collate,
+    open_samples,
+    read_celeba,
+)
+from mmdemo.schema import NAMES, UNKNOWN
+from mmdemo.synth.descriptions import parse_description
 
 
 def test_folder_samples_and_tensors(tiny_data):
@@ -75,12 +80,18 @@ def _rewrite(root, edit):
         w.writerows(rows)
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda rows, f: rows[4].update(image="images/missing.png"), r"line 6 .*image file 'images/missing.png' does not exist"),
-    (lambda rows, f: rows[2].update(emotion="bored"), r"line 4 .*emotion='bored' is not a known value"),
-    (lambda rows, f: rows[1].update(split="holdout"), r"line 3 .*split 'holdout'"),
-    (lambda rows, f: f.remove("emotion"), r"missing columns emotion"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda rows, f: rows[4].update(image="images/missing.png"),
+            r"line 6 .*image file 'images/missing.png' does not exist",
+        ),
+        (lambda rows, f: rows[2].update(emotion="bored"), r"line 4 .*emotion='bored' is not a known value"),
+        (lambda rows, f: rows[1].update(split="holdout"), r"line 3 .*split 'holdout'"),
+        (lambda rows, f: f.remove("emotion"), r"missing columns emotion"),
+    ],
+)
 def test_loader_names_the_row_and_the_problem(tiny_data, tmp_path, edit, message):
     root = tmp_path / "copy"
     shutil.copytree(tiny_data, root)

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from mmdemo.synth.generator import sample_attributes
-from mmdemo.synth.descriptions import applicable_attributes, choose_mentions, describe, parse_description
 from mmdemo.schema import NAMES
+from mmdemo.synth.descriptions import applicable_attributes, choose_mentions, describe, parse_description
+from mmdemo.synth.generator import sample_attributes
 
 
 def test_parser_recovers_exactly_the_stated_attributes():
@@ -33,21 +33,39 @@ def test_about_thirty_percent_state_a_subset():
 
 
 def test_women_are_never_described_by_beard():
-    attrs = {"Male": "0", "age_group": "young", "emotion": "happy", "hair_color": "red",
-             "Eyeglasses": "1", "Beard": "0", "Wearing_Hat": "0", "skin_tone": "light"}
+    attrs = {
+        "Male": "0",
+        "age_group": "young",
+        "emotion": "happy",
+        "hair_color": "red",
+        "Eyeglasses": "1",
+        "Beard": "0",
+        "Wearing_Hat": "0",
+        "skin_tone": "light",
+    }
     assert "Beard" not in applicable_attributes(attrs)
     text, mentions = describe(attrs, np.random.default_rng(0), mentions=NAMES)
     assert "beard" not in text.lower() and "Beard" not in mentions
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("A cheerful young woman with red hair and glasses.",
-     {"Male": "0", "age_group": "young", "emotion": "happy", "hair_color": "red", "Eyeglasses": "1"}),
-    ("This older man looks angry; he has a gray beard and wears a hat.",
-     {"Male": "1", "age_group": "senior", "emotion": "angry", "Beard": "1", "Wearing_Hat": "1"}),
-    ("A middle-aged person, clean-shaven, no hat.", {"age_group": "adult", "Beard": "0", "Wearing_Hat": "0"}),
-    ("He and she", {}),  # conflicting cues state nothing
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "A cheerful young woman with red hair and glasses.",
+            {"Male": "0", "age_group": "young", "emotion": "happy", "hair_color": "red", "Eyeglasses": "1"},
+        ),
+        (
+            "This older man looks angry; he has a gray beard and wears a hat.",
+            {"Male": "1", "age_group": "senior", "emotion": "angry", "Beard": "1", "Wearing_Hat": "1"},
+        ),
+        (
+            "A middle-aged person, clean-shaven, no hat.",
+            {"age_group": "adult", "Beard": "0", "Wearing_Hat": "0"},
+        ),
+        ("He and she", {}),  # conflicting cues state nothing
+    ],
+)
 def test_parser_on_hand_written_sentences(text, expected):
     assert parse_description(text) == expected
 

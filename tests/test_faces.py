@@ -1,11 +1,20 @@
 """The procedural face renderer: shape, determinism, and that every attribute shows where it should."""
+
 import numpy as np
 import pytest
 
 from mmdemo.synth.faces.render import FaceIdentity, FaceNuisance, render_face
 
-BASE = {"Male": "1", "age_group": "adult", "emotion": "neutral", "hair_color": "brown",
-        "Eyeglasses": "0", "Beard": "0", "Wearing_Hat": "0", "skin_tone": "medium"}
+BASE = {
+    "Male": "1",
+    "age_group": "adult",
+    "emotion": "neutral",
+    "hair_color": "brown",
+    "Eyeglasses": "0",
+    "Beard": "0",
+    "Wearing_Hat": "0",
+    "skin_tone": "medium",
+}
 
 # Boxes (y0, y1, x0, x1) on the 128x128 neutral-pose image where a flipped attribute must show.
 FLIPS = [
@@ -68,7 +77,9 @@ def test_hair_stays_visible_under_a_hat():
 def test_beard_only_for_men():
     ident, neutral = _person(2), FaceNuisance.neutral()
     woman = {**BASE, "Male": "0"}
-    assert np.array_equal(render_face(woman, ident, neutral), render_face({**woman, "Beard": "1"}, ident, neutral))
+    assert np.array_equal(
+        render_face(woman, ident, neutral), render_face({**woman, "Beard": "1"}, ident, neutral)
+    )
 
 
 def test_nuisance_varies_the_sample_not_the_person():

@@ -1,5 +1,6 @@
 """`python -m mmdemo live`: the headless loop end to end on a video the test writes, the clear refusals
 (no camera, unreadable video), the voice turning off without PortAudio or a microphone, and the keys."""
+
 import os
 import subprocess
 import sys
@@ -26,16 +27,30 @@ def write_face_video(path: Path, frames: int, size=(320, 240), face_side=160) ->
     assert writer.isOpened(), "this OpenCV cannot write MJPG video"
     for i in range(frames):
         x, y = (w - face_side) // 2 + int(12 * np.sin(i / 3)), (h - face_side) // 2
-        writer.write(cv2.copyMakeBorder(face, y, h - face_side - y, x, w - face_side - x, cv2.BORDER_REPLICATE))
+        writer.write(
+            cv2.copyMakeBorder(face, y, h - face_side - y, x, w - face_side - x, cv2.BORDER_REPLICATE)
+        )
     writer.release()
     return path
 
 
 def run_cli(*args: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-           "HF_HUB_DISABLE_TELEMETRY": "1", **(extra_env or {})}
-    return subprocess.run([sys.executable, "-m", "mmdemo", "live", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        **(extra_env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "mmdemo", "live", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +63,7 @@ def live_checkpoint(tiny_checkpoint, tiny_data):
     """The tiny checkpoint with a PCA gallery (built here unless another test module already did)."""
     if not (tiny_checkpoint / "gallery").is_dir():
         from mmdemo.inference.projection import build_gallery
+
         build_gallery(tiny_checkpoint, tiny_data, people=120, device="cpu", layout="pca")
     return tiny_checkpoint
 
@@ -55,6 +71,7 @@ def live_checkpoint(tiny_checkpoint, tiny_data):
 @pytest.fixture(scope="module")
 def service(live_checkpoint):
     from mmdemo.serving.service import DemoService
+
     return DemoService(live_checkpoint, "cpu")
 
 
@@ -77,7 +94,7 @@ def fake_sounddevice(recordings=(), has_input=True) -> types.ModuleType:
         return {"name": "fake microphone", "max_input_channels": 1}
 
     def rec(frames, samplerate, channels, dtype):
-        clip = np.resize(queue.pop(0), frames).astype(dtype)   # loops the clip to the requested length
+        clip = np.resize(queue.pop(0), frames).astype(dtype)  # loops the clip to the requested length
         return clip.reshape(frames, channels)
 
     sd.query_devices, sd.rec, sd.wait = query_devices, rec, lambda: None
@@ -88,8 +105,19 @@ def fake_sounddevice(recordings=(), has_input=True) -> types.ModuleType:
 @pytest.mark.slow
 def test_headless_run_writes_composed_frames(live_checkpoint, video, tmp_path):
     out = tmp_path / "frames"
-    result = run_cli("--headless", "--source", str(video), "--frames", "6", "--out", str(out),
-                     "--checkpoint", str(live_checkpoint), "--device", "cpu")
+    result = run_cli(
+        "--headless",
+        "--source",
+        str(video),
+        "--frames",
+        "6",
+        "--out",
+        str(out),
+        "--checkpoint",
+        str(live_checkpoint),
+        "--device",
+        "cpu",
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert f"wrote 6 frames to {out}, median" in result.stdout and "frames per second" in result.stdout
@@ -98,7 +126,9 @@ def test_headless_run_writes_composed_frames(live_checkpoint, video, tmp_path):
     for png in pngs:
         image = cv2.imread(str(png))
         assert image.shape == live.COMPOSITE_SHAPE
-        recon = image[:live.PANEL - 30, live.CAMERA_SIZE[0]:live.CAMERA_SIZE[0] + live.PANEL]   # above its label
+        recon = image[
+            : live.PANEL - 30, live.CAMERA_SIZE[0] : live.CAMERA_SIZE[0] + live.PANEL
+        ]  # above its label
         assert recon.std() > 3, "the reconstruction panel is blank"
 
 
@@ -149,8 +179,9 @@ def test_no_input_device_turns_voice_off(monkeypatch):
 @pytest.mark.slow
 def test_live_loop_runs_with_voice_off(service, video, tmp_path, monkeypatch, capsys):
     fake_portaudio_missing(tmp_path, monkeypatch)
-    summary = live.run_live(live.LiveOptions(source=video, headless=True, frames=3, out=tmp_path / "out"),
-                            service=service)
+    summary = live.run_live(
+        live.LiveOptions(source=video, headless=True, frames=3, out=tmp_path / "out"), service=service
+    )
     assert summary.frames == 3 and len(list((tmp_path / "out").glob("frame_*.png"))) == 3
     assert live.PORTAUDIO_MISSING in capsys.readouterr().err
 
@@ -186,8 +217,12 @@ def test_keys_type_record_snapshot_and_quit(service, video, tmp_path, monkeypatc
 
     monkeypatch.setattr(live, "compose", spy)
     output = ScriptedOutput(["t", "r", "r", "s", None, "q", None])
-    summary = live.run_live(live.LiveOptions(source=video, out=tmp_path), output=output, service=service,
-                            read_text=lambda: "A happy young woman with red hair.")
+    summary = live.run_live(
+        live.LiveOptions(source=video, out=tmp_path),
+        output=output,
+        service=service,
+        read_text=lambda: "A happy young woman with red hair.",
+    )
     assert summary.frames == 6, "q ends the loop on the frame it is pressed"
     assert inputs[0] == ("image",) and inputs[1] == ("image", "text")
     assert "no voice detected" in statuses[2][1], "silence is refused in the status line, not a crash"
@@ -200,6 +235,7 @@ def test_keys_type_record_snapshot_and_quit(service, video, tmp_path, monkeypatc
 
 def test_map_keeps_far_points_inside_the_panel():
     import pandas as pd
+
     table = pd.DataFrame({"x2": [0.0, 1.0, 0.5], "y2": [0.0, 1.0, 0.5], "emotion": ["happy", "sad", "angry"]})
     live_map = live.LiveMap(table, "emotion")
     for x, y in live_map.to_pixels(np.array([[-50.0, 80.0], [0.5, 0.5]])):

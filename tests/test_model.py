@@ -1,29 +1,51 @@
 """The network on its own: masking, attention output, shapes, config validation."""
+
 import pytest
 import torch
 
 from mmdemo.model.network import FusionAutoencoder, ModelConfig
-from mmdemo.schema import ATTRIBUTES
 from mmdemo.model.text import SPECIALS
+from mmdemo.schema import ATTRIBUTES
 
 
 def _net(seed=0):
     torch.manual_seed(seed)
-    cfg = ModelConfig(dim=32, depth=4, heads=4, latent_dim=16, decoder_channels=32, text_hidden=32,
-                      text_vocab=[*SPECIALS, "a", "man", "."], voice_variants=["f1", "m1"])
+    cfg = ModelConfig(
+        dim=32,
+        depth=4,
+        heads=4,
+        latent_dim=16,
+        decoder_channels=32,
+        text_hidden=32,
+        text_vocab=[*SPECIALS, "a", "man", "."],
+        voice_variants=["f1", "m1"],
+    )
     return FusionAutoencoder(cfg).eval()
 
 
 def _inputs(b=3, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return {"image": torch.rand(b, 3, 64, 64, generator=g),
-            "text_states": torch.randn(b, 7, 384, generator=g),
-            "text_mask": torch.tensor([[True] * 7, [True] * 5 + [False] * 2, [True] * 3 + [False] * 4])[:b],
-            "mel": torch.randn(b, 120, 64, generator=g) - 5, "mel_len": torch.tensor([120, 80, 41])[:b]}
+    return {
+        "image": torch.rand(b, 3, 64, 64, generator=g),
+        "text_states": torch.randn(b, 7, 384, generator=g),
+        "text_mask": torch.tensor([[True] * 7, [True] * 5 + [False] * 2, [True] * 3 + [False] * 4])[:b],
+        "mel": torch.randn(b, 120, 64, generator=g) - 5,
+        "mel_len": torch.tensor([120, 80, 41])[:b],
+    }
 
 
-@pytest.mark.parametrize("subset", [("image",), ("text",), ("voice",), ("image", "text"), ("image", "voice"),
-                                    ("text", "voice"), ("image", "text", "voice")])
+@pytest.mark.parametrize(
+    "subset",
+    [
+        ("image",),
+        ("text",),
+        ("voice",),
+        ("image", "text"),
+        ("image", "voice"),
+        ("text", "voice"),
+        ("image", "text", "voice"),
+    ],
+)
 def test_every_subset_fuses_to_a_latent(subset):
     net = _net()
     tokens = net.tokens(_inputs())
@@ -39,15 +61,20 @@ def test_a_missing_modality_is_an_absent_key():
     tokens = net.tokens(_inputs())
     alone = net.fuse({"image": tokens["image"]}).mu
     text_states, _ = tokens["text"]
-    hidden = net.fuse({"image": tokens["image"], "text": (text_states, torch.zeros(3, 7, dtype=torch.bool))}).mu
+    hidden = net.fuse(
+        {"image": tokens["image"], "text": (text_states, torch.zeros(3, 7, dtype=torch.bool))}
+    ).mu
     assert torch.allclose(alone, hidden, atol=1e-5)
 
 
 def test_padding_does_not_change_the_result():
     net = _net()
     x = _inputs()
-    longer = dict(x, text_states=torch.cat([x["text_states"], torch.randn(3, 4, 384)], 1),
-                  text_mask=torch.cat([x["text_mask"], torch.zeros(3, 4, dtype=torch.bool)], 1))
+    longer = dict(
+        x,
+        text_states=torch.cat([x["text_states"], torch.randn(3, 4, 384)], 1),
+        text_mask=torch.cat([x["text_mask"], torch.zeros(3, 4, dtype=torch.bool)], 1),
+    )
     assert torch.allclose(net.encode(x).mu, net.encode(longer).mu, atol=1e-5)
 
 
@@ -61,7 +88,9 @@ def test_attention_is_a_distribution_over_present_keys_and_matches_the_fused_ker
     a = with_attn.attentions[-1]
     assert torch.allclose(a.sum(-1), torch.ones_like(a.sum(-1)), atol=1e-5)
     masked_keys = ~with_attn.key_mask
-    assert (a.permute(0, 2, 1, 3)[masked_keys[:, None, None, :].expand(-1, a.shape[2], a.shape[1], -1)] == 0).all()
+    assert (
+        a.permute(0, 2, 1, 3)[masked_keys[:, None, None, :].expand(-1, a.shape[2], a.shape[1], -1)] == 0
+    ).all()
 
 
 def test_decoders_shapes_and_ranges():
@@ -72,7 +101,7 @@ def test_decoders_shapes_and_ranges():
     ids = net.text_decoder.generate(z)
     assert ids.shape[0] == 5 and ids.shape[1] <= net.config.text_max_tokens - 1
     logits = net.attribute_logits(z)
-    assert [l.shape[1] for l in logits] == [len(a.values) for a in ATTRIBUTES]
+    assert [lg.shape[1] for lg in logits] == [len(a.values) for a in ATTRIBUTES]
     variants, params = net.voice_outputs(z)
     assert variants.shape == (5, 2) and params.shape == (5, 4)
     assert torch.allclose(net.denormalise_voice(net.normalise_voice(params)), params, atol=1e-4)

@@ -1,5 +1,6 @@
 """Your own data: the plain-folder layout, fine-tuning from a checkpoint on every layout (then served),
 and embeddings out as Parquet and Embedding Projector files, read back and checked."""
+
 import json
 import shutil
 import subprocess
@@ -10,12 +11,11 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from celeba_fixture import write_celeba
 from safetensors.torch import load_file
 
 from mmdemo.data.loaders import MultimodalDataset, open_samples
 from mmdemo.training.loop import train
-
-from celeba_fixture import write_celeba
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,6 +57,7 @@ def test_plain_folder_samples(plain_folder):
 
 def test_an_empty_folder_is_refused_with_what_to_put_in_it(tmp_path):
     from mmdemo.data.loaders import DatasetError
+
     (tmp_path / "readme.md").write_text("nothing here")
     with pytest.raises(DatasetError, match="no images, descriptions"):
         open_samples(tmp_path)
@@ -70,16 +71,25 @@ def _changed(before: Path, after: Path) -> bool:
 
 @pytest.mark.parametrize("layout", ["folder", "celeba", "plain"])
 def test_fine_tune_on_each_layout_then_serve(layout, tiny_data, tiny_app_checkpoint, plain_folder, tmp_path):
-    data = {"folder": tiny_data, "celeba": write_celeba(tmp_path / "celeba", n=40),
-            "plain": plain_folder}[layout]
-    out = train(data, tmp_path / "tuned", preset="tiny", steps=4, init=tiny_app_checkpoint, device="cpu",
-                progress=False)
+    data = {"folder": tiny_data, "celeba": write_celeba(tmp_path / "celeba", n=40), "plain": plain_folder}[
+        layout
+    ]
+    out = train(
+        data,
+        tmp_path / "tuned",
+        preset="tiny",
+        steps=4,
+        init=tiny_app_checkpoint,
+        device="cpu",
+        progress=False,
+    )
     config = json.loads((out / "config.json").read_text())
     assert config["init"] == str(tiny_app_checkpoint)
     assert config["model"] == json.loads((tiny_app_checkpoint / "config.json").read_text())["model"]
     assert _changed(tiny_app_checkpoint, out)
     from mmdemo.inference.projection import build_gallery
     from mmdemo.serving.service import DemoService
+
     build_gallery(out, tiny_data, people=60, device="cpu", layout="pca")
     view = DemoService(out, "cpu").analyze(text="A sad young woman with glasses.")
     assert view.analysis.inputs == ("text",) and np.isfinite(view.coords["fused"]).all()
@@ -87,24 +97,50 @@ def test_fine_tune_on_each_layout_then_serve(layout, tiny_data, tiny_app_checkpo
 
 def test_init_from_a_folder_that_is_not_a_checkpoint_is_refused(tiny_data, tmp_path):
     from mmdemo.checkpoint import CheckpointError
+
     with pytest.raises(CheckpointError, match="not a checkpoint folder"):
-        train(tiny_data, tmp_path / "x", preset="tiny", steps=2, init=tmp_path / "nope", device="cpu",
-              progress=False)
+        train(
+            tiny_data,
+            tmp_path / "x",
+            preset="tiny",
+            steps=2,
+            init=tmp_path / "nope",
+            device="cpu",
+            progress=False,
+        )
 
 
 def test_embed_writes_parquet_and_projector_files(tiny_app_checkpoint, plain_folder, tmp_path):
     out, proj = tmp_path / "emb.parquet", tmp_path / "projector"
-    run = subprocess.run([sys.executable, "-m", "mmdemo", "embed", "--checkpoint", str(tiny_app_checkpoint),
-                          "--data", str(plain_folder), "--out", str(out), "--projector", str(proj), "--quiet"],
-                         cwd=REPO, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mmdemo",
+            "embed",
+            "--checkpoint",
+            str(tiny_app_checkpoint),
+            "--data",
+            str(plain_folder),
+            "--out",
+            str(out),
+            "--projector",
+            str(proj),
+            "--quiet",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     table = pd.read_parquet(out)
     samples = open_samples(plain_folder)
     expected = sum(2 ** len([m for m in (s.image, s.text, s.audio) if m]) - 1 for s in samples)
     assert len(table) == expected and table["id"].nunique() == len(samples)
-    full = table[table["id"] == "holiday__person_00"]            # photo + description + voice: 7 subsets
-    assert sorted(full["subset"]) == sorted(["image", "text", "voice", "image+text", "image+voice", "text+voice",
-                                             "image+text+voice"])
+    full = table[table["id"] == "holiday__person_00"]  # photo + description + voice: 7 subsets
+    assert sorted(full["subset"]) == sorted(
+        ["image", "text", "voice", "image+text", "image+voice", "text+voice", "image+text+voice"]
+    )
     assert np.stack(table["embedding"].to_numpy()).shape == (expected, 32)
     assert table[["x", "y"]].notna().all().all()
     assert set(table["predicted_emotion"]) <= {"neutral", "happy", "sad", "angry", "surprised"}
@@ -122,7 +158,21 @@ def test_embed_writes_parquet_and_projector_files(tiny_app_checkpoint, plain_fol
 
 
 def test_embed_refuses_a_wrong_output_name(tiny_app_checkpoint, tiny_data, tmp_path):
-    run = subprocess.run([sys.executable, "-m", "mmdemo", "embed", "--checkpoint", str(tiny_app_checkpoint),
-                          "--data", str(tiny_data), "--out", str(tmp_path / "emb.csv")],
-                         cwd=REPO, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mmdemo",
+            "embed",
+            "--checkpoint",
+            str(tiny_app_checkpoint),
+            "--data",
+            str(tiny_data),
+            "--out",
+            str(tmp_path / "emb.csv"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2 and "should end in .parquet" in run.stderr and "Traceback" not in run.stderr

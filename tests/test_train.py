@@ -1,4 +1,5 @@
 """Training end to end on the tiny dataset: checkpoints, resume, GAN, torchrun, refusals."""
+
 import json
 import os
 import shutil
@@ -32,11 +33,11 @@ def test_checkpoint_files(tiny_checkpoint):
 def test_subset_sampling_covers_every_subset_and_respects_availability():
     gen = torch.Generator().manual_seed(0)
     avail = torch.ones(7000, 3, dtype=torch.bool)
-    avail[:1000, 2] = False                                # no voice for some rows
+    avail[:1000, 2] = False  # no voice for some rows
     subsets = random_subsets(avail, gen)
     assert subsets.any(1).all() and not (subsets & ~avail).any()
     patterns, counts = torch.unique(subsets[1000:], dim=0, return_counts=True)
-    assert len(patterns) == 7 and counts.min() > 700       # uniform over the 7 non-empty subsets
+    assert len(patterns) == 7 and counts.min() > 700  # uniform over the 7 non-empty subsets
     singles = random_singles(avail, gen)
     assert (singles.sum(1) == 1).all() and not (singles & ~avail).any()
 
@@ -62,7 +63,7 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
     straight = train(tiny_data, tmp_path / "a", preset="tiny", steps=20, device="cpu", progress=False)
     interrupted = tmp_path / "b"
     shutil.copytree(straight, interrupted)
-    shutil.rmtree(interrupted / "resume" / "step-0000020")          # as if killed before step 20's save
+    shutil.rmtree(interrupted / "resume" / "step-0000020")  # as if killed before step 20's save
     (interrupted / "resume" / "latest").write_text("step-0000010")
     assert ckpt.load_resume(interrupted)[1]["step"] == 10
     train(tiny_data, interrupted, preset="tiny", steps=20, resume=True, device="cpu", progress=False)
@@ -70,7 +71,9 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6), k
-    assert json.loads((interrupted / "history.json").read_text()) == json.loads((straight / "history.json").read_text())
+    assert json.loads((interrupted / "history.json").read_text()) == json.loads(
+        (straight / "history.json").read_text()
+    )
 
 
 def test_refusals(tiny_data, tmp_path, tiny_checkpoint):
@@ -82,22 +85,34 @@ def test_refusals(tiny_data, tmp_path, tiny_checkpoint):
         train(tiny_data, tmp_path / "x", preset="huge")
 
 
-KILL_POINTS = [   # (what to wait for before SIGKILL, environment of the paused run)
+KILL_POINTS = [  # (what to wait for before SIGKILL, environment of the paused run)
     ("1.5 s after start, before the first checkpoint", {}),
-    ("resume state half written in its temporary folder", {"MMDEMO_PAUSE": "resume-write", "MMDEMO_PAUSE_CALL": "1"}),
-    ("step folder complete, `latest` not yet updated", {"MMDEMO_PAUSE": "publish:latest", "MMDEMO_PAUSE_CALL": "1"}),
-    ("model.safetensors written, not yet renamed", {"MMDEMO_PAUSE": "publish:model.safetensors",
-                                                     "MMDEMO_PAUSE_CALL": "2"}),
-    ("history.json written, not yet renamed", {"MMDEMO_PAUSE": "publish:history.json", "MMDEMO_PAUSE_CALL": "1"}),
+    (
+        "resume state half written in its temporary folder",
+        {"MMDEMO_PAUSE": "resume-write", "MMDEMO_PAUSE_CALL": "1"},
+    ),
+    (
+        "step folder complete, `latest` not yet updated",
+        {"MMDEMO_PAUSE": "publish:latest", "MMDEMO_PAUSE_CALL": "1"},
+    ),
+    (
+        "model.safetensors written, not yet renamed",
+        {"MMDEMO_PAUSE": "publish:model.safetensors", "MMDEMO_PAUSE_CALL": "2"},
+    ),
+    (
+        "history.json written, not yet renamed",
+        {"MMDEMO_PAUSE": "publish:history.json", "MMDEMO_PAUSE_CALL": "1"},
+    ),
     ("a random moment mid-run", {}),
 ]
 
 
 def _run_until_killed(cmd, env, pause_env, delay) -> None:
-    proc = subprocess.Popen(cmd, env={**env, **pause_env}, cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        cmd, env={**env, **pause_env}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     if pause_env:
-        line = proc.stdout.readline()             # blocks until the pause point (or the run ends)
+        line = proc.stdout.readline()  # blocks until the pause point (or the run ends)
         assert line.strip() == "PAUSED", f"the run ended before reaching {pause_env}"
     else:
         time.sleep(delay)
@@ -111,31 +126,50 @@ def test_sigkill_at_any_point_then_resume_is_exact(tiny_data, tmp_path):
     newest complete checkpoint, every file on disk stays readable, and the end result equals an
     uninterrupted run."""
     out, steps = tmp_path / "k", 60
-    args = ["train", "--data", str(tiny_data), "--preset", "tiny", "--out", str(out), "--steps", str(steps),
-            "--device", "cpu", "--quiet"]
+    args = [
+        "train",
+        "--data",
+        str(tiny_data),
+        "--preset",
+        "tiny",
+        "--out",
+        str(out),
+        "--steps",
+        str(steps),
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     rng = np.random.default_rng(0)
     last_step = 0
     for what, pause_env in KILL_POINTS:
         resume = ["--resume"] if ckpt.load_resume(out) else []
-        _run_until_killed([sys.executable, str(REPO / "tests" / "paused_train.py"), *args, *resume], env,
-                          pause_env, 1.5 if "before" in what else rng.uniform(3.0, 6.0))
+        _run_until_killed(
+            [sys.executable, str(REPO / "tests" / "paused_train.py"), *args, *resume],
+            env,
+            pause_env,
+            1.5 if "before" in what else rng.uniform(3.0, 6.0),
+        )
         state = ckpt.load_resume(out)
         if state is not None:
             step = state[1]["step"]
-            assert step >= last_step and step % 10 == 0, what   # never goes back; a checkpoint step
+            assert step >= last_step and step % 10 == 0, what  # never goes back; a checkpoint step
             last_step = step
         if (out / "model.safetensors").exists():
-            load_file(out / "model.safetensors")                # the published weights always load
+            load_file(out / "model.safetensors")  # the published weights always load
         if (out / "history.json").exists():
             json.loads((out / "history.json").read_text())
     assert last_step > 0
-    done = subprocess.run([sys.executable, "-m", "mmdemo", *args, "--resume"], env=env, cwd=REPO,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "mmdemo", *args, "--resume"], env=env, cwd=REPO, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert ckpt.load_resume(out)[1]["step"] == steps
-    assert not [p for p in (out / "resume").iterdir() if p.name.startswith(".")]   # kills' leftovers cleaned
-    straight = train(tiny_data, tmp_path / "straight", preset="tiny", steps=steps, device="cpu", progress=False)
+    assert not [p for p in (out / "resume").iterdir() if p.name.startswith(".")]  # kills' leftovers cleaned
+    straight = train(
+        tiny_data, tmp_path / "straight", preset="tiny", steps=steps, device="cpu", progress=False
+    )
     a, b = load_file(straight / "model.safetensors"), load_file(out / "model.safetensors")
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6), k
@@ -144,7 +178,7 @@ def test_sigkill_at_any_point_then_resume_is_exact(tiny_data, tmp_path):
 def test_a_run_killed_before_its_first_checkpoint_can_start_again(tiny_data, tmp_path):
     out = tmp_path / "early"
     out.mkdir()
-    (out / "config.json").write_text("{}")                      # all such a run leaves behind
+    (out / "config.json").write_text("{}")  # all such a run leaves behind
     train(tiny_data, out, preset="tiny", steps=2, device="cpu", progress=False)
     assert (out / "model.safetensors").exists()
 
@@ -152,9 +186,28 @@ def test_a_run_killed_before_its_first_checkpoint_can_start_again(tiny_data, tmp
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes(tiny_data, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "mmdemo", "train", "--data", str(tiny_data), "--preset", "tiny", "--out", str(out),
-           "--steps", "6", "--device", "cpu", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "mmdemo",
+        "train",
+        "--data",
+        str(tiny_data),
+        "--preset",
+        "tiny",
+        "--out",
+        str(out),
+        "--steps",
+        "6",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     run = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]

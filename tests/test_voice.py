@@ -1,4 +1,5 @@
 """Tests for mmdemo.synth.voices: parameter design, phrases and eSpeak NG synthesis."""
+
 import os
 import re
 import subprocess
@@ -8,14 +9,50 @@ import threading
 import numpy as np
 import pytest
 
-from mmdemo.synth import voices as V
 from mmdemo.schema import BY_NAME
+from mmdemo.synth import voices as V
 
 ATTRIBUTE_WORDS = {
-    "male", "female", "man", "woman", "men", "women", "boy", "girl", "he", "she", "his", "her",
-    "young", "old", "older", "adult", "senior", "elderly", "age", "aged", "years",
-    "happy", "glad", "joy", "sad", "unhappy", "angry", "mad", "furious", "surprised", "surprise",
-    "wow", "oh", "neutral", "calm", "emotion", "feel", "feeling", "upset", "excited",
+    "male",
+    "female",
+    "man",
+    "woman",
+    "men",
+    "women",
+    "boy",
+    "girl",
+    "he",
+    "she",
+    "his",
+    "her",
+    "young",
+    "old",
+    "older",
+    "adult",
+    "senior",
+    "elderly",
+    "age",
+    "aged",
+    "years",
+    "happy",
+    "glad",
+    "joy",
+    "sad",
+    "unhappy",
+    "angry",
+    "mad",
+    "furious",
+    "surprised",
+    "surprise",
+    "wow",
+    "oh",
+    "neutral",
+    "calm",
+    "emotion",
+    "feel",
+    "feeling",
+    "upset",
+    "excited",
 }
 
 
@@ -25,10 +62,10 @@ def f0_median(x: np.ndarray, sr: int = 16000) -> float:
     hop = n // 2
     out = []
     for i in range(0, len(x) - n, hop):
-        fr = x[i:i + n] - x[i:i + n].mean()
-        if np.sqrt((fr ** 2).mean()) < 0.02:
+        fr = x[i : i + n] - x[i : i + n].mean()
+        if np.sqrt((fr**2).mean()) < 0.02:
             continue
-        ac = np.correlate(fr, fr, "full")[n - 1:]
+        ac = np.correlate(fr, fr, "full")[n - 1 :]
         lo, hi = int(sr / 400), int(sr / 60)
         k = lo + int(np.argmax(ac[lo:hi]))
         if ac[k] > 0.3 * ac[0]:
@@ -55,14 +92,25 @@ def test_variants_exist_in_bundled_data():
 def test_voice_params_roundtrip_and_validation():
     p = V.VoiceParams("f3", 60, 170, 40, 100)
     d = p.to_dict()
-    assert d == {"voice_variant": "f3", "voice_pitch": 60, "voice_rate": 170,
-                 "voice_range": 40, "voice_volume": 100}
+    assert d == {
+        "voice_variant": "f3",
+        "voice_pitch": 60,
+        "voice_rate": 170,
+        "voice_range": 40,
+        "voice_volume": 100,
+    }
     assert V.VoiceParams.from_dict(d) == p
-    assert V.VoiceParams.from_dict({k: str(v) for k, v in d.items()}) == p       # CSV strings
+    assert V.VoiceParams.from_dict({k: str(v) for k, v in d.items()}) == p  # CSV strings
     plain = dict(variant="f3", pitch=60, rate=170, range=40, volume=100)
     assert V.VoiceParams.from_dict(plain) == p
-    for bad in [dict(variant="x9"), dict(pitch=101), dict(rate=50), dict(range=-1),
-                dict(volume=201), dict(pitch=50.5)]:
+    for bad in [
+        dict(variant="x9"),
+        dict(pitch=101),
+        dict(rate=50),
+        dict(range=-1),
+        dict(volume=201),
+        dict(pitch=50.5),
+    ]:
         with pytest.raises(ValueError):
             V.VoiceParams(**{**plain, **bad})
     with pytest.raises(ValueError, match="voice_volume"):
@@ -89,7 +137,7 @@ def test_params_follow_the_design():
     assert emo["angry"].volume > emo["happy"].volume > emo["neutral"].volume > emo["sad"].volume
     assert emo["surprised"].range > emo["happy"].range > emo["neutral"].range > emo["sad"].range
     assert emo["sad"].rate < emo["neutral"].rate < emo["angry"].rate
-    assert typical(Male=1) == typical(Male=1, age_group="adult", emotion="neutral")   # defaults
+    assert typical(Male=1) == typical(Male=1, age_group="adult", emotion="neutral")  # defaults
 
 
 def test_params_are_seeded_and_jitter_is_small():
@@ -99,7 +147,7 @@ def test_params_are_seeded_and_jitter_is_small():
     rng = np.random.default_rng(3)
     person = V.sample_person_voice(attrs, rng)
     pitches = [V.voice_params(attrs, person, rng).pitch for _ in range(50)]
-    assert max(pitches) - min(pitches) <= 5            # the age step is 12
+    assert max(pitches) - min(pitches) <= 5  # the age step is 12
 
 
 def test_params_reject_inconsistent_input():
@@ -124,7 +172,7 @@ def test_synthesize_returns_plausible_audio():
     assert x.dtype == np.float32 and x.ndim == 1
     assert 1.0 < len(x) / 16000 < 2.5
     assert 0.05 < np.abs(x).max() <= 1.0
-    assert np.abs(x[:80]).max() < np.abs(x).max()      # trimmed, yet not cut mid-word
+    assert np.abs(x[:80]).max() < np.abs(x).max()  # trimmed, yet not cut mid-word
     assert np.isfinite(x).all()
 
 
@@ -148,7 +196,7 @@ def test_age_and_emotion_are_audible():
     assert len(senior) > len(young) * 1.2
     angry = V.synthesize(V.emotion_text(PHRASE, "angry"), typical(Male=0, emotion="angry"))
     sad = V.synthesize(V.emotion_text(PHRASE, "sad"), typical(Male=0, emotion="sad"))
-    assert np.sqrt((angry ** 2).mean()) > 2 * np.sqrt((sad ** 2).mean())
+    assert np.sqrt((angry**2).mean()) > 2 * np.sqrt((sad**2).mean())
 
 
 def test_synthesize_is_deterministic():
@@ -162,8 +210,10 @@ def test_synthesize_is_deterministic():
 
 
 def test_synthesize_is_thread_safe():
-    jobs = [(phrase, V.VoiceParams(variant, 45, 170, 50, 110))
-            for phrase, variant in zip(V.PHRASES[:8], V.VARIANTS)]
+    jobs = [
+        (phrase, V.VoiceParams(variant, 45, 170, 50, 110))
+        for phrase, variant in zip(V.PHRASES[:8], V.VARIANTS)
+    ]
     reference = [V.synthesize(*job) for job in jobs]
     results, errors = {}, []
 
@@ -198,7 +248,7 @@ def test_synthesize_rejects_bad_input_and_recovers():
         V.synthesize(PHRASE, p, language="xx-nope")
     with pytest.raises(ValueError):
         V.synthesize(PHRASE, p.to_dict())
-    assert len(V.synthesize(PHRASE, p)) > 16000          # still works after the errors
+    assert len(V.synthesize(PHRASE, p)) > 16000  # still works after the errors
 
 
 def test_mandarin_voice():

@@ -8,6 +8,7 @@ plain matmul for the roofline). Startup figures time fresh Python processes,
 as a user meets them. The keys are listed in `KEYS`; docs/PERFORMANCE.md
 records a run and what dominates the time.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -27,13 +28,31 @@ import torch
 from mmdemo.schema import MODALITIES
 
 REPO = Path(__file__).resolve().parents[1]
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-               "HF_HUB_DISABLE_TELEMETRY": "1"}
-KEYS = ("startup/import_s", "startup/model_ready_s", "startup/http_ready_s",
-        *(f"latency/encode_{m}_ms" for m in MODALITIES), "latency/analyze_ms_p50", "latency/analyze_ms_p95",
-        "placement/projector_ms", "placement/umap_transform_ms", "placement/speedup", "placement/knn_agreement",
-        "map/figure_ms_10k", "map/figure_ms_100k", "map/payload_mb_100k", "live/fps", "train/samples_per_s",
-        "memory/rss_mb", "roofline/analyze_efficiency")
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+}
+KEYS = (
+    "startup/import_s",
+    "startup/model_ready_s",
+    "startup/http_ready_s",
+    *(f"latency/encode_{m}_ms" for m in MODALITIES),
+    "latency/analyze_ms_p50",
+    "latency/analyze_ms_p95",
+    "placement/projector_ms",
+    "placement/umap_transform_ms",
+    "placement/speedup",
+    "placement/knn_agreement",
+    "map/figure_ms_10k",
+    "map/figure_ms_100k",
+    "map/payload_mb_100k",
+    "live/fps",
+    "train/samples_per_s",
+    "memory/rss_mb",
+    "roofline/analyze_efficiency",
+)
 
 
 # ------------------------------------------------------------------ timing
@@ -71,14 +90,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(checkpoint: Path, port: int, timeout: float = 120, extra_args: tuple[str, ...] = ()
-              ) -> tuple[subprocess.Popen, float]:
+def start_app(
+    checkpoint: Path, port: int, timeout: float = 120, extra_args: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, float]:
     """A new `python app.py` on loopback; returns it and the seconds until its /config answered 200."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--checkpoint", str(checkpoint),
-                             "--port", str(port), *extra_args],
-                            cwd=REPO, env={**os.environ, **OFFLINE_ENV}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "app.py"),
+            "--checkpoint",
+            str(checkpoint),
+            "--port",
+            str(port),
+            *extra_args,
+        ],
+        cwd=REPO,
+        env={**os.environ, **OFFLINE_ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     while time.perf_counter() - start < timeout:
         if proc.poll() is not None:
             raise RuntimeError(f"app.py exited early: {proc.stdout.read().decode()[-2000:]}")
@@ -104,8 +135,13 @@ def stop_app(proc: subprocess.Popen) -> None:
 def process_seconds(code: str) -> float:
     """Wall time of a fresh interpreter running `code` (interpreter start included, as users meet it)."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, **OFFLINE_ENV}, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**os.environ, **OFFLINE_ENV},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - t0
 
 
@@ -116,9 +152,11 @@ def bench_startup(checkpoint: Path, runs: int) -> dict:
         proc, seconds = start_app(checkpoint, free_port())
         stop_app(proc)
         http.append(seconds)
-    return {"startup/import_s": p50([process_seconds("import mmdemo.serving.service") for _ in range(runs)]),
-            "startup/model_ready_s": p50([process_seconds(ready) for _ in range(runs)]),
-            "startup/http_ready_s": p50(http)}
+    return {
+        "startup/import_s": p50([process_seconds("import mmdemo.serving.service") for _ in range(runs)]),
+        "startup/model_ready_s": p50([process_seconds(ready) for _ in range(runs)]),
+        "startup/http_ready_s": p50(http),
+    }
 
 
 # ------------------------------------------------------------------ inputs
@@ -126,6 +164,7 @@ def example_person(name: str = "person2"):
     """The bundled example face, description and voice."""
     import cv2
     import soundfile as sf
+
     folder = REPO / "assets" / "examples"
     face = cv2.cvtColor(cv2.imread(str(folder / f"{name}.png")), cv2.COLOR_BGR2RGB)
     wave, sr = sf.read(folder / f"{name}.wav", dtype="float32")
@@ -135,9 +174,10 @@ def example_person(name: str = "person2"):
 def webcam_frame(face: np.ndarray, width: int = 640, height: int = 480) -> np.ndarray:
     """A 640x480 frame with the face in the middle, as a webcam would send it."""
     import cv2
+
     frame = np.full((height, width, 3), (205, 200, 195), np.uint8)
     side = 300
-    frame[90:90 + side, 170:170 + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+    frame[90 : 90 + side, 170 : 170 + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
     return frame
 
 
@@ -146,26 +186,36 @@ def bench_latency(service, runs: int) -> tuple[dict, float]:
     """Per-modality encoding, the full analyze (model + map + neighbours + figures); returns the
     model-only analyze median too (the roofline's denominator)."""
     from mmdemo.data.preprocess import prepare_audio, prepare_image
+
     face, text, voice = example_person()
     model = service.model
     crop = prepare_image(face, model.config.image_size).crop[None]
     wave = prepare_audio(voice)[0]
-    encoders = {"image": lambda: model.encode_inputs(images=crop), "text": lambda: model.encode_inputs(texts=[text]),
-                "voice": lambda: model.encode_inputs(waves=[wave])}
+    encoders = {
+        "image": lambda: model.encode_inputs(images=crop),
+        "text": lambda: model.encode_inputs(texts=[text]),
+        "voice": lambda: model.encode_inputs(waves=[wave]),
+    }
     out = {}
     with torch.inference_mode():
         for m, fn in encoders.items():
             out[f"latency/encode_{m}_ms"] = p50(repeat_ms(fn, runs))
         full = repeat_ms(lambda: service.analyze(face, text, voice), runs)
         model_only = p50(repeat_ms(lambda: model.analyze(image=face, text=text, voice=voice), runs))
-    out.update({"latency/analyze_ms_p50": p50(full), "latency/analyze_ms_p95": p95(full),
-                "latency/model_analyze_ms": model_only})
+    out.update(
+        {
+            "latency/analyze_ms_p50": p50(full),
+            "latency/analyze_ms_p95": p95(full),
+            "latency/model_analyze_ms": model_only,
+        }
+    )
     return out, model_only
 
 
 def analyze_flops(model) -> int:
     """FLOPs of one model.analyze with all three inputs (matmuls and convolutions, as torch counts them)."""
     from torch.utils.flop_counter import FlopCounterMode
+
     face, text, voice = example_person()
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         model.analyze(image=face, text=text, voice=voice)
@@ -175,15 +225,19 @@ def analyze_flops(model) -> int:
 def matmul_gflops(size: int = 1024, runs: int = 20) -> float:
     """The machine's float32 matmul throughput through torch, with the same thread settings."""
     a, b = torch.randn(size, size), torch.randn(size, size)
-    return 2 * size ** 3 / (p50(repeat_ms(lambda: a @ b, runs)) / 1000) / 1e9
+    return 2 * size**3 / (p50(repeat_ms(lambda: a @ b, runs)) / 1000) / 1e9
 
 
 def bench_roofline(model, analyze_ms: float) -> dict:
     flops = analyze_flops(model)
     peak = matmul_gflops()
     achieved = flops / (analyze_ms / 1000) / 1e9
-    return {"roofline/analyze_gflop": flops / 1e9, "roofline/achieved_gflops": achieved,
-            "roofline/matmul_gflops": peak, "roofline/analyze_efficiency": achieved / peak}
+    return {
+        "roofline/analyze_gflop": flops / 1e9,
+        "roofline/achieved_gflops": achieved,
+        "roofline/matmul_gflops": peak,
+        "roofline/analyze_efficiency": achieved / peak,
+    }
 
 
 # ------------------------------------------------------------------ placement
@@ -191,14 +245,20 @@ def query_embeddings(model, data: Path | None = None, people: int = 240) -> np.n
     """Latents of people the gallery has not seen, each under one of the seven input subsets in turn:
     from `data` (its test split) when given, else the bundled examples under every subset."""
     from itertools import combinations
+
     subsets = [list(c) for k in (1, 2, 3) for c in combinations(MODALITIES, k)]
     if data is not None:
         from mmdemo.data.loaders import load_audio, load_image, open_samples
+
         chosen = [s for s in open_samples(data, "test") if s.image and s.text and s.audio][:people]
-        enc = model.encode_inputs(np.stack([load_image(s) for s in chosen]), [s.text for s in chosen],
-                                  [load_audio(s) for s in chosen])
-        return np.concatenate([model.fuse(enc, subsets[i % 7]).mu[i:i + 1].float().cpu().numpy()
-                               for i in range(len(chosen))])
+        enc = model.encode_inputs(
+            np.stack([load_image(s) for s in chosen]),
+            [s.text for s in chosen],
+            [load_audio(s) for s in chosen],
+        )
+        return np.concatenate(
+            [model.fuse(enc, subsets[i % 7]).mu[i : i + 1].float().cpu().numpy() for i in range(len(chosen))]
+        )
     out = []
     for name in ("person1", "person2", "person3", "person4"):
         face, text, voice = example_person(name)
@@ -223,34 +283,47 @@ def bench_placement(service, runs: int, k: int = 10, data: Path | None = None) -
     nearest gallery people in the map that agree. umap-learn's agreement with itself under another
     transform seed is reported as the ceiling any placement can be held to."""
     import umap
+
     gallery = service.gallery
     meta = json.loads((service.checkpoint / "gallery" / "layout.json").read_text())
     emb = np.stack(gallery.table["embedding"].to_numpy()).astype(np.float32)
-    reducer = umap.UMAP(n_components=2, n_neighbors=int(meta.get("n_neighbors", 15)),
-                        min_dist=float(meta.get("min_dist", 0.1)), metric="cosine", init="pca",
-                        random_state=int(meta.get("seed", 0))).fit(emb)
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=int(meta.get("n_neighbors", 15)),
+        min_dist=float(meta.get("min_dist", 0.1)),
+        metric="cosine",
+        init="pca",
+        random_state=int(meta.get("seed", 0)),
+    ).fit(emb)
     queries = query_embeddings(service.model, data)
     one = queries[:1]
     placement_ms = p50(repeat_ms(lambda: gallery.place(one), runs * 10))
-    umap_ms = p50(repeat_ms(lambda: reducer.transform(one), runs, warmup=2))   # warm-up pays its compile
+    umap_ms = p50(repeat_ms(lambda: reducer.transform(one), runs, warmup=2))  # warm-up pays its compile
     layout = gallery.coords[:, :2]
     ours = map_neighbours(gallery.place(queries)[:, :2], layout, k)
     theirs = map_neighbours(reducer.transform(queries), reducer.embedding_, k)
     reducer.transform_seed += 1
     theirs_reseeded = map_neighbours(reducer.transform(queries), reducer.embedding_, k)
-    return {"placement/projector_ms": placement_ms, "placement/umap_transform_ms": umap_ms,
-            "placement/speedup": umap_ms / placement_ms,
-            "placement/knn_agreement": neighbour_agreement(ours, theirs),
-            "placement/umap_self_agreement": neighbour_agreement(theirs_reseeded, theirs),
-            "placement/queries": len(queries),
-            "placement/layout_max_abs_diff": float(np.abs(reducer.embedding_ - layout).max())}
+    return {
+        "placement/projector_ms": placement_ms,
+        "placement/umap_transform_ms": umap_ms,
+        "placement/speedup": umap_ms / placement_ms,
+        "placement/knn_agreement": neighbour_agreement(ours, theirs),
+        "placement/umap_self_agreement": neighbour_agreement(theirs_reseeded, theirs),
+        "placement/queries": len(queries),
+        "placement/layout_max_abs_diff": float(np.abs(reducer.embedding_ - layout).max()),
+    }
 
 
 # ------------------------------------------------------------------ map and live
 def synthetic_table(table, n: int, seed: int = 0):
     """n map points drawn from the gallery's rows with jittered coordinates (a gallery that size)."""
     rng = np.random.default_rng(seed)
-    big = table.iloc[rng.integers(0, len(table), n)].reset_index(drop=True).drop(columns=["face_jpeg", "embedding"])
+    big = (
+        table.iloc[rng.integers(0, len(table), n)]
+        .reset_index(drop=True)
+        .drop(columns=["face_jpeg", "embedding"])
+    )
     for c in ("x2", "y2", "x3", "y3", "z3"):
         big[c] = big[c].to_numpy() + rng.normal(0, 0.05, n).astype(np.float32)
     big["id"] = [f"p{i}" for i in range(n)]
@@ -260,10 +333,11 @@ def synthetic_table(table, n: int, seed: int = 0):
 def bench_map(service, runs: int) -> dict:
     """Building the 2D WebGL map and serialising it as the server sends it (plotly JSON)."""
     from mmdemo.serving.figures import map_figure
+
     out = {}
     for n, label in ((10_000, "10k"), (100_000, "100k")):
         table = synthetic_table(service.gallery.table, n)
-        times = repeat_ms(lambda: map_figure(table, "emotion", 2).to_json(), max(3, runs // 5), warmup=1)
+        times = repeat_ms(lambda t=table: map_figure(t, "emotion", 2).to_json(), max(3, runs // 5), warmup=1)
         out[f"map/figure_ms_{label}"] = p50(times)
         if label == "100k":
             out["map/payload_mb_100k"] = len(map_figure(table, "emotion", 2).to_json()) / 1e6
@@ -276,8 +350,8 @@ def bench_live(service, frames: int) -> dict:
     face, _, _ = example_person()
     frame = webcam_frame(face)
     table = service.gallery.table.sample(min(600, len(service.gallery.table)), random_state=0)
-    shifted = [np.roll(frame, (i % 7) - 3, axis=1) for i in range(7)]   # a slightly moving head
-    counter = iter(range(10 ** 9))
+    shifted = [np.roll(frame, (i % 7) - 3, axis=1) for i in range(7)]  # a slightly moving head
+    counter = iter(range(10**9))
     with torch.inference_mode():
         times = repeat_ms(lambda: service.live_frame(shifted[next(counter) % 7], table), frames)
     return {"live/fps": 1000 / p50(times), "live/frame_ms_p95": p95(times)}
@@ -289,6 +363,7 @@ def bench_training(steps: tuple[int, int] = (10, 30)) -> dict:
     loading, text caching and process set-up cancel out."""
     from mmdemo.synth.generator import generate_dataset
     from mmdemo.training.loop import PRESETS, train
+
     with tempfile.TemporaryDirectory() as tmp:
         data = generate_dataset(Path(tmp) / "data", preset="tiny", seed=0)
         seconds = []
@@ -301,12 +376,24 @@ def bench_training(steps: tuple[int, int] = (10, 30)) -> dict:
 
 
 # ------------------------------------------------------------------ all of it
-def run_bench(checkpoint: str | Path, *, runs: int = 30, startup_runs: int = 3, skip_startup: bool = False,
-              data: Path | None = None, say: Callable[[str], None] = lambda msg: None) -> dict:
+def run_bench(
+    checkpoint: str | Path,
+    *,
+    runs: int = 30,
+    startup_runs: int = 3,
+    skip_startup: bool = False,
+    data: Path | None = None,
+    say: Callable[[str], None] = lambda msg: None,
+) -> dict:
     from mmdemo.serving.service import DemoService
+
     checkpoint = Path(checkpoint)
-    results: dict = {"machine/cpus": os.cpu_count(), "machine/torch_threads": torch.get_num_threads(),
-                     "machine/torch": torch.__version__, "runs": runs}
+    results: dict = {
+        "machine/cpus": os.cpu_count(),
+        "machine/torch_threads": torch.get_num_threads(),
+        "machine/torch": torch.__version__,
+        "runs": runs,
+    }
     if not skip_startup:
         say("startup (fresh processes)")
         results.update(bench_startup(checkpoint, startup_runs))
@@ -334,11 +421,14 @@ def profile_analyze(checkpoint: str | Path, runs: int = 20, top: int = 18) -> st
     import cProfile
     import io
     import pstats
+
     from torch.profiler import ProfilerActivity, profile
+
     from mmdemo.serving.service import DemoService
+
     service = DemoService(checkpoint, "cpu")
     face, text, voice = example_person()
-    call = lambda: service.analyze(face, text, voice)   # noqa: E731
+    call = lambda: service.analyze(face, text, voice)  # noqa: E731
     repeat_ms(call, 1)
     with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(runs):
@@ -352,4 +442,6 @@ def profile_analyze(checkpoint: str | Path, runs: int = 20, top: int = 18) -> st
         profiler.disable()
     text_out = io.StringIO()
     pstats.Stats(profiler, stream=text_out).sort_stats("cumulative").print_stats(top)
-    return f"# torch operators ({runs} analyses)\n{ops}\n# Python functions, cumulative\n{text_out.getvalue()}"
+    return (
+        f"# torch operators ({runs} analyses)\n{ops}\n# Python functions, cumulative\n{text_out.getvalue()}"
+    )

@@ -5,24 +5,25 @@ Every metric is computed from the model's deterministic path (z = mu) on
 un-augmented test data. The JSON keys are a contract (see the model issue);
 values are in [0, 1] except PSNR (dB).
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from mmdemo import checkpoint as ckpt
 from mmdemo.data.loaders import Sample, load_audio, load_image, open_samples
-from mmdemo.synth.descriptions import applicable_attributes, parse_description
 from mmdemo.evaluation.judges import Evaluator, train_evaluator
 from mmdemo.inference.model import MultimodalModel, load_model
 from mmdemo.model.losses import psnr, ssim
 from mmdemo.schema import ATTRIBUTES, BY_NAME, MODALITIES, NAMES, VOICE_ATTRIBUTES, observable, to_indices
+from mmdemo.synth.descriptions import applicable_attributes, parse_description
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ SUBSET_NAMES = ["+".join(c) for r in (1, 2, 3) for c in combinations(MODALITIES,
 @dataclass
 class TestSet:
     samples: list[Sample]
-    images: np.ndarray            # (N, 64, 64, 3) uint8
+    images: np.ndarray  # (N, 64, 64, 3) uint8
     texts: list[str]
     waves: list[np.ndarray]
 
@@ -44,8 +45,12 @@ def load_test_set(data: str | Path, split: str, limit: int | None = None) -> Tes
         samples = samples[:limit]
     if not samples:
         raise ValueError(f"{data} has no {split} samples with face, text and voice to evaluate")
-    return TestSet(samples, np.stack([load_image(s) for s in samples]), [s.text for s in samples],
-                   [load_audio(s) for s in samples])
+    return TestSet(
+        samples,
+        np.stack([load_image(s) for s in samples]),
+        [s.text for s in samples],
+        [load_audio(s) for s in samples],
+    )
 
 
 def _accuracy(pred: Sequence[dict], truth: Sequence[dict], attrs_per_row: Sequence[Sequence[str]]) -> float:
@@ -65,8 +70,16 @@ def scored_attributes(subset: str, sample: Sample) -> list[str]:
     return [n for n in NAMES if n in names]
 
 
-def evaluate(checkpoint: str | Path, data: str | Path, *, split: str = "test", device: str = "auto",
-             limit: int | None = None, batch_size: int = 256, seed: int = 0) -> tuple[dict, dict]:
+def evaluate(
+    checkpoint: str | Path,
+    data: str | Path,
+    *,
+    split: str = "test",
+    device: str = "auto",
+    limit: int | None = None,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> tuple[dict, dict]:
     """Returns (metrics, per-modality predictions for reports)."""
     model = load_model(checkpoint, device)
     evaluator = ensure_evaluator(Path(checkpoint), data, model.device)
@@ -74,14 +87,18 @@ def evaluate(checkpoint: str | Path, data: str | Path, *, split: str = "test", d
     truth = [s.attrs for s in ts.samples]
     mus: dict[str, torch.Tensor] = {}
     for i in range(0, len(ts.samples), batch_size):
-        enc = model.encode_inputs(ts.images[i:i + batch_size], ts.texts[i:i + batch_size], ts.waves[i:i + batch_size])
+        enc = model.encode_inputs(
+            ts.images[i : i + batch_size], ts.texts[i : i + batch_size], ts.waves[i : i + batch_size]
+        )
         for subset in SUBSET_NAMES:
             mu = model.fuse(enc, subset.split("+")).mu
             mus[subset] = torch.cat([mus[subset], mu]) if subset in mus else mu
     metrics, preds = {}, {}
     for subset in SUBSET_NAMES:
         preds[subset] = model.predict_attributes(mus[subset])
-        metrics[f"attr_acc/{subset}"] = _accuracy(preds[subset], truth, [scored_attributes(subset, s) for s in ts.samples])
+        metrics[f"attr_acc/{subset}"] = _accuracy(
+            preds[subset], truth, [scored_attributes(subset, s) for s in ts.samples]
+        )
     metrics.update(_coherence(model, evaluator, ts, mus, seed))
     metrics.update(_retrieval(ts, mus))
     metrics.update(_reconstruction(model, ts, mus["image+text+voice"]))
@@ -98,8 +115,12 @@ def _coherence(model: MultimodalModel, evaluator: Evaluator, ts: TestSet, mus: d
     texts = model.decode_texts(mus["image"])
     parsed = [parse_description(t) for t in texts]
     out["coherence/image->text"] = _accuracy(parsed, truth, [applicable_attributes(t) for t in truth])
-    voices = model.render_voices(mus["image"], emotions=[p.get("emotion") for p in model.predict_attributes(mus["image"])])
-    out["coherence/image->voice"] = _accuracy(evaluator.voice_attributes(voices), truth, [VOICE_ATTRIBUTES] * len(truth))
+    voices = model.render_voices(
+        mus["image"], emotions=[p.get("emotion") for p in model.predict_attributes(mus["image"])]
+    )
+    out["coherence/image->voice"] = _accuracy(
+        evaluator.voice_attributes(voices), truth, [VOICE_ATTRIBUTES] * len(truth)
+    )
     out["coherence/joint"] = _joint_coherence(model, evaluator, len(truth), seed)
     return out
 
@@ -125,8 +146,10 @@ def _retrieval(ts: TestSet, mus: dict, k: int = 10) -> dict:
     for query, names_of in (("text", lambda s: s.mentions), ("voice", lambda s: VOICE_ATTRIBUTES)):
         q = torch.nn.functional.normalize(mus[query].float(), dim=-1)
         top = (q @ faces.T).topk(min(k, len(ts.samples)), dim=1).indices.cpu().numpy()
-        hits = [np.mean([all(ts.samples[j].attrs.get(n) == s.attrs.get(n) for n in names_of(s)) for j in row])
-                for s, row in zip(ts.samples, top)]
+        hits = [
+            np.mean([all(ts.samples[j].attrs.get(n) == s.attrs.get(n) for n in names_of(s)) for j in row])
+            for s, row in zip(ts.samples, top)
+        ]
         out[f"retrieval/{query}->image/p@10"] = float(np.mean(hits))
     sims = faces @ faces.T
     sims.fill_diagonal_(-2)
@@ -141,10 +164,15 @@ def _retrieval(ts: TestSet, mus: dict, k: int = 10) -> dict:
 def _reconstruction(model: MultimodalModel, ts: TestSet, mu: torch.Tensor) -> dict:
     recon = torch.from_numpy(model.decode_images(mu)).permute(0, 3, 1, 2).float() / 255
     real = torch.from_numpy(ts.images).permute(0, 3, 1, 2).float() / 255
-    return {"recon/image/psnr": float(psnr(recon, real).mean()), "recon/image/ssim": float(ssim(recon, real).mean())}
+    return {
+        "recon/image/psnr": float(psnr(recon, real).mean()),
+        "recon/image/ssim": float(ssim(recon, real).mean()),
+    }
 
 
-EVALUATOR_SAMPLES = 6000   # enough for the synthetic attributes; keeps the first evaluation to minutes on a CPU
+EVALUATOR_SAMPLES = (
+    6000  # enough for the synthetic attributes; keeps the first evaluation to minutes on a CPU
+)
 
 
 def ensure_evaluator(checkpoint: Path, data: str | Path, device: torch.device) -> Evaluator:
@@ -159,11 +187,17 @@ def ensure_evaluator(checkpoint: Path, data: str | Path, device: torch.device) -
     train = open_samples(source, "train")[:EVALUATOR_SAMPLES]
     with_image = [s for s in train if s.image]
     with_voice = [s for s in train if s.audio and all(n in s.attrs for n in VOICE_ATTRIBUTES)]
-    images = np.stack([load_image(s) for s in with_image]) if with_image else np.zeros((0, 64, 64, 3), np.uint8)
+    images = (
+        np.stack([load_image(s) for s in with_image]) if with_image else np.zeros((0, 64, 64, 3), np.uint8)
+    )
     image_labels = np.array([to_indices(s.attrs) for s in with_image]).reshape(-1, len(ATTRIBUTES))
     voice_labels = np.array([[BY_NAME[n].index(s.attrs[n]) for n in VOICE_ATTRIBUTES] for s in with_voice])
-    evaluator = train_evaluator(images, image_labels, [load_audio(s) for s in with_voice],
-                                voice_labels.reshape(-1, len(VOICE_ATTRIBUTES)))
+    evaluator = train_evaluator(
+        images,
+        image_labels,
+        [load_audio(s) for s in with_voice],
+        voice_labels.reshape(-1, len(VOICE_ATTRIBUTES)),
+    )
     evaluator.save(folder)
     return Evaluator.load(folder, device)
 
@@ -171,6 +205,7 @@ def ensure_evaluator(checkpoint: Path, data: str | Path, device: torch.device) -
 def classification_reports(preds: dict) -> str:
     """scikit-learn per-attribute reports for each single modality."""
     from sklearn.metrics import classification_report
+
     parts = []
     for m in MODALITIES:
         for name in observable(m):

@@ -7,10 +7,11 @@ generator. Faces: a small CNN over all schema attributes, trained with blur
 so it judges the decoder's softer images fairly. Voices: an MLP over log-mel
 statistics for the voice-observable attributes. Stored as safetensors + JSON.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -44,8 +45,12 @@ class VoiceClassifier(nn.Module):
         super().__init__()
         self.register_buffer("mean", torch.zeros(VOICE_FEATURES))
         self.register_buffer("std", torch.ones(VOICE_FEATURES))
-        self.net = nn.Sequential(nn.Linear(VOICE_FEATURES, 256), nn.ReLU(), nn.Dropout(0.1),
-                                 nn.Linear(256, sum(len(BY_NAME[n].values) for n in VOICE_ATTRIBUTES)))
+        self.net = nn.Sequential(
+            nn.Linear(VOICE_FEATURES, 256),
+            nn.ReLU(),
+            nn.Dropout(0.1),
+            nn.Linear(256, sum(len(BY_NAME[n].values) for n in VOICE_ATTRIBUTES)),
+        )
 
     def forward(self, feats: torch.Tensor) -> list[torch.Tensor]:
         out = self.net((feats - self.mean) / self.std)
@@ -78,37 +83,61 @@ class Evaluator:
     def face_attributes(self, images: np.ndarray, batch_size: int = 256) -> list[dict[str, str]]:
         out = []
         for i in range(0, len(images), batch_size):
-            x = torch.as_tensor(images[i:i + batch_size], device=self.device).permute(0, 3, 1, 2).float() / 255
+            x = (
+                torch.as_tensor(images[i : i + batch_size], device=self.device).permute(0, 3, 1, 2).float()
+                / 255
+            )
             logits = self.face(x)
             for row in range(x.shape[0]):
-                out.append({a.name: a.values[int(l[row].argmax())] for a, l in zip(ATTRIBUTES, logits)})
+                out.append({a.name: a.values[int(lg[row].argmax())] for a, lg in zip(ATTRIBUTES, logits)})
         return out
 
     @torch.no_grad()
     def voice_attributes(self, waves: Sequence[np.ndarray]) -> list[dict[str, str]]:
         logits = self.voice(voice_features(waves).to(self.device))
-        return [{n: BY_NAME[n].values[int(l[row].argmax())] for n, l in zip(VOICE_ATTRIBUTES, logits)}
-                for row in range(len(waves))]
+        return [
+            {n: BY_NAME[n].values[int(lg[row].argmax())] for n, lg in zip(VOICE_ATTRIBUTES, logits)}
+            for row in range(len(waves))
+        ]
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         ckpt.atomic_save_tensors(folder / "face.safetensors", self.face.state_dict())
         ckpt.atomic_save_tensors(folder / "voice.safetensors", self.voice.state_dict())
-        ckpt.atomic_write_json(folder / "config.json", {"format": 1, "face_attributes": [a.name for a in ATTRIBUTES],
-                                                        "voice_attributes": list(VOICE_ATTRIBUTES)})
+        ckpt.atomic_write_json(
+            folder / "config.json",
+            {
+                "format": 1,
+                "face_attributes": [a.name for a in ATTRIBUTES],
+                "voice_attributes": list(VOICE_ATTRIBUTES),
+            },
+        )
 
     @classmethod
-    def load(cls, folder: Path, device: torch.device) -> "Evaluator":
+    def load(cls, folder: Path, device: torch.device) -> Evaluator:
         ckpt.refuse_pickles(folder)
         ckpt.read_json(folder / "config.json")
         face, voice = FaceClassifier(), VoiceClassifier()
-        ckpt.load_state_into(face, ckpt.read_tensors(folder / "face.safetensors"), folder / "face.safetensors")
-        ckpt.load_state_into(voice, ckpt.read_tensors(folder / "voice.safetensors"), folder / "voice.safetensors")
+        ckpt.load_state_into(
+            face, ckpt.read_tensors(folder / "face.safetensors"), folder / "face.safetensors"
+        )
+        ckpt.load_state_into(
+            voice, ckpt.read_tensors(folder / "voice.safetensors"), folder / "voice.safetensors"
+        )
         return cls(face, voice, device)
 
 
-def _fit(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, epochs: int, lr: float,
-         batch_size: int, seed: int, transform=None) -> None:
+def _fit(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    transform=None,
+) -> None:
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * max(1, len(inputs) // batch_size)
@@ -117,9 +146,11 @@ def _fit(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, epochs
     for _ in range(epochs):
         perm = torch.randperm(len(inputs), generator=gen)
         for i in range(0, len(inputs) - batch_size + 1, batch_size):
-            idx = perm[i:i + batch_size]
+            idx = perm[i : i + batch_size]
             x = transform(inputs[idx]) if transform else inputs[idx]
-            loss = sum(F.cross_entropy(l, labels[idx, j], ignore_index=UNKNOWN) for j, l in enumerate(model(x)))
+            loss = sum(
+                F.cross_entropy(lg, labels[idx, j], ignore_index=UNKNOWN) for j, lg in enumerate(model(x))
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -127,26 +158,49 @@ def _fit(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, epochs
     model.eval()
 
 
-def train_evaluator(images: np.ndarray, image_labels: np.ndarray, waves: Sequence[np.ndarray],
-                    voice_labels: np.ndarray, *, epochs: int = 5, seed: int = 0) -> Evaluator:
+def train_evaluator(
+    images: np.ndarray,
+    image_labels: np.ndarray,
+    waves: Sequence[np.ndarray],
+    voice_labels: np.ndarray,
+    *,
+    epochs: int = 5,
+    seed: int = 0,
+) -> Evaluator:
     """images (N, 64, 64, 3) uint8 with (N, 8) class ids; waves with (M, 3) ids for VOICE_ATTRIBUTES."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     face = FaceClassifier()
     if len(images):
+
         def face_batch(idx_images: torch.Tensor) -> torch.Tensor:
             arr = _blur(idx_images.numpy(), rng)
             if rng.random() < 0.5:
                 arr = arr[:, :, ::-1]
             return torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float() / 255
-        _fit(face, torch.from_numpy(images), torch.from_numpy(image_labels).long(), epochs=epochs, lr=3e-3,
-             batch_size=128, seed=seed, transform=face_batch)
+
+        _fit(
+            face,
+            torch.from_numpy(images),
+            torch.from_numpy(image_labels).long(),
+            epochs=epochs,
+            lr=3e-3,
+            batch_size=128,
+            seed=seed,
+            transform=face_batch,
+        )
     voice = VoiceClassifier()
     if len(waves):
         feats = voice_features(waves)
         voice.mean.copy_(feats.mean(0))
         voice.std.copy_(feats.std(0).clamp_min(1e-3))
-        _fit(voice, feats, torch.from_numpy(voice_labels).long(), epochs=epochs * 8, lr=3e-3,
-             batch_size=64, seed=seed)
+        _fit(
+            voice,
+            feats,
+            torch.from_numpy(voice_labels).long(),
+            epochs=epochs * 8,
+            lr=3e-3,
+            batch_size=64,
+            seed=seed,
+        )
     return Evaluator(face, voice, torch.device("cpu"))
-

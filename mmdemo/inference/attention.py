@@ -5,6 +5,7 @@ each modality contributes to [FUSE], where [FUSE] listens in the voice, and atte
 Everything here reads the typed `FusionOutput.attentions` the network returns when asked;
 nothing hooks into the network.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,19 +18,20 @@ from mmdemo.model.network import FusionOutput
 
 @dataclass
 class AttentionMaps:
-    words: list[str]                        # description words, in order
-    text_to_image: np.ndarray | None        # (n_words, grid, grid): where each word looks on the face
-    modality_share: dict[str, float]        # share of the [FUSE] token's attention per modality
-    voice_frames: np.ndarray | None         # (n_voice_tokens,) [FUSE] attention over the voice
-    voice_token_seconds: float              # seconds of audio per voice token
-    rollout: np.ndarray | None              # (grid, grid) attention rollout from [FUSE] to face patches
+    words: list[str]  # description words, in order
+    text_to_image: np.ndarray | None  # (n_words, grid, grid): where each word looks on the face
+    modality_share: dict[str, float]  # share of the [FUSE] token's attention per modality
+    voice_frames: np.ndarray | None  # (n_voice_tokens,) [FUSE] attention over the voice
+    voice_token_seconds: float  # seconds of audio per voice token
+    rollout: np.ndarray | None  # (grid, grid) attention rollout from [FUSE] to face patches
 
 
-def attention_maps(fused: FusionOutput, text_pieces: list[str] | None, *, grid: int,
-                   voice_token_seconds: float) -> AttentionMaps:
+def attention_maps(
+    fused: FusionOutput, text_pieces: list[str] | None, *, grid: int, voice_token_seconds: float
+) -> AttentionMaps:
     """The maps of the first sample of a fused batch that was run with want_attention=True."""
-    layers = torch.stack([a[0].float() for a in fused.attentions])          # (layers, H, N, N)
-    mean = layers.mean((0, 1))                                               # (N, N)
+    layers = torch.stack([a[0].float() for a in fused.attentions])  # (layers, H, N, N)
+    mean = layers.mean((0, 1))  # (N, N)
     lay = fused.layout
     fuse_row = mean[0]
     shares = {m: float(fuse_row[s].sum()) for m, s in lay.items()}
@@ -38,17 +40,24 @@ def attention_maps(fused: FusionOutput, text_pieces: list[str] | None, *, grid: 
     if "text" in lay:
         words, groups = words_of(text_pieces or [])
         if "image" in lay and groups:
-            per_piece = mean[lay["text"], lay["image"]]                       # (L, grid*grid)
+            per_piece = mean[lay["text"], lay["image"]]  # (L, grid*grid)
             per_piece = per_piece / per_piece.sum(-1, keepdim=True).clamp_min(1e-9)
-            text_map = torch.stack([per_piece[g].mean(0) for g in groups]).reshape(-1, grid, grid).cpu().numpy()
+            text_map = (
+                torch.stack([per_piece[g].mean(0) for g in groups]).reshape(-1, grid, grid).cpu().numpy()
+            )
     voice = None
     if "voice" in lay:
         voice = fuse_row[lay["voice"]]
         voice = (voice / voice.sum().clamp_min(1e-9)).cpu().numpy()
     rollout = rollout_to_image(layers.mean(1), lay).reshape(grid, grid) if "image" in lay else None
-    return AttentionMaps(words=words, text_to_image=text_map,
-                         modality_share={m: v / total for m, v in shares.items()},
-                         voice_frames=voice, voice_token_seconds=voice_token_seconds, rollout=rollout)
+    return AttentionMaps(
+        words=words,
+        text_to_image=text_map,
+        modality_share={m: v / total for m, v in shares.items()},
+        voice_frames=voice,
+        voice_token_seconds=voice_token_seconds,
+        rollout=rollout,
+    )
 
 
 def words_of(pieces: list[str]) -> tuple[list[str], list[list[int]]]:
@@ -78,7 +87,7 @@ def rollout(attn: torch.Tensor) -> torch.Tensor:
 
 def attention_rollout(fused: FusionOutput) -> np.ndarray:
     """[FUSE] -> face-patch rollout of one fused sample, normalised to sum 1 (grid*grid,)."""
-    layers = torch.stack([a[0].float() for a in fused.attentions]).mean(1)     # (layers, N, N)
+    layers = torch.stack([a[0].float() for a in fused.attentions]).mean(1)  # (layers, N, N)
     return rollout_to_image(layers, fused.layout)
 
 

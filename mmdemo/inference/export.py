@@ -8,6 +8,7 @@ lands on it. Written as Parquet; optionally also as TensorFlow Embedding
 Projector files (vectors.tsv, metadata.tsv, a sprite of faces, and the
 projector configs for the web tool and for TensorBoard).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ from mmdemo.schema import MODALITIES, NAMES
 
 log = logging.getLogger(__name__)
 BATCH = 128
-SPRITE_MAX_SIDE = 8192     # the projector's limit for a sprite image, in pixels
+SPRITE_MAX_SIDE = 8192  # the projector's limit for a sprite image, in pixels
 
 
 def subsets_of(available: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -34,18 +35,28 @@ def _available(sample) -> tuple[str, ...]:
     return tuple(m for m in MODALITIES if given[m])
 
 
-def embed_dataset(checkpoint: str | Path, data: str | Path, *, split: str = "all", device: str = "auto",
-                  limit: int | None = None, progress: bool = True):
+def embed_dataset(
+    checkpoint: str | Path,
+    data: str | Path,
+    *,
+    split: str = "all",
+    device: str = "auto",
+    limit: int | None = None,
+    progress: bool = True,
+):
     """(table, faces): one row per sample and subset, and each row's face (the sample's own, or the one
     the model decodes from the embedding when the sample has none), for the projector's sprite."""
     import pandas as pd
     from tqdm import tqdm
+
     from mmdemo.data.loaders import load_audio, load_image, open_samples
     from mmdemo.inference.model import load_model
     from mmdemo.inference.projection import GALLERY_DIR, load_gallery
 
     model = load_model(checkpoint, device)
-    gallery = load_gallery(checkpoint) if (Path(checkpoint) / GALLERY_DIR / "gallery.parquet").is_file() else None
+    gallery = (
+        load_gallery(checkpoint) if (Path(checkpoint) / GALLERY_DIR / "gallery.parquet").is_file() else None
+    )
     samples = open_samples(data, split)[:limit]
     if not samples:
         raise ValueError(f"{data} has no samples in split {split!r}")
@@ -56,10 +67,13 @@ def embed_dataset(checkpoint: str | Path, data: str | Path, *, split: str = "all
     bar = tqdm(total=len(samples), unit="sample", desc="embed", disable=not progress)
     for available, members in groups.items():
         for i in range(0, len(members), BATCH):
-            chunk = members[i:i + BATCH]
+            chunk = members[i : i + BATCH]
             images = np.stack([load_image(s) for s in chunk]) if "image" in available else None
-            enc = model.encode_inputs(images, [s.text for s in chunk] if "text" in available else None,
-                                      [load_audio(s) for s in chunk] if "voice" in available else None)
+            enc = model.encode_inputs(
+                images,
+                [s.text for s in chunk] if "text" in available else None,
+                [load_audio(s) for s in chunk] if "voice" in available else None,
+            )
             for subset in subsets_of(available):
                 mu = model.fuse(enc, subset).mu
                 emb = mu.float().cpu().numpy()
@@ -67,11 +81,22 @@ def embed_dataset(checkpoint: str | Path, data: str | Path, *, split: str = "all
                 coords = gallery.place(emb) if gallery is not None else None
                 own = images if images is not None else model.decode_images(mu)
                 for j, s in enumerate(chunk):
-                    rows.append({"id": s.id, "person_id": s.person_id, "split": s.split, "subset": "+".join(subset),
-                                 **{n: s.attrs.get(n, "") for n in NAMES},
-                                 **{f"predicted_{n}": str(predicted[j][n]) for n in NAMES},
-                                 "embedding": emb[j],
-                                 **({"x": float(coords[j, 0]), "y": float(coords[j, 1])} if coords is not None else {})})
+                    rows.append(
+                        {
+                            "id": s.id,
+                            "person_id": s.person_id,
+                            "split": s.split,
+                            "subset": "+".join(subset),
+                            **{n: s.attrs.get(n, "") for n in NAMES},
+                            **{f"predicted_{n}": str(predicted[j][n]) for n in NAMES},
+                            "embedding": emb[j],
+                            **(
+                                {"x": float(coords[j, 0]), "y": float(coords[j, 1])}
+                                if coords is not None
+                                else {}
+                            ),
+                        }
+                    )
                     faces.append(own[j])
             bar.update(len(chunk))
     bar.close()
@@ -90,13 +115,14 @@ def sprite(faces: np.ndarray) -> tuple[np.ndarray, int]:
     grid = np.full((per_side * tile, per_side * tile, 3), 255, np.uint8)
     for i, face in enumerate(faces):
         r, c = divmod(i, per_side)
-        grid[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = cv2.resize(face, (tile, tile),
-                                                                             interpolation=cv2.INTER_AREA)
+        grid[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile] = cv2.resize(
+            face, (tile, tile), interpolation=cv2.INTER_AREA
+        )
     return grid, tile
 
 
 def _tsv_cell(value) -> str:
-    return " ".join(str(value).split())   # tabs and newlines would break the columns
+    return " ".join(str(value).split())  # tabs and newlines would break the columns
 
 
 def write_projector(table, faces: np.ndarray, folder: Path) -> Path:
@@ -106,17 +132,27 @@ def write_projector(table, faces: np.ndarray, folder: Path) -> Path:
     vectors = np.stack(table["embedding"].to_numpy())
     np.savetxt(folder / "vectors.tsv", vectors, delimiter="\t", fmt="%.6g")
     columns = ["id", "subset", *NAMES, *(f"predicted_{n}" for n in NAMES)]
-    lines = ["\t".join(columns)] + ["\t".join(_tsv_cell(r[c]) or "?" for c in columns)
-                                    for r in table[columns].to_dict("records")]
+    lines = ["\t".join(columns)] + [
+        "\t".join(_tsv_cell(r[c]) or "?" for c in columns) for r in table[columns].to_dict("records")
+    ]
     (folder / "metadata.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     image, tile = sprite(faces)
     cv2.imwrite(str(folder / "sprite.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    config = {"embeddings": [{"tensorName": "mmdemo fused embedding", "tensorShape": list(vectors.shape),
-                              "tensorPath": "vectors.tsv", "metadataPath": "metadata.tsv",
-                              "sprite": {"imagePath": "sprite.png", "singleImageDim": [tile, tile]}}]}
+    config = {
+        "embeddings": [
+            {
+                "tensorName": "mmdemo fused embedding",
+                "tensorShape": list(vectors.shape),
+                "tensorPath": "vectors.tsv",
+                "metadataPath": "metadata.tsv",
+                "sprite": {"imagePath": "sprite.png", "singleImageDim": [tile, tile]},
+            }
+        ]
+    }
     (folder / "projector_config.json").write_text(json.dumps(config, indent=2) + "\n")
     (folder / "projector_config.pbtxt").write_text(
         'embeddings {\n  tensor_name: "mmdemo fused embedding"\n  tensor_path: "vectors.tsv"\n'
         '  metadata_path: "metadata.tsv"\n  sprite {\n    image_path: "sprite.png"\n'
-        f'    single_image_dim: {tile}\n    single_image_dim: {tile}\n  }}\n}}\n')
+        f"    single_image_dim: {tile}\n    single_image_dim: {tile}\n  }}\n}}\n"
+    )
     return folder

@@ -11,12 +11,13 @@ confidences, what the model decodes back, the single-input views behind the app'
 here" triangle and the attention maps. `embed` is the one batched encode -> fuse loop that the
 map, the embedding export, evaluation and the benchmark all use.
 """
+
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -35,48 +36,53 @@ VOICE_PHRASE = "Hello, this is my voice."
 @dataclass
 class Encoded:
     """Inputs after the per-modality encoders, kept so several subsets can be fused cheaply."""
+
     tokens: dict[str, tuple[torch.Tensor, torch.Tensor]]
-    text_tokens: list[list[str]] | None = None   # word pieces per text (for attention labels)
+    text_tokens: list[list[str]] | None = None  # word pieces per text (for attention labels)
 
 
 @dataclass
 class Inputs:
     """N people's inputs as model-ready arrays; a modality is None when none of them has it."""
-    images: np.ndarray | None = None             # (N, 64, 64, 3) uint8
+
+    images: np.ndarray | None = None  # (N, 64, 64, 3) uint8
     texts: list[str] | None = None
-    waves: list[np.ndarray] | None = None        # float32 16 kHz clips
+    waves: list[np.ndarray] | None = None  # float32 16 kHz clips
 
     @classmethod
-    def load(cls, samples: Sequence, modalities: Sequence[str] = MODALITIES) -> "Inputs":
+    def load(cls, samples: Sequence, modalities: Sequence[str] = MODALITIES) -> Inputs:
         """Reads the chosen modalities of dataset samples (each must have them)."""
         from mmdemo.data.loaders import load_audio, load_image
-        return cls(images=np.stack([load_image(s) for s in samples]) if "image" in modalities else None,
-                   texts=[s.text for s in samples] if "text" in modalities else None,
-                   waves=[load_audio(s) for s in samples] if "voice" in modalities else None)
+
+        return cls(
+            images=np.stack([load_image(s) for s in samples]) if "image" in modalities else None,
+            texts=[s.text for s in samples] if "text" in modalities else None,
+            waves=[load_audio(s) for s in samples] if "voice" in modalities else None,
+        )
 
     def __len__(self) -> int:
         return len(next(x for x in (self.images, self.texts, self.waves) if x is not None))
 
-    def rows(self, start: int, stop: int) -> "Inputs":
+    def rows(self, start: int, stop: int) -> Inputs:
         return Inputs(*(None if x is None else x[start:stop] for x in (self.images, self.texts, self.waves)))
 
 
 @dataclass
 class Analysis:
-    inputs: tuple[str, ...]                          # modalities that were used
-    embedding: np.ndarray                            # fused latent mean, (Z,)
-    attributes: dict[str, str | int]                 # predicted attributes
-    confidences: dict[str, float]                    # probability of each predicted value
-    image: np.ndarray                                # decoded face, (64, 64, 3) uint8
-    text: str                                        # decoded description
-    audio: tuple[int, np.ndarray]                    # decoded voice (16000, float32 samples)
+    inputs: tuple[str, ...]  # modalities that were used
+    embedding: np.ndarray  # fused latent mean, (Z,)
+    attributes: dict[str, str | int]  # predicted attributes
+    confidences: dict[str, float]  # probability of each predicted value
+    image: np.ndarray  # decoded face, (64, 64, 3) uint8
+    text: str  # decoded description
+    audio: tuple[int, np.ndarray]  # decoded voice (16000, float32 samples)
     attention: AttentionMaps
-    face_crop: np.ndarray | None = None              # the face as the model saw it
+    face_crop: np.ndarray | None = None  # the face as the model saw it
     face_found: bool | None = None
-    voice_input: np.ndarray | None = None            # the voice as the model heard it (16 kHz)
-    unimodal: dict[str, np.ndarray] = field(default_factory=dict)      # embedding from each input alone
+    voice_input: np.ndarray | None = None  # the voice as the model heard it (16 kHz)
+    unimodal: dict[str, np.ndarray] = field(default_factory=dict)  # embedding from each input alone
     generated_faces: dict[str, np.ndarray] = field(default_factory=dict)  # face from "text" / "voice" alone
-    agreement: dict[str, float] = field(default_factory=dict)          # cosine similarity per input pair
+    agreement: dict[str, float] = field(default_factory=dict)  # cosine similarity per input pair
     voice_params: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -94,8 +100,11 @@ class MultimodalModel:
 
         `audio=` is the earlier name of `voice=`; it still works for this release and warns."""
         if audio is not None:
-            warnings.warn("analyze(audio=...) is renamed analyze(voice=...); audio= goes in the next release",
-                          DeprecationWarning, stacklevel=2)
+            warnings.warn(
+                "analyze(audio=...) is renamed analyze(voice=...); audio= goes in the next release",
+                DeprecationWarning,
+                stacklevel=2,
+            )
             voice = audio if voice is None else voice
         notes: list[str] = []
         face = prepared_text = wave = None
@@ -109,8 +118,11 @@ class MultimodalModel:
             notes += voice_warnings
         if face is None and prepared_text is None and wave is None:
             raise ValueError("nothing to analyze: give a face photo, a description or a voice recording")
-        enc = self.encode_inputs(face.crop[None] if face else None,
-                                 [prepared_text] if prepared_text else None, [wave] if wave is not None else None)
+        enc = self.encode_inputs(
+            face.crop[None] if face else None,
+            [prepared_text] if prepared_text else None,
+            [wave] if wave is not None else None,
+        )
         fused = self.fuse(enc, want_attention=True)
         inputs = tuple(m for m in MODALITIES if m in enc.tokens)
         unimodal = {m: self.fuse(enc, [m]).mu for m in inputs} if len(inputs) > 1 else {inputs[0]: fused.mu}
@@ -130,23 +142,43 @@ class MultimodalModel:
         params = self.decode_voice_params(fused.mu)[0]
         voice = self.render_voices(fused.mu, VOICE_PHRASE, emotions=[str(attributes["emotion"])])[0]
         vectors = {m: torch.nn.functional.normalize(v[0].float(), dim=0) for m, v in unimodal.items()}
-        agreement = {f"{a}-{b}": float(vectors[a] @ vectors[b])
-                     for i, a in enumerate(inputs) for b in inputs[i + 1:]}
-        maps = attention_maps(fused, enc.text_tokens[0] if enc.text_tokens else None,
-                              grid=self.config.patch_grid, voice_token_seconds=self.config.voice_stride * 0.01)
+        agreement = {
+            f"{a}-{b}": float(vectors[a] @ vectors[b]) for i, a in enumerate(inputs) for b in inputs[i + 1 :]
+        }
+        maps = attention_maps(
+            fused,
+            enc.text_tokens[0] if enc.text_tokens else None,
+            grid=self.config.patch_grid,
+            voice_token_seconds=self.config.voice_stride * 0.01,
+        )
         return Analysis(
-            inputs=inputs, embedding=fused.mu[0].float().cpu().numpy(), attributes=attributes,
-            confidences=confidences, image=faces[0], text=self.decode_texts(fused.mu)[0],
-            audio=(SAMPLE_RATE, voice), attention=maps,
-            face_crop=face.crop if face else None, face_found=face.face_found if face else None,
+            inputs=inputs,
+            embedding=fused.mu[0].float().cpu().numpy(),
+            attributes=attributes,
+            confidences=confidences,
+            image=faces[0],
+            text=self.decode_texts(fused.mu)[0],
+            audio=(SAMPLE_RATE, voice),
+            attention=maps,
+            face_crop=face.crop if face else None,
+            face_found=face.face_found if face else None,
             unimodal={m: v[0].float().cpu().numpy() for m, v in unimodal.items()},
             generated_faces={m: faces[i + 1] for i, m in enumerate(cross)},
-            agreement=agreement, voice_params=params, warnings=notes)
+            agreement=agreement,
+            voice_params=params,
+            warnings=notes,
+        )
 
     # ------------------------------------------------------------- embed many
     @torch.no_grad()
-    def embed(self, inputs: Inputs | Sequence, subsets: Sequence[tuple[str, ...]] = SUBSETS, *,
-              batch_size: int = 256, progress: Callable[[int], None] | None = None) -> dict[tuple[str, ...], torch.Tensor]:
+    def embed(
+        self,
+        inputs: Inputs | Sequence,
+        subsets: Sequence[tuple[str, ...]] = SUBSETS,
+        *,
+        batch_size: int = 256,
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[tuple[str, ...], torch.Tensor]:
         """Fused latent means (N, Z) of N people under each subset, encoding each batch once.
 
         inputs: `Inputs`, or dataset samples (read here) that have every modality the subsets use.
@@ -166,8 +198,12 @@ class MultimodalModel:
 
     # ---------------------------------------------------------------- encode
     @torch.no_grad()
-    def encode_inputs(self, images: np.ndarray | None = None, texts: Sequence[str] | None = None,
-                      waves: Sequence[np.ndarray] | None = None) -> Encoded:
+    def encode_inputs(
+        self,
+        images: np.ndarray | None = None,
+        texts: Sequence[str] | None = None,
+        waves: Sequence[np.ndarray] | None = None,
+    ) -> Encoded:
         """images: (B, 64, 64, 3) uint8; texts: B strings; waves: B float32 16 kHz clips."""
         inputs: dict[str, torch.Tensor] = {}
         text_tokens = None
@@ -193,8 +229,9 @@ class MultimodalModel:
         return mel, (torch.div(lengths, HOP_LENGTH, rounding_mode="floor") + 1).to(self.device)
 
     @torch.no_grad()
-    def fuse(self, encoded: Encoded, modalities: Sequence[str] | None = None, *,
-             want_attention: bool = False) -> FusionOutput:
+    def fuse(
+        self, encoded: Encoded, modalities: Sequence[str] | None = None, *, want_attention: bool = False
+    ) -> FusionOutput:
         """Fuses the chosen modalities (default: all encoded) into the latent."""
         chosen = [m for m in MODALITIES if m in encoded.tokens and (modalities is None or m in modalities)]
         if not chosen:
@@ -221,19 +258,29 @@ class MultimodalModel:
         out = []
         for i, v in enumerate(values):
             variant = self.config.voice_variants[int(logits[i].argmax())]
-            out.append({"variant": variant, "pitch": int(np.clip(round(v[0]), 0, 100)),
-                        "rate": int(np.clip(round(v[1]), 80, 450)), "range": int(np.clip(round(v[2]), 0, 100)),
-                        "volume": int(np.clip(round(v[3]), 0, 200))})
+            out.append(
+                {
+                    "variant": variant,
+                    "pitch": int(np.clip(round(v[0]), 0, 100)),
+                    "rate": int(np.clip(round(v[1]), 80, 450)),
+                    "range": int(np.clip(round(v[2]), 0, 100)),
+                    "volume": int(np.clip(round(v[3]), 0, 200)),
+                }
+            )
         return out
 
-    def render_voices(self, z: torch.Tensor, phrase: str = VOICE_PHRASE,
-                      emotions: Sequence[str] | None = None) -> list[np.ndarray]:
+    def render_voices(
+        self, z: torch.Tensor, phrase: str = VOICE_PHRASE, emotions: Sequence[str] | None = None
+    ) -> list[np.ndarray]:
         """Decoded voice parameters spoken by eSpeak NG: float32 16 kHz clips."""
         from mmdemo.synth.voices import VoiceParams, emotion_text, synthesize
+
         params = self.decode_voice_params(z)
         emotions = emotions or [None] * len(params)
-        return [synthesize(emotion_text(phrase, e) if e else phrase, VoiceParams(**p))
-                for p, e in zip(params, emotions)]
+        return [
+            synthesize(emotion_text(phrase, e) if e else phrase, VoiceParams(**p))
+            for p, e in zip(params, emotions)
+        ]
 
     @torch.no_grad()
     def attribute_probs(self, mu: torch.Tensor) -> list[np.ndarray]:
@@ -242,8 +289,10 @@ class MultimodalModel:
 
     def predict_attributes(self, mu: torch.Tensor) -> list[dict[str, str]]:
         probs = self.attribute_probs(mu)
-        return [{a.name: a.values[int(p[i].argmax())] for a, p in zip(ATTRIBUTES, probs)}
-                for i in range(mu.shape[0])]
+        return [
+            {a.name: a.values[int(p[i].argmax())] for a, p in zip(ATTRIBUTES, probs)}
+            for i in range(mu.shape[0])
+        ]
 
 
 def load_model(path: str | Path | None = None, device: str = "auto") -> MultimodalModel:

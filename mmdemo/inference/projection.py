@@ -14,12 +14,13 @@ in `gallery/`:
                       embedding, 2D/3D UMAP coordinates (x2 y2 / x3 y3 z3), face (JPEG bytes)
     layout.json       how the layout was made (UMAP settings, data, people)
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -31,25 +32,33 @@ log = logging.getLogger(__name__)
 GALLERY_DIR = "gallery"
 LAYOUT_FILE = "layout.json"
 COORDS = ("x2", "y2", "x3", "y3", "z3")
-PLACE_NEIGHBOURS = 10        # gallery people a new point is placed among
-PLACE_TEMPERATURE = 0.03     # softmax temperature over their cosine similarities (best of 0.01-0.1 measured)
-PLACE_CUTOFF = 0.1           # cosine similarity below the best match beyond which a person cannot weigh in
+PLACE_NEIGHBOURS = 10  # gallery people a new point is placed among
+PLACE_TEMPERATURE = 0.03  # softmax temperature over their cosine similarities (best of 0.01-0.1 measured)
+PLACE_CUTOFF = 0.1  # cosine similarity below the best match beyond which a person cannot weigh in
 
 
-def fit_umap(embeddings: np.ndarray, *, n_components: int, n_neighbors: int = 15, min_dist: float = 0.1,
-             seed: int = 0) -> np.ndarray:
+def fit_umap(
+    embeddings: np.ndarray, *, n_components: int, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0
+) -> np.ndarray:
     """UMAP layout, reproducible across processes (PCA init; spectral init is not)."""
     import umap
-    reducer = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist,
-                        metric="cosine", init="pca", random_state=seed)
+
+    reducer = umap.UMAP(
+        n_components=n_components,
+        n_neighbors=n_neighbors,
+        min_dist=min_dist,
+        metric="cosine",
+        init="pca",
+        random_state=seed,
+    )
     return reducer.fit_transform(embeddings).astype(np.float32)
 
 
 @dataclass
 class Gallery:
-    table: "pandas.DataFrame"       # noqa: F821 - one row per person (see module docstring)
-    embeddings: np.ndarray          # (N, Z) float32, L2-normalised for neighbour search
-    coords: np.ndarray              # (N, 5) float32: x2, y2, x3, y3, z3
+    table: pandas.DataFrame  # noqa: F821 - one row per person (see module docstring)
+    embeddings: np.ndarray  # (N, Z) float32, L2-normalised for neighbour search
+    coords: np.ndarray  # (N, 5) float32: x2, y2, x3, y3, z3
     k: int = PLACE_NEIGHBOURS
     temperature: float = PLACE_TEMPERATURE
 
@@ -85,19 +94,27 @@ class Gallery:
 
 def load_gallery(checkpoint: str | Path) -> Gallery:
     import pandas as pd
+
     folder = Path(checkpoint) / GALLERY_DIR
     path = folder / "gallery.parquet"
     if not path.is_file():
-        raise ckpt.CheckpointError(f"{path} is missing; build it with "
-                                   f"`python -m mmdemo gallery --checkpoint {checkpoint} --data DIR`")
+        raise ckpt.CheckpointError(
+            f"{path} is missing; build it with "
+            f"`python -m mmdemo gallery --checkpoint {checkpoint} --data DIR`"
+        )
     table = pd.read_parquet(path)
     missing = [c for c in ("embedding", *COORDS) if c not in table.columns]
     if missing:
-        raise ckpt.CheckpointError(f"{path} lacks the columns {', '.join(missing)}; rebuild it with "
-                                   f"`python -m mmdemo gallery --checkpoint {checkpoint} --data DIR`")
+        raise ckpt.CheckpointError(
+            f"{path} lacks the columns {', '.join(missing)}; rebuild it with "
+            f"`python -m mmdemo gallery --checkpoint {checkpoint} --data DIR`"
+        )
     emb = np.stack(table["embedding"].to_numpy()).astype(np.float32)
-    return Gallery(table, emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-9),
-                   table[list(COORDS)].to_numpy(np.float32))
+    return Gallery(
+        table,
+        emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-9),
+        table[list(COORDS)].to_numpy(np.float32),
+    )
 
 
 def pca_layout(embeddings: np.ndarray, n_components: int) -> np.ndarray:
@@ -107,15 +124,25 @@ def pca_layout(embeddings: np.ndarray, n_components: int) -> np.ndarray:
     return (x @ vt[:n_components].T).astype(np.float32)
 
 
-def build_gallery(checkpoint: str | Path, data: str | Path, *, people: int = 2500, device: str = "auto",
-                  n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0, layout: str = "umap",
-                  progress: Callable[[str], None] | None = None) -> Path:
+def build_gallery(
+    checkpoint: str | Path,
+    data: str | Path,
+    *,
+    people: int = 2500,
+    device: str = "auto",
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    seed: int = 0,
+    layout: str = "umap",
+    progress: Callable[[str], None] | None = None,
+) -> Path:
     """Embeds one sample per person of `data` (all three inputs) and lays them out.
 
     layout: "umap" (the map users see) or "pca" (fast, linear; for previews and tests)."""
     if layout not in ("umap", "pca"):
         raise ValueError(f"unknown layout {layout!r}; use umap or pca")
     import pandas as pd
+
     from mmdemo.data.loaders import load_audio, load_image, open_samples
     from mmdemo.inference.model import load_model
 
@@ -128,36 +155,75 @@ def build_gallery(checkpoint: str | Path, data: str | Path, *, people: int = 250
             samples.append(s)
     samples = samples[:people]
     if len(samples) < 50:
-        raise ValueError(f"{data} has only {len(samples)} people with all three inputs; a map needs at least 50")
+        raise ValueError(
+            f"{data} has only {len(samples)} people with all three inputs; a map needs at least 50"
+        )
     say(f"embedding {len(samples)} people")
     images = np.stack([load_image(s) for s in samples])
     embs = []
     for i in range(0, len(samples), 256):
-        chunk = samples[i:i + 256]
-        enc = model.encode_inputs(images[i:i + 256], [s.text for s in chunk], [load_audio(s) for s in chunk])
+        chunk = samples[i : i + 256]
+        enc = model.encode_inputs(
+            images[i : i + 256], [s.text for s in chunk], [load_audio(s) for s in chunk]
+        )
         embs.append(model.fuse(enc).mu.float().cpu().numpy())
     emb = np.concatenate(embs)
     say(f"laying out the map ({layout}, 2D and 3D)")
     if layout == "umap":
-        coords = np.concatenate([fit_umap(emb, n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed),
-                                 fit_umap(emb, n_components=3, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed)], 1)
+        coords = np.concatenate(
+            [
+                fit_umap(emb, n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed),
+                fit_umap(emb, n_components=3, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed),
+            ],
+            1,
+        )
     else:
         coords = np.concatenate([pca_layout(emb, 2), pca_layout(emb, 3)], 1)
-    table = pd.DataFrame({
-        "id": [s.id for s in samples], "person_id": [s.person_id for s in samples],
-        "description": [s.text for s in samples],
-        **{n: [s.attrs.get(n, "") for s in samples] for n in NAMES},
-        **{k: [s.voice.get(k, "") for s in samples] for k in ("voice_variant", "voice_pitch", "voice_rate",
-                                                            "voice_range", "voice_volume", "voice_text")},
-        "embedding": list(emb), "x2": coords[:, 0], "y2": coords[:, 1],
-        "x3": coords[:, 2], "y3": coords[:, 3], "z3": coords[:, 4],
-        "face_jpeg": [cv2.imencode(".jpg", cv2.cvtColor(im, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])[1].tobytes()
-                      for im in images]})
+    table = pd.DataFrame(
+        {
+            "id": [s.id for s in samples],
+            "person_id": [s.person_id for s in samples],
+            "description": [s.text for s in samples],
+            **{n: [s.attrs.get(n, "") for s in samples] for n in NAMES},
+            **{
+                k: [s.voice.get(k, "") for s in samples]
+                for k in (
+                    "voice_variant",
+                    "voice_pitch",
+                    "voice_rate",
+                    "voice_range",
+                    "voice_volume",
+                    "voice_text",
+                )
+            },
+            "embedding": list(emb),
+            "x2": coords[:, 0],
+            "y2": coords[:, 1],
+            "x3": coords[:, 2],
+            "y3": coords[:, 3],
+            "z3": coords[:, 4],
+            "face_jpeg": [
+                cv2.imencode(".jpg", cv2.cvtColor(im, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])[
+                    1
+                ].tobytes()
+                for im in images
+            ],
+        }
+    )
     folder = Path(checkpoint) / GALLERY_DIR
     ckpt.atomic_write_parquet(folder / "gallery.parquet", table)
-    for old in ("projector.safetensors", "projector.json"):   # the regressor earlier versions wrote
+    for old in ("projector.safetensors", "projector.json"):  # the regressor earlier versions wrote
         (folder / old).unlink(missing_ok=True)
-    ckpt.atomic_write_json(folder / LAYOUT_FILE, {"latent_dim": int(emb.shape[1]), "n_neighbors": n_neighbors,
-                                                  "min_dist": min_dist, "seed": seed, "people": len(samples),
-                                                  "data": str(data), "layout": layout})
+    ckpt.atomic_write_json(
+        folder / LAYOUT_FILE,
+        {
+            "latent_dim": int(emb.shape[1]),
+            "n_neighbors": n_neighbors,
+            "min_dist": min_dist,
+            "seed": seed,
+            "people": len(samples),
+            "data": str(data),
+            "layout": layout,
+        },
+    )
     return folder

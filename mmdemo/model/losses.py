@@ -1,4 +1,5 @@
 """Loss and image-quality functions shared by training and evaluation."""
+
 from __future__ import annotations
 
 import math
@@ -11,16 +12,18 @@ import torch.nn.functional as F
 @lru_cache(maxsize=4)
 def _gaussian_window(size: int, sigma: float, channels: int, device_str: str) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
-    g = torch.exp(-(x ** 2) / (2 * sigma ** 2))
+    g = torch.exp(-(x**2) / (2 * sigma**2))
     g = (g / g.sum())[:, None] @ (g / g.sum())[None, :]
     return g.expand(channels, 1, size, size).contiguous().to(device_str)
 
 
 def _fp32(fn):
     """Runs `fn` in float32 even under autocast: its variances cancel catastrophically in bf16."""
+
     def wrapped(*args, **kwargs):
         with torch.autocast(device_type=args[0].device.type, enabled=False):
             return fn(*(x.float() if torch.is_tensor(x) else x for x in args), **kwargs)
+
     wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
     return wrapped
 
@@ -32,11 +35,11 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5)
     w = _gaussian_window(window, sigma, c, str(a.device)).to(a.dtype)
     pad = window // 2
     mu_a, mu_b = F.conv2d(a, w, padding=pad, groups=c), F.conv2d(b, w, padding=pad, groups=c)
-    var_a = F.conv2d(a * a, w, padding=pad, groups=c) - mu_a ** 2
-    var_b = F.conv2d(b * b, w, padding=pad, groups=c) - mu_b ** 2
+    var_a = F.conv2d(a * a, w, padding=pad, groups=c) - mu_a**2
+    var_b = F.conv2d(b * b, w, padding=pad, groups=c) - mu_b**2
     cov = F.conv2d(a * b, w, padding=pad, groups=c) - mu_a * mu_b
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return s.flatten(1).mean(1)
 
 
@@ -49,7 +52,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 @_fp32
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(q || N(0, I)) per sample (B,), summed over latent dimensions."""
-    return 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(-1)
+    return 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(-1)
 
 
 @_fp32

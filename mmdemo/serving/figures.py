@@ -4,10 +4,11 @@ overlays on faces, modality shares, voice attention over the spectrogram.
 Pure functions from arrays to figures or images; no UI toolkit involved, so the
 app, scripts and notebooks all draw the same pictures.
 """
+
 from __future__ import annotations
 
 import html
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -20,8 +21,11 @@ MODALITY_COLOURS = {"fused": "#111111", "image": "#E45756", "text": "#4C78A8", "
 
 def value_label(attribute: str, value) -> str:
     if BY_NAME[attribute].binary:
-        return {"0": f"no {attribute}", "1": attribute}.get(str(value), str(value)) if attribute != "Male" else \
-            {"0": "female", "1": "male"}.get(str(value), str(value))
+        return (
+            {"0": f"no {attribute}", "1": attribute}.get(str(value), str(value))
+            if attribute != "Male"
+            else {"0": "female", "1": "male"}.get(str(value), str(value))
+        )
     return str(value)
 
 
@@ -31,13 +35,20 @@ def hover_text(row: Mapping) -> str:
     return f"{html.escape(str(row.get('description', '')))}<br><i>{html.escape(attrs)}</i>"
 
 
-def map_figure(table, colour_by: str = "emotion", dims: int = 2, live: Mapping[str, np.ndarray] | None = None,
-               extra: Sequence[Mapping] = (), title: str | None = None):
+def map_figure(
+    table,
+    colour_by: str = "emotion",
+    dims: int = 2,
+    live: Mapping[str, np.ndarray] | None = None,
+    extra: Sequence[Mapping] = (),
+    title: str | None = None,
+):
     """Gallery scatter (WebGL in 2D), one trace per attribute value; `live` points joined as a triangle.
 
     table: pandas DataFrame with x2/y2 (x3/y3/z3), the attribute columns, description, id.
     live: {"fused"|"image"|"text"|"voice": (5,) coordinates}. extra: user-added points."""
     import plotly.graph_objects as go
+
     if colour_by not in NAMES:
         raise ValueError(f"unknown attribute {colour_by!r} to colour by")
     cols = ("x2", "y2") if dims == 2 else ("x3", "y3", "z3")
@@ -47,10 +58,14 @@ def map_figure(table, colour_by: str = "emotion", dims: int = 2, live: Mapping[s
         sel = (table[colour_by].astype(str) == value).to_numpy()
         if not sel.any():
             continue
-        common = dict(mode="markers", name=value_label(colour_by, value), customdata=table["id"].to_numpy()[sel],
-                      hovertext=[hover[i] for i in np.flatnonzero(sel)] if hover else None,
-                      hoverinfo="text" if hover else "skip", marker=dict(size=4 if dims == 2 else 2.5,
-                                                                          color=PALETTE[k % len(PALETTE)], opacity=0.7))
+        common = dict(
+            mode="markers",
+            name=value_label(colour_by, value),
+            customdata=table["id"].to_numpy()[sel],
+            hovertext=[hover[i] for i in np.flatnonzero(sel)] if hover else None,
+            hoverinfo="text" if hover else "skip",
+            marker=dict(size=4 if dims == 2 else 2.5, color=PALETTE[k % len(PALETTE)], opacity=0.7),
+        )
         coords = {c: table[c].to_numpy()[sel] for c in cols}
         if dims == 2:
             fig.add_trace(go.Scattergl(x=coords["x2"], y=coords["y2"], **common))
@@ -58,51 +73,119 @@ def map_figure(table, colour_by: str = "emotion", dims: int = 2, live: Mapping[s
             fig.add_trace(go.Scatter3d(x=coords["x3"], y=coords["y3"], z=coords["z3"], **common))
     if extra:
         pts = np.array([p["coords"] for p in extra])
-        _add_points(fig, pts, dims, name="your samples", colour="#7F3C8D", symbol="diamond",
-                    text=[html.escape(p.get("label", "")) for p in extra])
+        _add_points(
+            fig,
+            pts,
+            dims,
+            name="your samples",
+            colour="#7F3C8D",
+            symbol="diamond",
+            text=[html.escape(p.get("label", "")) for p in extra],
+        )
     if live:
         _add_live(fig, live, dims)
-    fig.update_layout(margin=dict(l=0, r=0, t=30 if title else 0, b=0), title=title, height=520,
-                      legend=dict(title=colour_by, itemsizing="constant"), uirevision="map", dragmode="pan")
+    fig.update_layout(
+        margin=dict(l=0, r=0, t=30 if title else 0, b=0),
+        title=title,
+        height=520,
+        legend=dict(title=colour_by, itemsizing="constant"),
+        uirevision="map",
+        dragmode="pan",
+    )
     if dims == 2:
         fig.update_xaxes(showticklabels=False, title=None)
         fig.update_yaxes(showticklabels=False, title=None, scaleanchor="x")
     return fig
 
 
-def _add_points(fig, pts: np.ndarray, dims: int, *, name: str, colour: str, symbol: str, text, size=12,
-                mode="markers"):
+def _add_points(
+    fig, pts: np.ndarray, dims: int, *, name: str, colour: str, symbol: str, text, size=12, mode="markers"
+):
     import plotly.graph_objects as go
+
     marker = dict(size=size, color=colour, symbol=symbol, line=dict(color="white", width=1.5))
     if dims == 2:
-        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode=mode, name=name, marker=marker,
-                                 hovertext=text, hoverinfo="text"))
+        fig.add_trace(
+            go.Scatter(
+                x=pts[:, 0],
+                y=pts[:, 1],
+                mode=mode,
+                name=name,
+                marker=marker,
+                hovertext=text,
+                hoverinfo="text",
+            )
+        )
     else:
         marker3 = dict(marker, size=size / 2)
         marker3.pop("line")
-        fig.add_trace(go.Scatter3d(x=pts[:, 2], y=pts[:, 3], z=pts[:, 4], mode=mode, name=name, marker=marker3,
-                                   hovertext=text, hoverinfo="text"))
+        fig.add_trace(
+            go.Scatter3d(
+                x=pts[:, 2],
+                y=pts[:, 3],
+                z=pts[:, 4],
+                mode=mode,
+                name=name,
+                marker=marker3,
+                hovertext=text,
+                hoverinfo="text",
+            )
+        )
 
 
 def _add_live(fig, live: Mapping[str, np.ndarray], dims: int) -> None:
     """The fused point plus each single-input point, joined into a triangle around it."""
     import plotly.graph_objects as go
+
     singles = [m for m in ("image", "text", "voice") if m in live]
     if len(singles) >= 2:
         loop = np.array([live[m] for m in singles + singles[:1]])
         if dims == 2:
-            fig.add_trace(go.Scatter(x=loop[:, 0], y=loop[:, 1], mode="lines", name="modalities",
-                                     line=dict(color="#333", width=1.5, dash="dot"), hoverinfo="skip"))
+            fig.add_trace(
+                go.Scatter(
+                    x=loop[:, 0],
+                    y=loop[:, 1],
+                    mode="lines",
+                    name="modalities",
+                    line=dict(color="#333", width=1.5, dash="dot"),
+                    hoverinfo="skip",
+                )
+            )
         else:
-            fig.add_trace(go.Scatter3d(x=loop[:, 2], y=loop[:, 3], z=loop[:, 4], mode="lines", name="modalities",
-                                       line=dict(color="#333", width=3), hoverinfo="skip"))
+            fig.add_trace(
+                go.Scatter3d(
+                    x=loop[:, 2],
+                    y=loop[:, 3],
+                    z=loop[:, 4],
+                    mode="lines",
+                    name="modalities",
+                    line=dict(color="#333", width=3),
+                    hoverinfo="skip",
+                )
+            )
     labels = {"image": "face only", "text": "description only", "voice": "voice only"}
     for m in singles:
-        _add_points(fig, np.array([live[m]]), dims, name=labels[m], colour=MODALITY_COLOURS[m],
-                    symbol="circle", text=[labels[m]], size=11)
+        _add_points(
+            fig,
+            np.array([live[m]]),
+            dims,
+            name=labels[m],
+            colour=MODALITY_COLOURS[m],
+            symbol="circle",
+            text=[labels[m]],
+            size=11,
+        )
     if "fused" in live:
-        _add_points(fig, np.array([live["fused"]]), dims, name="you are here", colour=MODALITY_COLOURS["fused"],
-                    symbol="star", text=["you are here (all inputs fused)"], size=18)
+        _add_points(
+            fig,
+            np.array([live["fused"]]),
+            dims,
+            name="you are here",
+            colour=MODALITY_COLOURS["fused"],
+            symbol="star",
+            text=["you are here (all inputs fused)"],
+            size=18,
+        )
 
 
 def heat_overlay(face: np.ndarray, heat: np.ndarray, *, size: int = 256, alpha: float = 0.55) -> np.ndarray:
@@ -111,12 +194,15 @@ def heat_overlay(face: np.ndarray, heat: np.ndarray, *, size: int = 256, alpha: 
     h = np.asarray(heat, np.float32)
     h = (h - h.min()) / (h.max() - h.min() + 1e-9)
     h = cv2.resize(h, (size, size), interpolation=cv2.INTER_CUBIC)
-    colour = cv2.cvtColor(cv2.applyColorMap((np.clip(h, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_INFERNO),
-                          cv2.COLOR_BGR2RGB)
-    return cv2.addWeighted(base, 1 - alpha, colour, alpha, 0)   # uint8 SIMD blend: 4x faster than in float
+    colour = cv2.cvtColor(
+        cv2.applyColorMap((np.clip(h, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB
+    )
+    return cv2.addWeighted(base, 1 - alpha, colour, alpha, 0)  # uint8 SIMD blend: 4x faster than in float
 
 
-def word_maps(face: np.ndarray, words: Sequence[str], maps: np.ndarray, *, cell: int = 112, per_row: int = 6) -> np.ndarray:
+def word_maps(
+    face: np.ndarray, words: Sequence[str], maps: np.ndarray, *, cell: int = 112, per_row: int = 6
+) -> np.ndarray:
     """One small heatmap per word in a grid image, each labelled with its word."""
     tiles = []
     for word, heat in zip(words, maps):
@@ -128,34 +214,62 @@ def word_maps(face: np.ndarray, words: Sequence[str], maps: np.ndarray, *, cell:
         return np.full((cell, cell, 3), 255, np.uint8)
     while len(tiles) % per_row and len(tiles) > per_row:
         tiles.append(np.full_like(tiles[0], 255))
-    rows = [np.hstack(tiles[i:i + per_row]) for i in range(0, len(tiles), per_row)]
+    rows = [np.hstack(tiles[i : i + per_row]) for i in range(0, len(tiles), per_row)]
     return np.vstack(rows)
 
 
 def modality_bar(shares: Mapping[str, float]):
     import plotly.graph_objects as go
+
     names = [m for m in ("image", "text", "voice") if m in shares]
-    fig = go.Figure(go.Bar(x=[shares[m] for m in names], y=[{"image": "face"}.get(m, m) for m in names],
-                           orientation="h", marker_color=[MODALITY_COLOURS[m] for m in names],
-                           text=[f"{shares[m]:.0%}" for m in names], textposition="auto"))
-    fig.update_layout(height=170, margin=dict(l=0, r=0, t=24, b=0), xaxis=dict(range=[0, 1], tickformat=".0%"),
-                      title=dict(text="share of the fused token's attention", font=dict(size=12)))
+    fig = go.Figure(
+        go.Bar(
+            x=[shares[m] for m in names],
+            y=[{"image": "face"}.get(m, m) for m in names],
+            orientation="h",
+            marker_color=[MODALITY_COLOURS[m] for m in names],
+            text=[f"{shares[m]:.0%}" for m in names],
+            textposition="auto",
+        )
+    )
+    fig.update_layout(
+        height=170,
+        margin=dict(l=0, r=0, t=24, b=0),
+        xaxis=dict(range=[0, 1], tickformat=".0%"),
+        title=dict(text="share of the fused token's attention", font=dict(size=12)),
+    )
     return fig
 
 
 def voice_attention_figure(wave: np.ndarray, weights: np.ndarray, token_seconds: float):
     """Log-mel spectrogram with the fused token's attention per voice token drawn over it."""
     import plotly.graph_objects as go
+
     from mmdemo.audio import log_mel
-    mel = log_mel(np.asarray(wave, np.float32)).numpy().T          # (64, frames)
+
+    mel = log_mel(np.asarray(wave, np.float32)).numpy().T  # (64, frames)
     frames = mel.shape[1]
-    fig = go.Figure(go.Heatmap(z=mel, x=np.arange(frames) * 0.01, colorscale="Viridis", showscale=False,
-                               hoverinfo="skip"))
+    fig = go.Figure(
+        go.Heatmap(z=mel, x=np.arange(frames) * 0.01, colorscale="Viridis", showscale=False, hoverinfo="skip")
+    )
     t = (np.arange(len(weights)) + 0.5) * token_seconds
     w = np.asarray(weights) / (np.max(weights) + 1e-9) * 60
-    fig.add_trace(go.Scatter(x=t, y=w, mode="lines+markers", line=dict(color="#FF4136", width=2),
-                             name="attention", hovertemplate="%{x:.2f} s<extra></extra>"))
-    fig.update_layout(height=220, margin=dict(l=0, r=0, t=24, b=0), showlegend=False,
-                      title=dict(text="voice: spectrogram and where the fused token listens", font=dict(size=12)),
-                      xaxis_title="seconds", yaxis=dict(title="mel bin", range=[0, 64]))
+    fig.add_trace(
+        go.Scatter(
+            x=t,
+            y=w,
+            mode="lines+markers",
+            line=dict(color="#FF4136", width=2),
+            name="attention",
+            hovertemplate="%{x:.2f} s<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=220,
+        margin=dict(l=0, r=0, t=24, b=0),
+        showlegend=False,
+        title=dict(text="voice: spectrogram and where the fused token listens", font=dict(size=12)),
+        xaxis_title="seconds",
+        yaxis=dict(title="mel bin", range=[0, 64]),
+    )
     return fig

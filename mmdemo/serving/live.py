@@ -6,6 +6,7 @@ point and its trail. A description typed in the terminal (`t`) or 3 s of voice (
 following frame. The model work is `DemoService.live_reading`, shared with the app's browser live tab;
 nothing here imports gradio, and a missing microphone or PortAudio only turns the voice off.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,9 +15,10 @@ import statistics
 import sys
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -25,18 +27,20 @@ from mmdemo.schema import BY_NAME, NAMES
 from mmdemo.serving.figures import PALETTE, heat_overlay, value_label
 
 RECORD_SECONDS = 3.0
-RECORD_RATE = 16000                 # the model's rate (audio.SAMPLE_RATE; not imported: it pulls in torch)
-PANEL = 256                         # px a side of each right-hand panel
-CAMERA_SIZE = (640, 512)            # (w, h) of the camera panel; frames are letterboxed into it
-STATUS_HEIGHT = 52                  # two lines of status text under the panels
+RECORD_RATE = 16000  # the model's rate (audio.SAMPLE_RATE; not imported: it pulls in torch)
+PANEL = 256  # px a side of each right-hand panel
+CAMERA_SIZE = (640, 512)  # (w, h) of the camera panel; frames are letterboxed into it
+STATUS_HEIGHT = 52  # two lines of status text under the panels
 COMPOSITE_SHAPE = (CAMERA_SIZE[1] + STATUS_HEIGHT, CAMERA_SIZE[0] + 2 * PANEL, 3)
-TRAIL_LENGTH = 24                   # map positions kept behind the moving point
+TRAIL_LENGTH = 24  # map positions kept behind the moving point
 WINDOW_TITLE = "mmdemo live"
-MESSAGE_SECONDS = 6.0               # how long a message replaces the key help in the status line
+MESSAGE_SECONDS = 6.0  # how long a message replaces the key help in the status line
 KEYS_HELP = "keys: r record 3 s | t type a description | s snapshot | q quit"
 FONT = cv2.FONT_HERSHEY_SIMPLEX
-PORTAUDIO_MISSING = ("voice off: the PortAudio library is missing; install it (Debian/Ubuntu: "
-                     "sudo apt-get install libportaudio2; macOS: brew install portaudio) and restart")
+PORTAUDIO_MISSING = (
+    "voice off: the PortAudio library is missing; install it (Debian/Ubuntu: "
+    "sudo apt-get install libportaudio2; macOS: brew install portaudio) and restart"
+)
 NO_MICROPHONE = "voice off: no microphone found; plug one in (or enable it) and restart"
 
 
@@ -44,10 +48,10 @@ NO_MICROPHONE = "voice off: no microphone found; plug one in (or enable it) and 
 class LiveOptions:
     checkpoint: Path = Path("checkpoints/default")
     camera: int = 0
-    source: Path | None = None          # a video file instead of the camera
-    headless: bool = False              # no window: every composed frame goes to `out` as a PNG
-    frames: int | None = None           # stop after this many frames (None: until the video ends or q)
-    out: Path = Path(".")               # headless frames and `s` snapshots
+    source: Path | None = None  # a video file instead of the camera
+    headless: bool = False  # no window: every composed frame goes to `out` as a PNG
+    frames: int | None = None  # stop after this many frames (None: until the video ends or q)
+    out: Path = Path(".")  # headless frames and `s` snapshots
     device: str = "auto"
     colour_by: str = "emotion"
 
@@ -55,8 +59,9 @@ class LiveOptions:
         if self.frames is not None and self.frames < 1:
             raise ValueError(f"--frames must be 1 or more, not {self.frames}")
         if self.colour_by not in NAMES:
-            raise ValueError(f"unknown attribute {self.colour_by!r} to colour the map by; "
-                             f"use one of {', '.join(NAMES)}")
+            raise ValueError(
+                f"unknown attribute {self.colour_by!r} to colour the map by; use one of {', '.join(NAMES)}"
+            )
 
 
 @dataclass
@@ -67,7 +72,9 @@ class LiveSummary:
     out: Path
 
     def line(self) -> str:
-        done = f"wrote {self.frames} frames to {self.out}" if self.headless else f"showed {self.frames} frames"
+        done = (
+            f"wrote {self.frames} frames to {self.out}" if self.headless else f"showed {self.frames} frames"
+        )
         return f"{done}, median {self.median_fps:.1f} frames per second"
 
 
@@ -82,7 +89,7 @@ class FrameSource:
         if self.is_file and not Path(source).is_file():
             raise ValueError(f"--source {source} does not exist; give a video file (.mp4, .avi, ...)")
         previous = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)   # OpenCV's per-backend warnings
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # OpenCV's per-backend warnings
         try:
             self._capture = cv2.VideoCapture(str(source) if self.is_file else int(camera))
             ok, first = self._capture.read() if self._capture.isOpened() else (False, None)
@@ -91,10 +98,14 @@ class FrameSource:
         if not ok:
             self._capture.release()
             if self.is_file:
-                raise ValueError(f"cannot read {source} as a video (OpenCV/FFmpeg could not decode a frame); "
-                                 f"give a video file such as .mp4 or .avi")
-            raise ValueError(f"no camera opened at index {camera}; plug in a camera (or try another --camera N), "
-                             f"or pass --source VIDEO_FILE")
+                raise ValueError(
+                    f"cannot read {source} as a video (OpenCV/FFmpeg could not decode a frame); "
+                    f"give a video file such as .mp4 or .avi"
+                )
+            raise ValueError(
+                f"no camera opened at index {camera}; plug in a camera (or try another --camera N), "
+                f"or pass --source VIDEO_FILE"
+            )
         self._pending: np.ndarray | None = first
         self.ended = False
 
@@ -120,9 +131,11 @@ class Microphone:
     def record(self, seconds: float = RECORD_SECONDS) -> tuple[int, np.ndarray]:
         failure = getattr(self._sd, "PortAudioError", OSError)
         try:
-            samples = self._sd.rec(int(seconds * RECORD_RATE), samplerate=RECORD_RATE, channels=1, dtype="float32")
+            samples = self._sd.rec(
+                int(seconds * RECORD_RATE), samplerate=RECORD_RATE, channels=1, dtype="float32"
+            )
             self._sd.wait()
-        except failure as e:   # unplugged or busy since the probe
+        except failure as e:  # unplugged or busy since the probe
             raise ValueError(f"recording failed ({e}); check the microphone and press r again") from None
         return RECORD_RATE, np.asarray(samples, np.float32).reshape(-1)
 
@@ -131,13 +144,13 @@ def open_microphone() -> tuple[Microphone | None, str]:
     """The microphone, or None and one line saying what to install or plug in (the voice then stays off)."""
     try:
         import sounddevice as sd
-    except OSError:        # what sounddevice raises when the PortAudio C library is not installed
+    except OSError:  # what sounddevice raises when the PortAudio C library is not installed
         return None, PORTAUDIO_MISSING
     except ImportError:
         return None, "voice off: the sounddevice package is missing; pip install sounddevice, then restart"
     try:
         sd.query_devices(kind="input")
-    except Exception:      # sounddevice.PortAudioError ("Error querying device -1") or a driver error: no input
+    except Exception:  # sounddevice.PortAudioError ("Error querying device -1") or a driver error: no input
         return None, NO_MICROPHONE
     return Microphone(sd), "voice ready: press r to record 3 s"
 
@@ -148,20 +161,23 @@ class LiveSession:
     """What the user added to the camera (typed description, recorded voice) and what the status line says.
 
     Both are encoded once into `context` (DemoService.live_context) and fused with every later frame."""
-    service: object                     # DemoService (imported lazily: torch loads only once a source opened)
+
+    service: object  # DemoService (imported lazily: torch loads only once a source opened)
     microphone: Microphone | None
-    voice_note: str                     # why the voice is off, or that it is ready
+    voice_note: str  # why the voice is off, or that it is ready
     text: str | None = None
     voice: tuple[int, np.ndarray] | None = None
-    context: object | None = None       # Encoded tokens of text/voice, or None
+    context: object | None = None  # Encoded tokens of text/voice, or None
     message: str = ""
-    message_at: float = 0.0             # when `message` was said; the key help returns MESSAGE_SECONDS later
+    message_at: float = 0.0  # when `message` was said; the key help returns MESSAGE_SECONDS later
 
     def say(self, message: str) -> None:
         self.message, self.message_at = message, time.monotonic()
 
     def set_text(self, text: str) -> None:
-        self._update(text.strip() or None, self.voice, "description " + ("set" if text.strip() else "cleared"))
+        self._update(
+            text.strip() or None, self.voice, "description " + ("set" if text.strip() else "cleared")
+        )
 
     def record_voice(self) -> None:
         if self.microphone is None:
@@ -178,7 +194,7 @@ class LiveSession:
     def _update(self, text, voice, done: str) -> None:
         try:
             self.context = self.service.live_context(text, voice)
-        except ValueError as e:      # e.g. "no voice detected: the recording is silent ..."; keep what we had
+        except ValueError as e:  # e.g. "no voice detected: the recording is silent ..."; keep what we had
             self.say(str(e))
             return
         self.text, self.voice = text, voice
@@ -200,11 +216,15 @@ def read_description() -> str:
         return ""
 
 
-def handle_key(key: int, session: LiveSession, snapshot: Callable[[], Path],
-               read_text: Callable[[], str] = read_description) -> bool:
+def handle_key(
+    key: int,
+    session: LiveSession,
+    snapshot: Callable[[], Path],
+    read_text: Callable[[], str] = read_description,
+) -> bool:
     """Acts on one key; False when the user asked to quit."""
     char = chr(key & 0xFF).lower()
-    if char == "q" or key & 0xFF == 27:     # q or Esc
+    if char == "q" or key & 0xFF == 27:  # q or Esc
         return False
     if char == "r":
         session.record_voice()
@@ -217,7 +237,7 @@ def handle_key(key: int, session: LiveSession, snapshot: Callable[[], Path],
 
 # ----------------------------------------------------------------- drawing
 def _bgr(hex_colour: str) -> tuple[int, int, int]:
-    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return b, g, r
 
 
@@ -226,8 +246,14 @@ def _ascii(text: str) -> str:
     return re.sub(r"[^\x20-\x7e]", "?", text)
 
 
-def put_text(img: np.ndarray, text: str, org: tuple[int, int], scale: float = 0.5,
-             colour=(255, 255, 255), max_width: int | None = None) -> None:
+def put_text(
+    img: np.ndarray,
+    text: str,
+    org: tuple[int, int],
+    scale: float = 0.5,
+    colour=(255, 255, 255),
+    max_width: int | None = None,
+) -> None:
     """Text with a dark outline (readable on any background), cut with '...' to fit max_width px."""
     text = _ascii(text)
     if max_width is not None:
@@ -265,7 +291,7 @@ class LiveMap:
     def draw(self, trail: Sequence[np.ndarray]) -> np.ndarray:
         img = self.base.copy()
         points = self.to_pixels(np.asarray(trail)) if len(trail) else []
-        for i in range(1, len(points)):       # older segments lighter: the trail shows where it came from
+        for i in range(1, len(points)):  # older segments lighter: the trail shows where it came from
             shade = int(200 * (1 - i / len(points)))
             cv2.line(img, points[i - 1], points[i], (shade, shade, shade), 2, cv2.LINE_AA)
         if points:
@@ -281,7 +307,9 @@ def letterbox(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     nw, nh = max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale))
     out = np.full((h, w, 3), 24, np.uint8)
     x, y = (w - nw) // 2, (h - nh) // 2
-    out[y:y + nh, x:x + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    out[y : y + nh, x : x + nw] = cv2.resize(
+        img, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
     return out
 
 
@@ -294,8 +322,12 @@ def camera_panel(frame: np.ndarray, box, fps: float) -> np.ndarray:
     panel = letterbox(shown, CAMERA_SIZE)
     put_text(panel, f"{fps:.1f} fps", (10, 26), 0.7)
     if box is None:
-        put_text(panel, "no face found: the centre of the frame is used", (10, CAMERA_SIZE[1] - 14),
-                 colour=(120, 200, 255))
+        put_text(
+            panel,
+            "no face found: the centre of the frame is used",
+            (10, CAMERA_SIZE[1] - 14),
+            colour=(120, 200, 255),
+        )
     return panel
 
 
@@ -310,20 +342,24 @@ def info_panel(reading, live_map: LiveMap) -> np.ndarray:
     return img
 
 
-def compose(frame: np.ndarray, reading, map_image: np.ndarray, live_map: LiveMap,
-            status: Sequence[str], fps: float) -> np.ndarray:
+def compose(
+    frame: np.ndarray, reading, map_image: np.ndarray, live_map: LiveMap, status: Sequence[str], fps: float
+) -> np.ndarray:
     """One BGR image: camera left; reconstruction, attention, map and legend right; status lines below."""
     to_bgr = lambda rgb: cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)  # noqa: E731 - the model speaks RGB, OpenCV BGR
     canvas = np.full(COMPOSITE_SHAPE, 16, np.uint8)
     cw, ch = CAMERA_SIZE
     canvas[:ch, :cw] = camera_panel(frame, reading.box, fps)
     recon = cv2.resize(reading.reconstruction, (PANEL, PANEL), interpolation=cv2.INTER_CUBIC)
-    panels = [(to_bgr(recon), "reconstruction"), (to_bgr(heat_overlay(reading.crop, reading.heat, size=PANEL)),
-                                                  "attention rollout"),
-              (map_image, "map: you are the black dot"), (info_panel(reading, live_map), "")]
+    panels = [
+        (to_bgr(recon), "reconstruction"),
+        (to_bgr(heat_overlay(reading.crop, reading.heat, size=PANEL)), "attention rollout"),
+        (map_image, "map: you are the black dot"),
+        (info_panel(reading, live_map), ""),
+    ]
     for i, (img, label) in enumerate(panels):
         x, y = cw + PANEL * (i % 2), PANEL * (i // 2)
-        canvas[y:y + PANEL, x:x + PANEL] = img
+        canvas[y : y + PANEL, x : x + PANEL] = img
         if label:
             put_text(canvas, label, (x + 6, y + PANEL - 8), 0.45)
     for i, line in enumerate(status):
@@ -333,7 +369,7 @@ def compose(frame: np.ndarray, reading, map_image: np.ndarray, live_map: LiveMap
 
 # ----------------------------------------------------------------- outputs
 class Output(Protocol):
-    def show(self, image: np.ndarray) -> int | None: ...   # the key pressed, if any
+    def show(self, image: np.ndarray) -> int | None: ...  # the key pressed, if any
     def close(self) -> None: ...
 
 
@@ -359,9 +395,13 @@ def gui_problem() -> str | None:
     OpenCV's Qt backend aborts the whole process instead of raising."""
     gui = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
     if gui and gui.group(1).upper() == "NONE":
-        return ("this OpenCV has no window support (a -headless build); pip install opencv-python, "
-                "or use --headless --out DIR")
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return (
+            "this OpenCV has no window support (a -headless build); pip install opencv-python, "
+            "or use --headless --out DIR"
+        )
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
         return "no display to open a window on; run it in a desktop session, or use --headless --out DIR"
     return None
 
@@ -376,13 +416,15 @@ class Window:
         try:
             cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_AUTOSIZE)
         except cv2.error:
-            raise ValueError("OpenCV cannot open a window here; use --headless --out DIR, "
-                             "or install a GUI build of OpenCV (pip install opencv-python)") from None
+            raise ValueError(
+                "OpenCV cannot open a window here; use --headless --out DIR, "
+                "or install a GUI build of OpenCV (pip install opencv-python)"
+            ) from None
         self.shown = False
 
     def show(self, image: np.ndarray) -> int | None:
         if self.shown and cv2.getWindowProperty(WINDOW_TITLE, cv2.WND_PROP_VISIBLE) < 1:
-            return ord("q")                   # the user closed the window
+            return ord("q")  # the user closed the window
         cv2.imshow(WINDOW_TITLE, image)
         self.shown = True
         key = cv2.waitKey(1)
@@ -390,13 +432,14 @@ class Window:
 
     def close(self) -> None:
         cv2.destroyAllWindows()
-        cv2.waitKey(1)                        # lets the GUI thread actually take the window down
+        cv2.waitKey(1)  # lets the GUI thread actually take the window down
 
 
 # -------------------------------------------------------------------- loop
 @dataclass
 class FrameRate:
     """Frames per second over the last few seconds (shown) and every frame interval (the summary's median)."""
+
     window_s: float = 2.0
     intervals: list[float] = field(default_factory=list)
     _recent: deque = field(default_factory=lambda: deque(maxlen=240))
@@ -423,27 +466,35 @@ def save_snapshot(image: np.ndarray, out: Path) -> Path:
     return path
 
 
-def run_live(options: LiveOptions, *, output: Output | None = None, service=None,
-             read_text: Callable[[], str] = read_description) -> LiveSummary:
+def run_live(
+    options: LiveOptions,
+    *,
+    output: Output | None = None,
+    service=None,
+    read_text: Callable[[], str] = read_description,
+) -> LiveSummary:
     """The live loop until q, a closed window, the end of the video or `options.frames` frames.
 
     output/service/read_text: injected by tests (a scripted output, an already loaded model)."""
-    source = FrameSource(options.camera, options.source)     # fails fast, before the model loads
+    source = FrameSource(options.camera, options.source)  # fails fast, before the model loads
     try:
         output = output or (HeadlessOutput(options.out) if options.headless else Window())
         microphone, voice_note = open_microphone()
         if microphone is None:
             print(voice_note, file=sys.stderr, flush=True)
-        if service is None:          # this process is ours: tune it for one small frame at a time
+        if service is None:  # this process is ours: tune it for one small frame at a time
             import torch
+
             from mmdemo.serving.service import DemoService
+
             # A frame is a batch of one: intra-op threads gain little, and on a busy CPU OpenMP's waiting
             # threads made each frame many times slower (2 cores, 4 other processes: 1190 ms vs 31 ms).
             torch.set_num_threads(1)
             service = DemoService(options.checkpoint, options.device)
         session = LiveSession(service, microphone, voice_note)
-        frames, rate = _loop(source, output, session, LiveMap(service.gallery.table, options.colour_by),
-                             options, read_text)
+        frames, rate = _loop(
+            source, output, session, LiveMap(service.gallery.table, options.colour_by), options, read_text
+        )
     finally:
         source.release()
         if output is not None:
@@ -453,8 +504,14 @@ def run_live(options: LiveOptions, *, output: Output | None = None, service=None
     return LiveSummary(frames, rate.median(), options.headless, options.out)
 
 
-def _loop(source: FrameSource, output: Output, session: LiveSession, live_map: LiveMap,
-          options: LiveOptions, read_text: Callable[[], str]) -> tuple[int, FrameRate]:
+def _loop(
+    source: FrameSource,
+    output: Output,
+    session: LiveSession,
+    live_map: LiveMap,
+    options: LiveOptions,
+    read_text: Callable[[], str],
+) -> tuple[int, FrameRate]:
     trail: deque = deque(maxlen=TRAIL_LENGTH)
     rate, frames = FrameRate(), 0
     while options.frames is None or frames < options.frames:
@@ -466,6 +523,8 @@ def _loop(source: FrameSource, output: Output, session: LiveSession, live_map: L
         image = compose(frame, reading, live_map.draw(trail), live_map, session.status_lines(), rate.tick())
         key = output.show(image)
         frames += 1
-        if key is not None and not handle_key(key, session, lambda: save_snapshot(image, options.out), read_text):
+        if key is not None and not handle_key(
+            key, session, lambda im=image: save_snapshot(im, options.out), read_text
+        ):
             break
     return frames, rate

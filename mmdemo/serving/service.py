@@ -2,35 +2,54 @@
 gallery, and one method per user action returning display-ready results
 (arrays, plotly figures, plain text). The Gradio app only lays these out.
 """
+
 from __future__ import annotations
 
 import html
 import json
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 import torch
 
-from mmdemo.inference.model import Analysis, MultimodalModel, VOICE_PHRASE, load_model
-from mmdemo.inference.model import Encoded
+from mmdemo.inference.model import VOICE_PHRASE, Analysis, Encoded, MultimodalModel, load_model
 from mmdemo.inference.projection import Gallery, fit_umap, load_gallery
-from mmdemo.schema import ATTRIBUTES, BY_NAME, MODALITIES, NAMES
-from mmdemo.serving.figures import heat_overlay, map_figure, modality_bar, value_label, voice_attention_figure, word_maps
+from mmdemo.schema import MODALITIES, NAMES
+from mmdemo.serving.figures import (
+    heat_overlay,
+    map_figure,
+    modality_bar,
+    value_label,
+    voice_attention_figure,
+    word_maps,
+)
 
 log = logging.getLogger(__name__)
-DISPLAY = 256   # px a side for faces shown in the UI (the model works at 64)
+DISPLAY = 256  # px a side for faces shown in the UI (the model works at 64)
 
 # Named directions users can slide along: attribute, value to move towards.
-DIRECTIONS = {"older": ("age_group", "senior"), "younger": ("age_group", "young"),
-              "smiling": ("emotion", "happy"), "sad": ("emotion", "sad"), "angry": ("emotion", "angry"),
-              "surprised": ("emotion", "surprised"), "glasses": ("Eyeglasses", "1"), "beard": ("Beard", "1"),
-              "hat": ("Wearing_Hat", "1"), "male": ("Male", "1"), "female": ("Male", "0"),
-              "gray hair": ("hair_color", "gray"), "red hair": ("hair_color", "red"),
-              "blond hair": ("hair_color", "blond"), "dark skin": ("skin_tone", "dark"), "light skin": ("skin_tone", "light")}
+DIRECTIONS = {
+    "older": ("age_group", "senior"),
+    "younger": ("age_group", "young"),
+    "smiling": ("emotion", "happy"),
+    "sad": ("emotion", "sad"),
+    "angry": ("emotion", "angry"),
+    "surprised": ("emotion", "surprised"),
+    "glasses": ("Eyeglasses", "1"),
+    "beard": ("Beard", "1"),
+    "hat": ("Wearing_Hat", "1"),
+    "male": ("Male", "1"),
+    "female": ("Male", "0"),
+    "gray hair": ("hair_color", "gray"),
+    "red hair": ("hair_color", "red"),
+    "blond hair": ("hair_color", "blond"),
+    "dark skin": ("skin_tone", "dark"),
+    "light skin": ("skin_tone", "light"),
+}
 
 
 def upscale(img: np.ndarray, size: int = DISPLAY) -> np.ndarray:
@@ -40,6 +59,7 @@ def upscale(img: np.ndarray, size: int = DISPLAY) -> np.ndarray:
 @dataclass
 class Person:
     """A face, description and voice the model generated (or a gallery entry)."""
+
     face: np.ndarray
     text: str
     audio: tuple[int, np.ndarray]
@@ -49,10 +69,10 @@ class Person:
 @dataclass
 class AnalysisView:
     analysis: Analysis
-    coords: dict[str, np.ndarray]                 # map coordinates of the fused and single-input points
-    neighbours: list[tuple[np.ndarray, str]]      # (face, caption)
-    attribute_rows: list[list]                    # [attribute, value, confidence]
-    agreement_rows: list[list]                    # [pair, cosine similarity, verdict]
+    coords: dict[str, np.ndarray]  # map coordinates of the fused and single-input points
+    neighbours: list[tuple[np.ndarray, str]]  # (face, caption)
+    attribute_rows: list[list]  # [attribute, value, confidence]
+    agreement_rows: list[list]  # [pair, cosine similarity, verdict]
     word_grid: np.ndarray | None
     word_overlays: dict[str, np.ndarray]
     rollout: np.ndarray | None
@@ -63,13 +83,14 @@ class AnalysisView:
 @dataclass
 class LiveReading:
     """One camera frame as the model read it: the pieces a live view draws (UI-neutral arrays)."""
-    crop: np.ndarray                              # (64, 64, 3) RGB: the face as the model saw it
-    box: tuple[int, int, int, int] | None         # detected face (x, y, w, h) in the frame; None: centre used
-    reconstruction: np.ndarray                    # (64, 64, 3) RGB decoded from the fused latent
-    heat: np.ndarray                              # (grid, grid) attention rollout from [FUSE] to face patches
-    coords: np.ndarray                            # (5,) map coordinates: x2, y2, x3, y3, z3
-    embedding: np.ndarray                         # (Z,) fused latent mean
-    inputs: tuple[str, ...] = ("image",)          # modalities fused (a description/voice context adds theirs)
+
+    crop: np.ndarray  # (64, 64, 3) RGB: the face as the model saw it
+    box: tuple[int, int, int, int] | None  # detected face (x, y, w, h) in the frame; None: centre used
+    reconstruction: np.ndarray  # (64, 64, 3) RGB decoded from the fused latent
+    heat: np.ndarray  # (grid, grid) attention rollout from [FUSE] to face patches
+    coords: np.ndarray  # (5,) map coordinates: x2, y2, x3, y3, z3
+    embedding: np.ndarray  # (Z,) fused latent mean
+    inputs: tuple[str, ...] = ("image",)  # modalities fused (a description/voice context adds theirs)
 
 
 class DemoService:
@@ -81,7 +102,7 @@ class DemoService:
         metrics = self.checkpoint / "metrics.json"
         self.metrics = json.loads(metrics.read_text()) if metrics.is_file() else {}
         self._directions = self._attribute_directions()
-        self.model.analyze(text="warm-up")   # first-call costs (allocations, eSpeak init) paid at start
+        self.model.analyze(text="warm-up")  # first-call costs (allocations, eSpeak init) paid at start
 
     # ---------------------------------------------------------------- analyze
     def analyze(self, face=None, text=None, voice=None, k: int = 8) -> AnalysisView:
@@ -99,31 +120,56 @@ class DemoService:
         crop = a.face_crop
         overlays = {w: heat_overlay(crop, m) for w, m in zip(words, maps)} if maps is not None else {}
         return AnalysisView(
-            analysis=a, coords=coords, neighbours=neighbours, attribute_rows=attr_rows, agreement_rows=agree,
-            word_grid=word_maps(crop, words, maps) if maps is not None else None, word_overlays=overlays,
+            analysis=a,
+            coords=coords,
+            neighbours=neighbours,
+            attribute_rows=attr_rows,
+            agreement_rows=agree,
+            word_grid=word_maps(crop, words, maps) if maps is not None else None,
+            word_overlays=overlays,
             rollout=heat_overlay(crop, a.attention.rollout) if a.attention.rollout is not None else None,
             modality_figure=modality_bar(a.attention.modality_share),
-            voice_figure=(voice_attention_figure(a.voice_input, a.attention.voice_frames,
-                                                 a.attention.voice_token_seconds)
-                          if a.attention.voice_frames is not None else None))
+            voice_figure=(
+                voice_attention_figure(
+                    a.voice_input, a.attention.voice_frames, a.attention.voice_token_seconds
+                )
+                if a.attention.voice_frames is not None
+                else None
+            ),
+        )
 
-    def map(self, colour_by: str = "emotion", dims: int = 2, coords: dict | None = None,
-            extra: Sequence[dict] = (), table=None):
-        return map_figure(self.gallery.table if table is None else table, colour_by, dims, live=coords, extra=extra)
+    def map(
+        self,
+        colour_by: str = "emotion",
+        dims: int = 2,
+        coords: dict | None = None,
+        extra: Sequence[dict] = (),
+        table=None,
+    ):
+        return map_figure(
+            self.gallery.table if table is None else table, colour_by, dims, live=coords, extra=extra
+        )
 
     # ----------------------------------------------------------------- explore
     def person(self, person_id: str) -> Person:
         if person_id not in self.ids:
             raise ValueError(f"no person {person_id!r} in the gallery; click a point on the map")
         from mmdemo.synth.voices import VoiceParams, synthesize
+
         row = self.gallery.table.iloc[self.ids[person_id]]
         params = VoiceParams.from_dict(row.to_dict())
         audio = synthesize(str(row["voice_text"]) or VOICE_PHRASE, params)
-        return Person(upscale(self.gallery.face(self.ids[person_id])), str(row["description"]), (16000, audio),
-                      {n: row[n] for n in NAMES})
+        return Person(
+            upscale(self.gallery.face(self.ids[person_id])),
+            str(row["description"]),
+            (16000, audio),
+            {n: row[n] for n in NAMES},
+        )
 
     def decode(self, z: torch.Tensor) -> list[Person]:
-        """Latents -> faces, descriptions and voices (the voice's intonation follows the predicted emotion)."""
+        """Latents -> faces, descriptions and voices.
+
+        The voice's intonation follows the predicted emotion."""
         faces = self.model.decode_images(z)
         texts = self.model.decode_texts(z)
         attrs = self.model.predict_attributes(z)
@@ -131,13 +177,17 @@ class DemoService:
         return [Person(upscale(f), t, (16000, v), a) for f, t, v, a in zip(faces, texts, voices, attrs)]
 
     def sample(self, n: int = 4, seed: int | None = None) -> list[Person]:
-        gen = torch.Generator().manual_seed(int(seed) if seed is not None else int(np.random.randint(1 << 30)))
+        gen = torch.Generator().manual_seed(
+            int(seed) if seed is not None else int(np.random.randint(1 << 30))
+        )
         return self.decode(torch.randn(n, self.model.config.latent_dim, generator=gen))
 
     def embedding_of(self, person_id: str) -> torch.Tensor:
         if person_id not in self.ids:
             raise ValueError(f"no person {person_id!r} in the gallery; pick one from the list or the map")
-        return torch.from_numpy(np.array(self.gallery.table["embedding"].iloc[self.ids[person_id]], np.float32))
+        return torch.from_numpy(
+            np.array(self.gallery.table["embedding"].iloc[self.ids[person_id]], np.float32)
+        )
 
     def interpolate(self, id_a: str, id_b: str, t: float) -> Person:
         za, zb = self.embedding_of(id_a), self.embedding_of(id_b)
@@ -162,7 +212,9 @@ class DemoService:
     def directions(self) -> list[str]:
         return list(self._directions)
 
-    def reproject(self, n_neighbors: int, min_dist: float, progress: Callable[[float, str], None] | None = None):
+    def reproject(
+        self, n_neighbors: int, min_dist: float, progress: Callable[[float, str], None] | None = None
+    ):
         """A new UMAP layout of the gallery (this session only); returns the table with new coordinates."""
         if not 2 <= int(n_neighbors) <= 200 or not 0.0 <= float(min_dist) <= 1.0:
             raise ValueError("n_neighbors must be 2-200 and min_dist 0-1")
@@ -178,26 +230,31 @@ class DemoService:
         return table
 
     # -------------------------------------------------------------------- live
-    def live_context(self, text: str | None = None, voice: tuple[int, np.ndarray] | None = None) -> Encoded | None:
+    def live_context(
+        self, text: str | None = None, voice: tuple[int, np.ndarray] | None = None
+    ) -> Encoded | None:
         """A description and/or voice encoded once, to be fused with every later camera frame.
 
         Encoding text (MiniLM) or a voice per frame would cost more than the face itself; their tokens do
         not change between frames, so they are computed here once. None when both are empty.
         A silent voice raises the library's ValueError ("no voice detected ...")."""
         from mmdemo.data.preprocess import prepare_audio, prepare_text
+
         prepared, _ = prepare_text(text)
         wave = prepare_audio(voice)[0] if voice is not None else None
         if prepared is None and wave is None:
             return None
-        return self.model.encode_inputs(None, [prepared] if prepared else None,
-                                        [wave] if wave is not None else None)
+        return self.model.encode_inputs(
+            None, [prepared] if prepared else None, [wave] if wave is not None else None
+        )
 
     def live_reading(self, frame: np.ndarray, context: Encoded | None = None) -> LiveReading:
         """One RGB camera frame (plus an optional `live_context`) -> the raw pieces the live views draw.
 
         Only what the live views show is computed: no text or voice decoding per frame."""
-        from mmdemo.inference.attention import attention_rollout
         from mmdemo.data.preprocess import prepare_image
+        from mmdemo.inference.attention import attention_rollout
+
         face = prepare_image(frame, self.model.config.image_size)
         encoded = self.model.encode_inputs(images=face.crop[None])
         if context is not None:
@@ -205,22 +262,33 @@ class DemoService:
         fused = self.model.fuse(encoded, want_attention=True)
         grid = self.model.config.patch_grid
         mu = fused.mu.float().cpu().numpy()
-        return LiveReading(crop=face.crop, box=face.box,
-                           reconstruction=self.model.decode_images(fused.mu)[0],
-                           heat=attention_rollout(fused)[: grid * grid].reshape(grid, grid),
-                           coords=self.gallery.place(mu)[0], embedding=mu[0],
-                           inputs=tuple(m for m in MODALITIES if m in encoded.tokens))
+        return LiveReading(
+            crop=face.crop,
+            box=face.box,
+            reconstruction=self.model.decode_images(fused.mu)[0],
+            heat=attention_rollout(fused)[: grid * grid].reshape(grid, grid),
+            coords=self.gallery.place(mu)[0],
+            embedding=mu[0],
+            inputs=tuple(m for m in MODALITIES if m in encoded.tokens),
+        )
 
     def live_frame(self, frame: np.ndarray, small_table):
         """One webcam frame -> (reconstruction, rollout overlay, map with the moving point, embedding)."""
         r = self.live_reading(frame)
-        return (upscale(r.reconstruction), heat_overlay(r.crop, r.heat),
-                map_figure(small_table, "emotion", 2, live={"fused": r.coords}), r.embedding)
+        return (
+            upscale(r.reconstruction),
+            heat_overlay(r.crop, r.heat),
+            map_figure(small_table, "emotion", 2, live={"fused": r.coords}),
+            r.embedding,
+        )
 
     def model_card(self) -> str:
         rows = "\n".join(f"| `{k}` | {v:.3f} |" for k, v in self.metrics.items())
-        return MODEL_CARD.format(metrics=rows or "| (no metrics.json beside this checkpoint) | |",
-                                 people=len(self.gallery.table), checkpoint=html.escape(str(self.checkpoint)))
+        return MODEL_CARD.format(
+            metrics=rows or "| (no metrics.json beside this checkpoint) | |",
+            people=len(self.gallery.table),
+            checkpoint=html.escape(str(self.checkpoint)),
+        )
 
 
 def _verdict(cos: float) -> str:

@@ -7,10 +7,11 @@ orders, and reports which attributes the sentence states (`text_mentions`).
 recover exactly the stated attributes of every sentence `describe` can write
 (a test checks this over thousands of samples).
 """
+
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -19,35 +20,58 @@ from mmdemo.schema import NAMES, normalise
 # ---------------------------------------------------------------- vocabulary
 # Each synonym list maps to exactly one schema value; the parser below uses the
 # same lists, so a word added here is understood both ways.
-AGE_ADJ = {"young": ("young", "youthful"), "adult": ("middle-aged", "adult", "grown-up"),
-           "senior": ("older", "elderly", "senior", "old", "aged")}
-AGE_DECADE = {"young": ("twenties", "early twenties", "late twenties"),
-              "adult": ("thirties", "forties", "late thirties", "early forties"),
-              "senior": ("sixties", "seventies", "eighties", "late sixties")}
+AGE_ADJ = {
+    "young": ("young", "youthful"),
+    "adult": ("middle-aged", "adult", "grown-up"),
+    "senior": ("older", "elderly", "senior", "old", "aged"),
+}
+AGE_DECADE = {
+    "young": ("twenties", "early twenties", "late twenties"),
+    "adult": ("thirties", "forties", "late thirties", "early forties"),
+    "senior": ("sixties", "seventies", "eighties", "late sixties"),
+}
 NOUN = {"0": ("woman", "lady"), "1": ("man", "gentleman", "guy"), None: ("person", "individual")}
-EMOTION_ADJ = {"neutral": ("calm", "composed", "expressionless", "neutral-looking", "serious"),
-               "happy": ("happy", "cheerful", "smiling", "joyful", "beaming"),
-               "sad": ("sad", "unhappy", "gloomy", "downcast", "sorrowful"),
-               "angry": ("angry", "furious", "irate", "annoyed", "enraged"),
-               "surprised": ("surprised", "astonished", "amazed", "startled", "shocked")}
-EXPRESSION_NOUN = {"neutral": ("neutral", "blank", "calm"), "happy": ("happy", "joyful", "cheerful"),
-                   "sad": ("sad", "sorrowful", "gloomy"), "angry": ("angry", "furious"),
-                   "surprised": ("surprised", "astonished")}
-HAIR = {"black": ("black", "jet-black", "raven"), "brown": ("brown", "chestnut", "brunette"),
-        "blond": ("blond", "blonde", "golden"), "red": ("red", "ginger", "auburn", "copper"),
-        "gray": ("gray", "grey", "silver")}
+EMOTION_ADJ = {
+    "neutral": ("calm", "composed", "expressionless", "neutral-looking", "serious"),
+    "happy": ("happy", "cheerful", "smiling", "joyful", "beaming"),
+    "sad": ("sad", "unhappy", "gloomy", "downcast", "sorrowful"),
+    "angry": ("angry", "furious", "irate", "annoyed", "enraged"),
+    "surprised": ("surprised", "astonished", "amazed", "startled", "shocked"),
+}
+EXPRESSION_NOUN = {
+    "neutral": ("neutral", "blank", "calm"),
+    "happy": ("happy", "joyful", "cheerful"),
+    "sad": ("sad", "sorrowful", "gloomy"),
+    "angry": ("angry", "furious"),
+    "surprised": ("surprised", "astonished"),
+}
+HAIR = {
+    "black": ("black", "jet-black", "raven"),
+    "brown": ("brown", "chestnut", "brunette"),
+    "blond": ("blond", "blonde", "golden"),
+    "red": ("red", "ginger", "auburn", "copper"),
+    "gray": ("gray", "grey", "silver"),
+}
 SKIN = {"light": ("light", "pale", "fair"), "medium": ("olive", "medium", "tan"), "dark": ("dark", "ebony")}
-PRONOUNS = {"0": ("she", "her", "is", "has", "looks", "wears"),
-            "1": ("he", "his", "is", "has", "looks", "wears"),
-            None: ("they", "their", "are", "have", "look", "wear")}
+PRONOUNS = {
+    "0": ("she", "her", "is", "has", "looks", "wears"),
+    "1": ("he", "his", "is", "has", "looks", "wears"),
+    None: ("they", "their", "are", "have", "look", "wear"),
+}
 
 # Binary accessories: (with-list items, clause predicates, adjective), per value.
-GLASSES = {"1": (("glasses", "spectacles", "a pair of glasses"), ("{wear} glasses",), "bespectacled"),
-           "0": (("no glasses",), ("{wear} no glasses",), None)}
-BEARD = {"1": (("a beard", "a full beard", "a thick beard"), ("{has} a beard",), "bearded"),
-         "0": (("no beard",), ("{is} clean-shaven",), "clean-shaven")}
-HAT = {"1": (("a hat", "a cap"), ("{wear} a hat", "{is} wearing a cap"), None),
-       "0": (("no hat",), ("{is} bare-headed",), "bare-headed")}
+GLASSES = {
+    "1": (("glasses", "spectacles", "a pair of glasses"), ("{wear} glasses",), "bespectacled"),
+    "0": (("no glasses",), ("{wear} no glasses",), None),
+}
+BEARD = {
+    "1": (("a beard", "a full beard", "a thick beard"), ("{has} a beard",), "bearded"),
+    "0": (("no beard",), ("{is} clean-shaven",), "clean-shaven"),
+}
+HAT = {
+    "1": (("a hat", "a cap"), ("{wear} a hat", "{is} wearing a cap"), None),
+    "0": (("no hat",), ("{is} bare-headed",), "bare-headed"),
+}
 
 SUBSET_SHARE = 0.3  # share of descriptions that state only a random subset of the attributes
 
@@ -68,8 +92,9 @@ def applicable_attributes(attrs: Mapping[str, str]) -> list[str]:
     return names
 
 
-def choose_mentions(attrs: Mapping[str, str], rng: np.random.Generator,
-                    subset_share: float = SUBSET_SHARE) -> tuple[str, ...]:
+def choose_mentions(
+    attrs: Mapping[str, str], rng: np.random.Generator, subset_share: float = SUBSET_SHARE
+) -> tuple[str, ...]:
     """All applicable attributes, or (with probability subset_share) a random non-empty subset."""
     names = applicable_attributes(attrs)
     if len(names) > 1 and rng.random() < subset_share:
@@ -79,8 +104,9 @@ def choose_mentions(attrs: Mapping[str, str], rng: np.random.Generator,
     return tuple(names)
 
 
-def describe(attrs: Mapping[str, str | int], rng: np.random.Generator,
-             mentions: Sequence[str] | None = None) -> tuple[str, tuple[str, ...]]:
+def describe(
+    attrs: Mapping[str, str | int], rng: np.random.Generator, mentions: Sequence[str] | None = None
+) -> tuple[str, tuple[str, ...]]:
     """A description of `attrs` stating exactly `mentions` (chosen at random when None).
 
     Returns (sentence, mentions in schema order)."""
@@ -174,12 +200,14 @@ class _Writer:
 
 def _order_adjectives(adjs: list[str]) -> list[str]:
     """Opinion/emotion words before age before colour-compounds, as English orders them."""
+
     def rank(word: str) -> int:
         if any(word in v for v in EMOTION_ADJ.values()):
             return 0
         if any(word in v for v in AGE_ADJ.values()):
             return 1
         return 2
+
     return sorted(adjs, key=rank)
 
 
@@ -233,13 +261,18 @@ def parse_description(text: str) -> dict[str, str]:
     ages = {_lookup(AGE_ADJ)[m] for m in _AGE_RE.findall(t_no_decade)}
     if decade:
         ages.add(_lookup(AGE_DECADE)[decade.group(1)])
-    for name, words, pattern in (("age_group", ages, None),
-                                 ("emotion", None, _EMOTION_RE),
-                                 ("hair_color", None, _HAIR_RE),
-                                 ("skin_tone", None, _SKIN_RE)):
+    for name, words, pattern in (
+        ("age_group", ages, None),
+        ("emotion", None, _EMOTION_RE),
+        ("hair_color", None, _HAIR_RE),
+        ("skin_tone", None, _SKIN_RE),
+    ):
         if pattern is not None:
-            table = {"emotion": _lookup(EMOTION_ADJ) | _lookup(EXPRESSION_NOUN),
-                     "hair_color": _lookup(HAIR), "skin_tone": _lookup(SKIN)}[name]
+            table = {
+                "emotion": _lookup(EMOTION_ADJ) | _lookup(EXPRESSION_NOUN),
+                "hair_color": _lookup(HAIR),
+                "skin_tone": _lookup(SKIN),
+            }[name]
             words = {table[m] for m in pattern.findall(t_no_decade)}
         if len(words) == 1:
             out[name] = next(iter(words))

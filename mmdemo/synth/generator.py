@@ -7,6 +7,7 @@ person's index), so the output is byte-identical for a seed whatever the
 number of worker processes. The folder is written under a temporary name next
 to the destination and renamed into place only when complete.
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,15 +17,15 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 
 import cv2
 import numpy as np
 
-from mmdemo.synth.descriptions import describe
 from mmdemo.schema import ATTRIBUTES, NAMES
+from mmdemo.synth.descriptions import describe
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,18 @@ PRESETS: dict[str, int] = {"tiny": 300, "default": 20_000}
 SPLIT_SHARES = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 SAMPLES_PER_PERSON = (1, 3)  # inclusive range
 VOICE_COLUMNS = ("voice_variant", "voice_pitch", "voice_rate", "voice_range", "voice_volume")
-COLUMNS = ("id", "split", "person_id", "image", "text", "audio", *NAMES,
-           "text_mentions", *VOICE_COLUMNS, "voice_text")
+COLUMNS = (
+    "id",
+    "split",
+    "person_id",
+    "image",
+    "text",
+    "audio",
+    *NAMES,
+    "text_mentions",
+    *VOICE_COLUMNS,
+    "voice_text",
+)
 
 # Marginal attribute distribution of the synthetic population.
 _P = {
@@ -69,7 +80,7 @@ def sample_attributes(rng: np.random.Generator) -> dict[str, str]:
 @dataclass(frozen=True)
 class _PersonJob:
     index: int
-    first_sample: int   # global index of this person's first sample
+    first_sample: int  # global index of this person's first sample
     n_samples: int
     split: str
     seed: int
@@ -81,8 +92,9 @@ def _plan(count: int, seed: int, root: Path) -> list[_PersonJob]:
     rng = np.random.default_rng([seed, 0])
     sizes: list[int] = []
     while sum(sizes) < count:
-        sizes.append(min(int(rng.integers(SAMPLES_PER_PERSON[0], SAMPLES_PER_PERSON[1] + 1)),
-                         count - sum(sizes)))
+        sizes.append(
+            min(int(rng.integers(SAMPLES_PER_PERSON[0], SAMPLES_PER_PERSON[1] + 1)), count - sum(sizes))
+        )
     order = rng.permutation(len(sizes))
     splits = np.empty(len(sizes), dtype=object)
     start = 0
@@ -91,14 +103,15 @@ def _plan(count: int, seed: int, root: Path) -> list[_PersonJob]:
         splits[order[start:stop]] = name
         start = stop
     firsts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    return [_PersonJob(i, int(firsts[i]), sizes[i], str(splits[i]), seed, str(root))
-            for i in range(len(sizes))]
+    return [
+        _PersonJob(i, int(firsts[i]), sizes[i], str(splits[i]), seed, str(root)) for i in range(len(sizes))
+    ]
 
 
 def _generate_person(job: _PersonJob) -> list[dict[str, str]]:
     """Renders and writes every sample of one person; returns their metadata rows."""
-    from mmdemo.synth.faces.render import FaceIdentity, FaceNuisance, render_face
     from mmdemo.audio import write_wav
+    from mmdemo.synth.faces.render import FaceIdentity, FaceNuisance, render_face
     from mmdemo.synth.voices import PHRASES, emotion_text, sample_person_voice, synthesize, voice_params
 
     rng = np.random.default_rng([job.seed, 1, job.index])
@@ -117,11 +130,20 @@ def _generate_person(job: _PersonJob) -> list[dict[str, str]]:
         write_wav(os.path.join(job.root, audio_rel), synthesize(phrase, params))
         text, mentions = describe(attrs, rng)
         voice = params.to_dict()
-        rows.append({"id": sid, "split": job.split, "person_id": f"p{job.index:06d}",
-                     "image": image_rel, "text": text, "audio": audio_rel, **attrs,
-                     "text_mentions": ";".join(mentions),
-                     **{col: str(voice[col]) for col in VOICE_COLUMNS},
-                     "voice_text": phrase})
+        rows.append(
+            {
+                "id": sid,
+                "split": job.split,
+                "person_id": f"p{job.index:06d}",
+                "image": image_rel,
+                "text": text,
+                "audio": audio_rel,
+                **attrs,
+                "text_mentions": ";".join(mentions),
+                **{col: str(voice[col]) for col in VOICE_COLUMNS},
+                "voice_text": phrase,
+            }
+        )
     return rows
 
 
@@ -140,7 +162,9 @@ def check_destination(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} exists and is a file; choose a folder path for --out")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ValueError(f"{out} exists and is not empty; pass --overwrite to replace it or choose another --out")
+        raise ValueError(
+            f"{out} exists and is not empty; pass --overwrite to replace it or choose another --out"
+        )
     probe = out.resolve().parent
     while not probe.exists():
         probe = probe.parent
@@ -150,9 +174,16 @@ def check_destination(out: Path, overwrite: bool) -> None:
         raise ValueError(f"cannot write to {probe}: permission denied; choose a writable --out")
 
 
-def generate_dataset(out: str | Path, *, preset: str = "tiny", count: int | None = None,
-                     seed: int = 0, overwrite: bool = False, workers: int | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> Path:
+def generate_dataset(
+    out: str | Path,
+    *,
+    preset: str = "tiny",
+    count: int | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Writes a complete dataset folder at `out` and returns its path.
 
     `count` overrides the preset's sample count. Raises ValueError for bad
@@ -164,7 +195,9 @@ def generate_dataset(out: str | Path, *, preset: str = "tiny", count: int | None
         out.resolve().parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.resolve().parent))
     except OSError as e:
-        raise ValueError(f"cannot write to {out.resolve().parent}: {e.strerror}; choose a writable --out") from None
+        raise ValueError(
+            f"cannot write to {out.resolve().parent}: {e.strerror}; choose a writable --out"
+        ) from None
     try:
         (tmp / "images").mkdir()
         (tmp / "audio").mkdir()
@@ -178,8 +211,9 @@ def generate_dataset(out: str | Path, *, preset: str = "tiny", count: int | None
     return out
 
 
-def _run_jobs(jobs: list[_PersonJob], workers: int, count: int,
-              progress: Callable[[int, int], None] | None) -> list[dict[str, str]]:
+def _run_jobs(
+    jobs: list[_PersonJob], workers: int, count: int, progress: Callable[[int, int], None] | None
+) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
     done = 0
 

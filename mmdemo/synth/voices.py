@@ -25,6 +25,7 @@ mirror of the data folder (symlinks plus patched variant files with flutter
 and roughness off) and seed the library's noise generator before each
 utterance, which makes `synthesize` a pure function of its arguments.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -35,8 +36,9 @@ import shutil
 import tempfile
 import threading
 import zlib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -80,14 +82,16 @@ PHRASES: tuple[str, ...] = (
 
 # ---------------------------------------------------------------- parameters
 
+
 @dataclass(frozen=True)
 class VoiceParams:
     """eSpeak settings for one utterance (dataset columns voice_*)."""
+
     variant: str  # eSpeak variant name, gender-appropriate
-    pitch: int    # eSpeak base pitch 0-100
-    rate: int     # words per minute (80-450)
-    range: int    # pitch range 0-100
-    volume: int   # amplitude 0-200
+    pitch: int  # eSpeak base pitch 0-100
+    rate: int  # words per minute (80-450)
+    range: int  # pitch range 0-100
+    volume: int  # amplitude 0-200
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -102,13 +106,15 @@ class VoiceParams:
         return {f"voice_{k}": (v if k == "variant" else int(v)) for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "VoiceParams":
+    def from_dict(cls, d: Mapping[str, Any]) -> VoiceParams:
         """Inverse of to_dict; also accepts unprefixed keys and CSV strings."""
+
         def get(key: str) -> Any:
             for k in (f"voice_{key}", key):
                 if k in d and d[k] not in (None, ""):
                     return d[k]
             raise ValueError(f"voice parameters lack voice_{key}")
+
         try:
             numbers = {k: int(float(get(k))) for k in ("pitch", "rate", "range", "volume")}
         except (TypeError, ValueError) as err:
@@ -119,18 +125,19 @@ class VoiceParams:
 @dataclass(frozen=True)
 class PersonVoice:
     """What stays fixed for one person across their samples."""
+
     variant: str
-    pitch_offset: float   # eSpeak pitch units added to the group's base
-    rate_factor: float    # multiplies the group's speaking rate
+    pitch_offset: float  # eSpeak pitch units added to the group's base
+    rate_factor: float  # multiplies the group's speaking rate
 
 
 @dataclass(frozen=True)
 class _EmotionStyle:
-    pitch: float        # pitch units added (happy/surprised up, sad down)
-    rate: float         # rate factor
-    range: float        # eSpeak pitch range
-    volume: float       # eSpeak amplitude
-    punctuation: str    # sentence ending that selects eSpeak's intonation tune
+    pitch: float  # pitch units added (happy/surprised up, sad down)
+    rate: float  # rate factor
+    range: float  # eSpeak pitch range
+    volume: float  # eSpeak amplitude
+    punctuation: str  # sentence ending that selects eSpeak's intonation tune
 
 
 # Female voices sit ~18 pitch units (one unit is 1/50 octave, ~0.24
@@ -142,8 +149,20 @@ _BASE_RATE = 175.0  # eSpeak default; median clip ~1.55 s = ~50 KB as 16-bit WAV
 # at pitch 50), as much as an age step. These offsets, measured on PHRASES,
 # bring every variant of a gender to the same F0, so pitch is left to age
 # and emotion while the variant keeps its formants.
-_VARIANT_PITCH = {"f1": 5.4, "f2": -0.5, "f3": -5.3, "f4": 5.0, "f5": -4.4,
-                  "m1": 4.9, "m2": -1.3, "m3": -3.0, "m4": 5.2, "m5": -1.5, "m6": -1.0, "m7": -3.7}
+_VARIANT_PITCH = {
+    "f1": 5.4,
+    "f2": -0.5,
+    "f3": -5.3,
+    "f4": 5.0,
+    "f5": -4.4,
+    "m1": 4.9,
+    "m2": -1.3,
+    "m3": -3.0,
+    "m4": 5.2,
+    "m5": -1.5,
+    "m6": -1.0,
+    "m7": -3.7,
+}
 # Age: mostly pitch and rate; 12 units is ~2.9 semitones, well above person jitter.
 _AGE_PITCH = {"young": 12.0, "adult": 0.0, "senior": -12.0}
 _AGE_RATE = {"young": 1.12, "adult": 1.0, "senior": 0.84}
@@ -158,12 +177,12 @@ _EMOTION = {
     "surprised": _EmotionStyle(pitch=6.0, rate=0.97, range=100.0, volume=105.0, punctuation="?"),
 }
 # Jitter (normal, clipped at 2 sd) stays below the gaps it could blur.
-_PERSON_PITCH_SD = 2.0     # pitch units; age steps are 12
-_PERSON_RATE_SD = 0.035    # age rate steps are >= 12 %
+_PERSON_PITCH_SD = 2.0  # pitch units; age steps are 12
+_PERSON_RATE_SD = 0.035  # age rate steps are >= 12 %
 _UTTER_PITCH_SD = 1.0
 _UTTER_RATE_SD = 0.02
-_UTTER_RANGE_SD = 3.0      # emotion ranges are >= 15 apart
-_UTTER_VOLUME_SD = 0.04    # relative; emotion volumes are >= 10 % apart
+_UTTER_RANGE_SD = 3.0  # emotion ranges are >= 15 apart
+_UTTER_VOLUME_SD = 0.04  # relative; emotion volumes are >= 10 % apart
 
 
 def _value(attrs: Mapping[str, Any], name: str, default: str | None) -> str:
@@ -188,8 +207,9 @@ def _normal(rng: np.random.Generator | None, sd: float) -> float:
     return 0.0 if rng is None else float(np.clip(rng.normal(0.0, sd), -2 * sd, 2 * sd))
 
 
-def sample_person_voice(attrs: Mapping[str, Any],
-                        rng: np.random.Generator | int | None = None) -> PersonVoice:
+def sample_person_voice(
+    attrs: Mapping[str, Any], rng: np.random.Generator | int | None = None
+) -> PersonVoice:
     """A person's fixed voice: a variant of their gender plus pitch/rate offsets.
 
     With rng=None the typical voice of the gender (first-listed variant, no
@@ -199,12 +219,18 @@ def sample_person_voice(attrs: Mapping[str, Any],
     family = MALE_VARIANTS if male == "1" else FEMALE_VARIANTS
     gen = _rng(rng)
     variant = family[0] if gen is None else str(family[int(gen.integers(len(family)))])
-    return PersonVoice(variant=variant, pitch_offset=round(_normal(gen, _PERSON_PITCH_SD), 2),
-                       rate_factor=round(1.0 + _normal(gen, _PERSON_RATE_SD), 4))
+    return PersonVoice(
+        variant=variant,
+        pitch_offset=round(_normal(gen, _PERSON_PITCH_SD), 2),
+        rate_factor=round(1.0 + _normal(gen, _PERSON_RATE_SD), 4),
+    )
 
 
-def voice_params(attrs: Mapping[str, Any], person_voice: PersonVoice | None = None,
-                 rng: np.random.Generator | int | None = None) -> VoiceParams:
+def voice_params(
+    attrs: Mapping[str, Any],
+    person_voice: PersonVoice | None = None,
+    rng: np.random.Generator | int | None = None,
+) -> VoiceParams:
     """Per-utterance eSpeak parameters: the person's voice modulated by age and emotion.
 
     Missing age_group / emotion default to adult / neutral. With rng=None no
@@ -217,17 +243,26 @@ def voice_params(attrs: Mapping[str, Any], person_voice: PersonVoice | None = No
     if (person.variant in MALE_VARIANTS) != (male == "1"):
         raise ValueError(f"variant {person.variant!r} does not match Male={male}")
     gen = _rng(rng)
-    pitch = (_BASE_PITCH[male] + _VARIANT_PITCH[person.variant] + _AGE_PITCH[age] + style.pitch
-             + person.pitch_offset + _normal(gen, _UTTER_PITCH_SD))
-    rate = (_BASE_RATE * _AGE_RATE[age] * style.rate * person.rate_factor
-            * (1.0 + _normal(gen, _UTTER_RATE_SD)))
+    pitch = (
+        _BASE_PITCH[male]
+        + _VARIANT_PITCH[person.variant]
+        + _AGE_PITCH[age]
+        + style.pitch
+        + person.pitch_offset
+        + _normal(gen, _UTTER_PITCH_SD)
+    )
+    rate = (
+        _BASE_RATE * _AGE_RATE[age] * style.rate * person.rate_factor * (1.0 + _normal(gen, _UTTER_RATE_SD))
+    )
     pitch_range = style.range + _normal(gen, _UTTER_RANGE_SD)
     volume = style.volume * (1.0 + _normal(gen, _UTTER_VOLUME_SD))
-    return VoiceParams(variant=person.variant,
-                       pitch=int(np.clip(round(pitch), 0, 100)),
-                       rate=int(np.clip(round(rate), 80, 450)),
-                       range=int(np.clip(round(pitch_range), 0, 100)),
-                       volume=int(np.clip(round(volume), 0, 200)))
+    return VoiceParams(
+        variant=person.variant,
+        pitch=int(np.clip(round(pitch), 0, 100)),
+        rate=int(np.clip(round(rate), 80, 450)),
+        range=int(np.clip(round(pitch_range), 0, 100)),
+        volume=int(np.clip(round(volume), 0, 200)),
+    )
 
 
 def emotion_text(text: str, emotion: str = "neutral") -> str:
@@ -254,7 +289,7 @@ _LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 _LOCK = threading.Lock()
-_ENGINE: "_Engine | None" = None
+_ENGINE: _Engine | None = None
 
 
 def _mirror_data_dir(source: str) -> str:
@@ -315,10 +350,19 @@ class _Engine:
         self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         self.lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         self.lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
-        self.lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                          ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        self.lib.espeak_Synth.argtypes = [
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
         self.sample_rate = self.lib.espeak_Initialize(
-            _AUDIO_OUTPUT_SYNCHRONOUS, 0, data_dir.encode(), _INITIALIZE_DONT_EXIT)
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, data_dir.encode(), _INITIALIZE_DONT_EXIT
+        )
         if self.sample_rate <= 0:
             raise RuntimeError(f"eSpeak NG failed to initialise with data at {data_dir!r}")
         self.chunks: list[np.ndarray] = []
@@ -367,8 +411,9 @@ def synthesize(text: str, params: VoiceParams, language: str = "en-us") -> np.nd
     if not isinstance(text, str) or not text.strip():
         raise ValueError("nothing to say: the text is empty")
     if len(text) > MAX_TEXT_CHARS:
-        raise ValueError(f"text of {len(text)} characters is too long to speak; "
-                         f"keep it under {MAX_TEXT_CHARS}")
+        raise ValueError(
+            f"text of {len(text)} characters is too long to speak; keep it under {MAX_TEXT_CHARS}"
+        )
     if not isinstance(params, VoiceParams):
         raise ValueError(f"params must be VoiceParams, got {type(params).__name__}")
     if not _LANGUAGE_RE.match(language):

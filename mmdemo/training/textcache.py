@@ -5,17 +5,18 @@ a few wordings of every description once (the original plus re-sampled ones,
 the text augmentation) and looks them up per batch instead of running the
 22M-parameter encoder at every step.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from mmdemo.data.loaders import Sample
-from mmdemo.synth.descriptions import describe
 from mmdemo.model.text import shared_encoder
+from mmdemo.synth.descriptions import describe
 
 
 def wordings(samples: Sequence[Sample], per_sample: int, seed: int) -> list[list[str]]:
@@ -26,7 +27,11 @@ def wordings(samples: Sequence[Sample], per_sample: int, seed: int) -> list[list
             out.append([])
             continue
         rng = np.random.default_rng([seed, 2, i])
-        extra = [describe(s.attrs, rng, mentions=s.mentions)[0] for _ in range(per_sample - 1)] if s.mentions else []
+        extra = (
+            [describe(s.attrs, rng, mentions=s.mentions)[0] for _ in range(per_sample - 1)]
+            if s.mentions
+            else []
+        )
         out.append([s.text, *extra])
     return out
 
@@ -34,13 +39,19 @@ def wordings(samples: Sequence[Sample], per_sample: int, seed: int) -> list[list
 class TextStateCache:
     """text -> (tokens, 384) float16 states of the frozen encoder."""
 
-    def __init__(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False,
-                 device: torch.device | str = "cpu"):
-        unique = sorted(set(texts), key=len)          # similar lengths per batch: less padding
+    def __init__(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 256,
+        progress: bool = False,
+        device: torch.device | str = "cpu",
+    ):
+        unique = sorted(set(texts), key=len)  # similar lengths per batch: less padding
         encoder = shared_encoder().to(device)
         self.states: dict[str, torch.Tensor] = {}
         for i in tqdm(range(0, len(unique), batch_size), desc="text states", disable=not progress):
-            chunk = unique[i:i + batch_size]
+            chunk = unique[i : i + batch_size]
             enc = encoder.encode(chunk, batch_size=batch_size)
             for text, states, mask in zip(chunk, enc.states, enc.mask):
                 self.states[text] = states[mask].half().cpu()
@@ -48,8 +59,9 @@ class TextStateCache:
     def __contains__(self, text: str) -> bool:
         return text in self.states
 
-    def batch(self, texts: Sequence[str | None], *, token_dropout: float = 0.0,
-              gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(
+        self, texts: Sequence[str | None], *, token_dropout: float = 0.0, gen: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, L, 384) float states and (B, L) mask; rows without text are all-False.
 
         token_dropout hides word pieces (never [CLS]/[SEP]) from the fusion, the

@@ -5,11 +5,13 @@ expression marks, beard, mouth, nose, eyes, brows, glasses, hat).
 `faces.py` owns the public renderer and what it samples; this module owns the drawing.
 All coordinates are in a fixed 256x256 reference frame (`REF`).
 """
+
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from functools import cache
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -21,26 +23,47 @@ Colour = tuple[float, float, float]
 REF = 256.0  # the reference frame every coordinate below is written in
 
 SKIN: dict[str, Colour] = {"light": (240, 208, 184), "medium": (196, 144, 100), "dark": (118, 80, 54)}
-HAIR: dict[str, Colour] = {"black": (30, 26, 24), "brown": (104, 64, 36), "blond": (226, 190, 118),
-                           "red": (184, 70, 30), "gray": (176, 176, 178)}
+HAIR: dict[str, Colour] = {
+    "black": (30, 26, 24),
+    "brown": (104, 64, 36),
+    "blond": (226, 190, 118),
+    "red": (184, 70, 30),
+    "gray": (176, 176, 178),
+}
 GRAY_STRAND: Colour = (214, 214, 216)
 EYE_COLOURS: tuple[Colour, ...] = ((92, 60, 36), (52, 38, 28), (78, 118, 168), (88, 124, 80), (132, 100, 56))
 # Frames are darker than any skin tone, so they always read as frames.
-FRAME_COLOURS: tuple[Colour, ...] = ((18, 18, 20), (74, 42, 24), (58, 62, 70), (104, 22, 36), (24, 36, 84),
-                                     (26, 62, 46))
-FEMALE_STYLES = (("long_middle", 0.25), ("long_fringe", 0.45), ("long_side", 0.62), ("bob", 0.82), ("ponytail", 1.0))
+FRAME_COLOURS: tuple[Colour, ...] = (
+    (18, 18, 20),
+    (74, 42, 24),
+    (58, 62, 70),
+    (104, 22, 36),
+    (24, 36, 84),
+    (26, 62, 46),
+)
+FEMALE_STYLES = (
+    ("long_middle", 0.25),
+    ("long_fringe", 0.45),
+    ("long_side", 0.62),
+    ("bob", 0.82),
+    ("ponytail", 1.0),
+)
 MALE_STYLES = (("crew", 0.35), ("side_part", 0.6), ("textured", 0.8), ("swept", 1.0))
 
 # Per emotion (reference pixels). Eyes: upper-lid height at the inner and outer third, lower-lid
 # height, outer-corner drop, iris scale. Brows: lift (negative = up), extra at the inner and
 # outer ends, arch.
 _EMO_KEYS = ("up_in", "up_out", "lo", "drop", "iris", "lift", "inner", "outer", "arch")
-EMOTION: dict[str, dict[str, float]] = {name: dict(zip(_EMO_KEYS, values)) for name, values in {
-    "neutral": (7.0, 7.0, 5.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0),
-    "happy": (5.5, 5.5, -1.0, -1.5, 1.0, -2.0, 0.0, 0.0, 1.0),
-    "sad": (5.0, 1.5, 4.0, 4.5, 1.0, -1.0, -11.0, 4.0, -3.0),
-    "angry": (2.5, 5.5, 3.5, -1.5, 1.0, 2.0, 10.0, -3.0, -1.0),
-    "surprised": (11.0, 11.0, 9.0, 0.0, 0.8, -11.0, 0.0, 0.0, 5.0)}.items()}
+EMOTION: dict[str, dict[str, float]] = {
+    name: dict(zip(_EMO_KEYS, values))
+    for name, values in {
+        "neutral": (7.0, 7.0, 5.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0),
+        "happy": (5.5, 5.5, -1.0, -1.5, 1.0, -2.0, 0.0, 0.0, 1.0),
+        "sad": (5.0, 1.5, 4.0, 4.5, 1.0, -1.0, -11.0, 4.0, -3.0),
+        "angry": (2.5, 5.5, 3.5, -1.5, 1.0, 2.0, 10.0, -3.0, -1.0),
+        "surprised": (11.0, 11.0, 9.0, 0.0, 0.8, -11.0, 0.0, 0.0, 5.0),
+    }.items()
+}
 
 
 def mix(a: Colour, b: Colour, t: float) -> Colour:
@@ -56,10 +79,12 @@ def _warm(f: float) -> Colour:
     return (f, f * 0.96, f * 0.94)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bernstein(n: int, order: int) -> np.ndarray:
     t = np.linspace(0.0, 1.0, n)[:, None]
-    return np.concatenate([math.comb(order, i) * t ** i * (1 - t) ** (order - i) for i in range(order + 1)], axis=1)
+    return np.concatenate(
+        [math.comb(order, i) * t**i * (1 - t) ** (order - i) for i in range(order + 1)], axis=1
+    )
 
 
 def _curve(*ctrl, n: int = 12) -> np.ndarray:
@@ -72,7 +97,7 @@ def _arc(cx: float, cy: float, ax: float, ay: float, t0: float, t1: float, n: in
     return np.stack([cx + ax * np.cos(t), cy + ay * np.sin(t)], axis=1)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _unit_blob(n: float, k: int) -> np.ndarray:
     t = np.linspace(0.0, 2 * math.pi, k, endpoint=False)
     c, s = np.cos(t), np.sin(t)
@@ -108,10 +133,22 @@ class Pen:
     def line(self, pts, colour: Colour, thickness: float, closed: bool = False) -> None:
         cv2.polylines(self.img, [self._fix(pts)], closed, colour, self._w(thickness), cv2.LINE_AA, 4)
 
-    def ellipse(self, c, axes, colour: Colour, thickness: float = -1, a0: float = 0.0, a1: float = 360.0) -> None:
+    def ellipse(
+        self, c, axes, colour: Colour, thickness: float = -1, a0: float = 0.0, a1: float = 360.0
+    ) -> None:
         ax = tuple(max(1, int(round(v * self.zoom * 16))) for v in axes)
-        cv2.ellipse(self.img, tuple(int(v) for v in self._fix([c])[0]), ax, self.rot, a0, a1, colour,
-                    -1 if thickness < 0 else self._w(thickness), cv2.LINE_AA, 4)
+        cv2.ellipse(
+            self.img,
+            tuple(int(v) for v in self._fix([c])[0]),
+            ax,
+            self.rot,
+            a0,
+            a1,
+            colour,
+            -1 if thickness < 0 else self._w(thickness),
+            cv2.LINE_AA,
+            4,
+        )
 
     def tint(self, pts, factor: float | Colour, thickness: float = -1.0, blur: float = 0.0) -> None:
         """Multiplies the pixels under a filled polygon (or a thick polyline), softened by `blur`
@@ -119,8 +156,10 @@ class Pen:
         lies beneath."""
         p, blur_px = self._fix(pts), int(round(blur * self.zoom))
         pad = 2 + blur_px + (0 if thickness < 0 else self._w(thickness))
-        (x0, y0), (x1, y1) = np.maximum(p.min(axis=0) // 16 - pad, 0), np.minimum(p.max(axis=0) // 16 + pad + 1,
-                                                                                  self.img.shape[0])
+        (x0, y0), (x1, y1) = (
+            np.maximum(p.min(axis=0) // 16 - pad, 0),
+            np.minimum(p.max(axis=0) // 16 + pad + 1, self.img.shape[0]),
+        )
         if x1 <= x0 or y1 <= y0:
             return
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
@@ -138,6 +177,7 @@ class Pen:
 
 class Look:
     """Geometry (reference pixels), colours and style of one render, from attrs + identity."""
+
     cx, cy, eye_y = REF / 2, 116.0, 120.0  # head a little above the frame's centre: shoulders fit
 
     def __init__(self, a: Mapping[str, str], ident: FaceIdentity) -> None:
@@ -156,7 +196,10 @@ class Look:
         self.hl = ((84.0 if self.male else 79.0) + (4.0 if self.age == "senior" else 0.0)) * ident.face_length
         self.eye_dx, self.brow_y = self.hw * 0.41 * ident.eye_spacing, 102.0 + ident.brow_height
         self.nose_y, self.nose_w = self.cy + 0.4 * self.hl * ident.nose_length, 11.0 * ident.nose_width
-        self.mouth_y, self.mouth_w = self.cy + 0.63 * self.hl, (21.0 if self.male else 19.5) * ident.mouth_width
+        self.mouth_y, self.mouth_w = (
+            self.cy + 0.63 * self.hl,
+            (21.0 if self.male else 19.5) * ident.mouth_width,
+        )
         self.hairline_y = self.cy - 0.52 * self.hh
         if self.male and self.age == "senior" and ident.bald_u < 0.45:
             self.style = "bald" if ident.bald_u < 0.18 else "receding"
@@ -171,9 +214,9 @@ class Look:
         n = (2.7 if self.male else 2.05) + jaw_square * (1.0 if self.male else 0.5)
         t = np.linspace(0.0, math.pi, 36)
         c, v = np.cos(t), np.abs(np.sin(t)) ** (2.0 / n)
-        taper = 1.0 - (0.10 * v ** 4 if self.male else 0.24 * v ** 1.6)
+        taper = 1.0 - (0.10 * v**4 if self.male else 0.24 * v**1.6)
         if self.age == "senior":
-            taper = taper + 0.05 * np.exp(-((v - 0.86) / 0.08) ** 2)
+            taper = taper + 0.05 * np.exp(-(((v - 0.86) / 0.08) ** 2))
         x = self.cx + self.hw * np.sign(c) * np.abs(c) ** (2.0 / n) * taper
         jaw = np.stack([x, self.cy + self.hl * v], axis=1)
         return np.concatenate([_arc(self.cx, self.cy, self.hw, self.hh, math.pi, 2 * math.pi, 28), jaw])
@@ -181,28 +224,39 @@ class Look:
 
 # --------------------------------------------------------------------------- hair
 
+
 def _hairline(g: Look, part: int, xs: np.ndarray) -> np.ndarray:
     """Forehead edge of the front hair for x in [-1, 1] across the forehead."""
     y0, ax, style = g.hairline_y, np.abs(xs), g.style
     if style in ("long_fringe", "bob"):
-        return g.brow_y + (-9 + 2 * np.cos(xs * 9) + 12 * ax ** 6 if style == "long_fringe" else -7 + 12 * ax ** 4)
+        return g.brow_y + (
+            -9 + 2 * np.cos(xs * 9) + 12 * ax**6 if style == "long_fringe" else -7 + 12 * ax**4
+        )
     if style == "long_middle":
-        return y0 + 1 + 30 * ax ** 1.4
+        return y0 + 1 + 30 * ax**1.4
     if style in ("long_side", "side_part", "swept"):
         swept = (part * xs + 1) / 2  # 0 at the parting, 1 where the hair is swept to
-        return y0 - 2 + {"long_side": 26.0, "swept": 17.0}.get(style, 9.0) * swept ** 2 + 8 * ax ** 6
+        return y0 - 2 + {"long_side": 26.0, "swept": 17.0}.get(style, 9.0) * swept**2 + 8 * ax**6
     if style == "textured":
-        return y0 + 3 + 3 * np.cos(xs * 14) + 6 * ax ** 4
+        return y0 + 3 + 3 * np.cos(xs * 14) + 6 * ax**4
     if style == "receding":  # temples receded high, a widow's peak in the middle
-        return y0 - 2 - 64 * ax * (1 - ax) + 14 * ax ** 8
-    return y0 + 3 - 7 * ax ** 2 + 16 * ax ** 12
+        return y0 - 2 - 64 * ax * (1 - ax) + 14 * ax**8
+    return y0 + 3 - 7 * ax**2 + 16 * ax**12
 
 
 # style -> (volume above the skull, side-lock bottom below cy in hl units, outer and inner width factors)
-_FRONT = {"long_middle": (10, 0.62, 1.13, 0.80), "long_fringe": (10, 0.62, 1.13, 0.80),
-          "long_side": (11, 0.62, 1.13, 0.80), "bob": (13, 0.50, 1.20, 0.84), "ponytail": (3, -0.08, 1.05, 0.95),
-          "crew": (7, -0.08, 1.03, 0.96), "side_part": (9, -0.08, 1.08, 0.96), "textured": (9, -0.08, 1.07, 0.96),
-          "swept": (13, -0.08, 1.09, 0.96), "receding": (2, -0.06, 1.05, 0.96)}
+_FRONT = {
+    "long_middle": (10, 0.62, 1.13, 0.80),
+    "long_fringe": (10, 0.62, 1.13, 0.80),
+    "long_side": (11, 0.62, 1.13, 0.80),
+    "bob": (13, 0.50, 1.20, 0.84),
+    "ponytail": (3, -0.08, 1.05, 0.95),
+    "crew": (7, -0.08, 1.03, 0.96),
+    "side_part": (9, -0.08, 1.08, 0.96),
+    "textured": (9, -0.08, 1.07, 0.96),
+    "swept": (13, -0.08, 1.09, 0.96),
+    "receding": (2, -0.06, 1.05, 0.96),
+}
 
 
 def front_hair(pen: Pen, g: Look, ident: FaceIdentity) -> None:
@@ -225,8 +279,18 @@ def front_hair(pen: Pen, g: Look, ident: FaceIdentity) -> None:
     outer = np.stack([g.cx + ax * np.cos(t) * bump, g.cy + ay * np.sin(t) * bump], axis=1)
     ybot, xs = max(side_bottom, outer[0, 1]), np.linspace(1.0, -1.0, 25)
     inner = np.stack([g.cx + xs * g.hw * 0.93, _hairline(g, ident.hair_part, xs)], axis=1)
-    pen.fill(np.concatenate([[(outer[0, 0], ybot)], outer, [(outer[-1, 0], ybot), (g.cx + g.hw * side_in, ybot)],
-                             inner, [(g.cx - g.hw * side_in, ybot)]]), g.hair)
+    pen.fill(
+        np.concatenate(
+            [
+                [(outer[0, 0], ybot)],
+                outer,
+                [(outer[-1, 0], ybot), (g.cx + g.hw * side_in, ybot)],
+                inner,
+                [(g.cx - g.hw * side_in, ybot)],
+            ]
+        ),
+        g.hair,
+    )
     crown = ((0.95, 1.22, 1.62), (0.88, 1.3, 1.72), (0.8, 1.38, 1.62))
     for f, a0, a1 in ((0.95, 1.3, 1.7),) if g.style == "receding" else crown:  # strands across the crown
         pen.line(_arc(g.cx, g.cy, ax * f, ay * f, a0 * math.pi, a1 * math.pi, 12), g.strand, 1.6)
@@ -243,29 +307,50 @@ def back_hair(pen: Pen, g: Look, ident: FaceIdentity) -> None:
         outer = _curve((x0 - s * 14, g.cy - 40), (x0 + s * 40, g.cy - 10), (x0 + s * 16, g.cy + 100))
         inner = _curve((x0 + s * 4, g.cy + 96), (x0 + s * 18, g.cy + 20), (x0 - s * 16, g.cy - 24))
         pen.fill(np.concatenate([outer, inner]), g.hair)
-        pen.line(_curve((x0 + s * 4, g.cy - 20), (x0 + s * 26, g.cy + 10), (x0 + s * 12, g.cy + 84)), g.strand, 1.6)
+        pen.line(
+            _curve((x0 + s * 4, g.cy - 20), (x0 + s * 26, g.cy + 10), (x0 + s * 12, g.cy + 84)), g.strand, 1.6
+        )
     if not g.style.startswith(("long", "bob")):
         return
     long = g.style != "bob"
     y_end, wide = (240.0, g.hw * 1.34) if long else (g.cy + 0.8 * g.hl, g.hw * 1.2)
     top = _arc(g.cx, g.cy - 2, g.hw * 1.2, g.hh + 12 * ident.hair_volume, math.pi, 2 * math.pi, 26)
-    right = _curve((g.cx + g.hw * 1.2, g.cy - 2), (g.cx + wide * 1.02, g.cy + 40), (g.cx + wide, y_end - 10), n=10)
+    right = _curve(
+        (g.cx + g.hw * 1.2, g.cy - 2), (g.cx + wide * 1.02, g.cy + 40), (g.cx + wide, y_end - 10), n=10
+    )
     bottom = _curve((g.cx + wide, y_end - 10), (g.cx, y_end + 14), (g.cx - wide, y_end - 10))
     pen.fill(np.concatenate([top, right, bottom, right[::-1] * (-1, 1) + (2 * g.cx, 0)]), g.hair)
     for s in (-1, 1) if long else ():
         for f in (1.12, 1.24):
-            pen.line(_curve((g.cx + s * g.hw * f, g.cy + 40), (g.cx + s * g.hw * (f + 0.08), g.cy + 80),
-                            (g.cx + s * g.hw * (f + 0.04), y_end - 12)), g.strand, 1.6)
+            pen.line(
+                _curve(
+                    (g.cx + s * g.hw * f, g.cy + 40),
+                    (g.cx + s * g.hw * (f + 0.08), g.cy + 80),
+                    (g.cx + s * g.hw * (f + 0.04), y_end - 12),
+                ),
+                g.strand,
+                1.6,
+            )
 
 
 # --------------------------------------------------------------------------- head and skin
 
+
 def neck_and_head(pen: Pen, g: Look, ident: FaceIdentity) -> None:
     nw, neck = g.hw * (0.47 if g.male else 0.37), _shade(g.skin, 0.9)
-    pen.fill([(g.cx - nw, g.cy + 0.4 * g.hl), (g.cx + nw, g.cy + 0.4 * g.hl),
-              (g.cx + nw * 1.06, 222.0), (g.cx - nw * 1.06, 222.0)], neck)
+    pen.fill(
+        [
+            (g.cx - nw, g.cy + 0.4 * g.hl),
+            (g.cx + nw, g.cy + 0.4 * g.hl),
+            (g.cx + nw * 1.06, 222.0),
+            (g.cx - nw * 1.06, 222.0),
+        ],
+        neck,
+    )
     pen.ellipse((g.cx, 221.0), (nw * 1.06, 11.0), neck, a0=0, a1=180)
-    pen.ellipse((g.cx, 219.0), (nw * 1.3, 16.0), _shade(ident.shirt_colour, 0.72), 3.5, a0=15, a1=165)  # collar
+    pen.ellipse(
+        (g.cx, 219.0), (nw * 1.3, 16.0), _shade(ident.shirt_colour, 0.72), 3.5, a0=15, a1=165
+    )  # collar
     pen.ellipse((g.cx, g.cy + g.hl - 6), (g.hw * 0.5, 14.0), _shade(g.skin, 0.78))  # shadow under the chin
     for dy in {"young": (), "adult": (4.0,), "senior": (0.0, 9.0)}[g.age]:  # neck lines
         y = g.cy + g.hl + 10 + dy
@@ -282,13 +367,20 @@ def expression_marks(pen: Pen, g: Look) -> None:
     """Cheeks and expression folds on the bare face, under beard and features."""
     if not g.male or g.emotion == "happy":
         # a smile lifts the cheeks into the light: paler, not redder (red is anger's flush)
-        cheek = mix(g.skin, (255, 214, 200), 0.3) if g.emotion == "happy" else mix(g.skin, (236, 120, 120), 0.12)
+        cheek = (
+            mix(g.skin, (255, 214, 200), 0.3) if g.emotion == "happy" else mix(g.skin, (236, 120, 120), 0.12)
+        )
         for s in (-1, 1):
-            pen.ellipse((g.cx + s * g.hw * 0.53, g.eye_y + (22 if g.emotion == "happy" else 27)), (15.0, 10.0), cheek)
+            pen.ellipse(
+                (g.cx + s * g.hw * 0.53, g.eye_y + (22 if g.emotion == "happy" else 27)), (15.0, 10.0), cheek
+            )
     if g.emotion == "happy":  # smile folds from the nose wings round the raised mouth corners
         for s in (-1, 1):
-            fold = _curve((g.cx + s * (g.nose_w + 5), g.nose_y - 5), (g.cx + s * (g.mouth_w * 1.3 + 11),
-                          g.mouth_y - 8), (g.cx + s * (g.mouth_w * 1.3 + 5), g.mouth_y + 6))
+            fold = _curve(
+                (g.cx + s * (g.nose_w + 5), g.nose_y - 5),
+                (g.cx + s * (g.mouth_w * 1.3 + 11), g.mouth_y - 8),
+                (g.cx + s * (g.mouth_w * 1.3 + 5), g.mouth_y + 6),
+            )
             pen.tint(fold, 0.86, 6.0, blur=3)
             pen.line(fold, _shade(g.skin, 0.74), 2.2)
     elif g.emotion == "sad":  # raised inner brows crease the middle of the forehead
@@ -297,7 +389,9 @@ def expression_marks(pen: Pen, g: Look) -> None:
         pen.tint(_blob(g.cx, g.cy + 10, g.hw * 0.8, g.hl * 0.7, k=24), (1.0, 0.87, 0.87), blur=6)
         pen.tint(_blob(g.cx, g.brow_y + 6, 10.0, 9.0), 0.8, blur=3)
         for s in (-1, 1):
-            pen.line([(g.cx + s * 4, g.brow_y + 1), (g.cx + s * 5.5, g.brow_y + 14)], _shade(g.skin, 0.68), 2.2)
+            pen.line(
+                [(g.cx + s * 4, g.brow_y + 1), (g.cx + s * 5.5, g.brow_y + 14)], _shade(g.skin, 0.68), 2.2
+            )
 
 
 def age_marks(pen: Pen, g: Look) -> None:
@@ -312,8 +406,11 @@ def age_marks(pen: Pen, g: Look) -> None:
     senior = g.age == "senior"
     dark = _shade(g.skin, 0.64 if senior else 0.74)
     for s in (-1, 1):  # cheek hollows and nasolabial folds
-        fold = _curve((cx + s * (g.nose_w + 4), g.nose_y - 5), (cx + s * (mw + 11), g.nose_y + 8),
-                      (cx + s * (mw + 8), g.mouth_y + 8))
+        fold = _curve(
+            (cx + s * (g.nose_w + 4), g.nose_y - 5),
+            (cx + s * (mw + 11), g.nose_y + 8),
+            (cx + s * (mw + 8), g.mouth_y + 8),
+        )
         pen.tint(_blob(cx + s * g.hw * 0.7, g.nose_y - 2, 8.0, 14.0), _warm(0.84 if senior else 0.88), blur=8)
         pen.tint(fold, _warm(0.76 if senior else 0.8), 9.0, blur=3)
         pen.line(fold, dark, 2.4 if senior else 2.0)
@@ -327,23 +424,38 @@ def age_marks(pen: Pen, g: Look) -> None:
         ox = cx + s * (g.eye_dx + 14)
         for k in (-1.0, 1.0):  # crow's feet
             pen.line([(ox, g.eye_y + k * 2), (ox + s * 8, g.eye_y + k * 6)], dark, 1.6)
-        jowl = _curve((cx + s * g.hw * 0.86, g.cy + 0.5 * g.hl), (cx + s * g.hw * 0.8, g.cy + 0.8 * g.hl),
-                      (cx + s * g.hw * 0.5, g.cy + 0.9 * g.hl))
+        jowl = _curve(
+            (cx + s * g.hw * 0.86, g.cy + 0.5 * g.hl),
+            (cx + s * g.hw * 0.8, g.cy + 0.8 * g.hl),
+            (cx + s * g.hw * 0.5, g.cy + 0.9 * g.hl),
+        )
         pen.tint(jowl, 0.8, 9.0, blur=3)
         pen.line(jowl, dark, 2.0)
-        pen.line(_curve((cx + s * (mw + 3), g.mouth_y + 4), (cx + s * (mw + 6), g.mouth_y + 14),
-                        (cx + s * (mw + 4), g.mouth_y + 24)), dark, 2.0)  # marionette lines
+        pen.line(
+            _curve(
+                (cx + s * (mw + 3), g.mouth_y + 4),
+                (cx + s * (mw + 6), g.mouth_y + 14),
+                (cx + s * (mw + 4), g.mouth_y + 24),
+            ),
+            dark,
+            2.0,
+        )  # marionette lines
 
 
 # --------------------------------------------------------------------------- beard and features
+
 
 def beard(pen: Pen, g: Look, ident: FaceIdentity, colour: Colour) -> None:
     """Full, goatee, heavy stubble or short boxed, all with a moustache. Facial hair is denser
     than scalp hair, so it is drawn a little darker, and it shadows the neck."""
     style, cx, my, w = ident.beard_style, g.cx, g.mouth_y, g.mouth_w
     colour = mix(colour, (24, 18, 14), 0.22)
-    moustache = np.concatenate([_curve((cx - w - 4, my + 2), (cx, g.nose_y - 2), (cx + w + 4, my + 2)),
-                                _curve((cx + w, my - 1), (cx, my - 8), (cx - w, my - 1))])
+    moustache = np.concatenate(
+        [
+            _curve((cx - w - 4, my + 2), (cx, g.nose_y - 2), (cx + w + 4, my + 2)),
+            _curve((cx + w, my - 1), (cx, my - 8), (cx - w, my - 1)),
+        ]
+    )
     pen.tint(_blob(cx, g.cy + g.hl + 8, g.hw * (0.45 if style == 1 else 0.62), 16.0), 0.6, blur=4)
     if style == 1:
         pen.ellipse((cx, my + 20), (w + 4, 19.0), colour)
@@ -355,8 +467,13 @@ def beard(pen: Pen, g: Look, ident: FaceIdentity, colour: Colour) -> None:
     jaw = (g.cx, g.nose_y) + (jaw - (g.cx, g.nose_y)) * (1.08 if style == 0 else 1.03)
     if style == 0:  # a full beard hangs below the chin
         jaw[:, 1] += 10.0 * np.clip((jaw[:, 1] - my) / (g.cy + g.hl - my), 0, 1) ** 2
-    top = [(cx - g.hw * 0.66, g.nose_y + 2), (cx - w - 5, g.nose_y + 5), (cx, g.nose_y + 6),
-           (cx + w + 5, g.nose_y + 5), (cx + g.hw * 0.66, g.nose_y + 2)]
+    top = [
+        (cx - g.hw * 0.66, g.nose_y + 2),
+        (cx - w - 5, g.nose_y + 5),
+        (cx, g.nose_y + 6),
+        (cx + w + 5, g.nose_y + 5),
+        (cx + g.hw * 0.66, g.nose_y + 2),
+    ]
     pen.fill(np.concatenate([jaw, top]), mix(g.skin, colour, {0: 1.0, 2: 0.6, 3: 0.85}[style]))
     pen.fill(moustache, mix(g.skin, colour, 0.75) if style == 2 else colour)
 
@@ -367,7 +484,9 @@ def mouth(pen: Pen, g: Look, ident: FaceIdentity) -> None:
     cx, my, w, emo = g.cx, g.mouth_y, g.mouth_w, g.emotion
     full = ident.lip_fullness * (1.0 if g.male else 1.3) * (0.65 if g.age == "senior" else 1.0)
     # lips are a darker, redder version of the skin, so they show on every tone; women's redder still
-    lip = mix(tuple(c * f for c, f in zip(g.skin, (0.92, 0.62, 0.66))), (196, 52, 76), 0.08 if g.male else 0.3)
+    lip = mix(
+        tuple(c * f for c, f in zip(g.skin, (0.92, 0.62, 0.66))), (196, 52, 76), 0.08 if g.male else 0.3
+    )
     inside = (84, 24, 30)
     if emo == "happy":
         w *= 1.3
@@ -382,11 +501,14 @@ def mouth(pen: Pen, g: Look, ident: FaceIdentity) -> None:
         pen.ellipse((cx, my + 5), (w * 0.5 + 3.5 * full, 15.0 + 3.5 * full), lip)
         pen.ellipse((cx, my + 5), (w * 0.5, 15.0), inside)
         return
-    corner, middle, w, thin, gap = {"neutral": (0.0, 0.0, w, 1.0, 2.0), "sad": (14.0, -7.0, w * 0.85, 1.0, 6.0),
-                                    "angry": (3.0, 1.0, w * 0.85, 0.45, 3.4)}[emo]
+    corner, middle, w, thin, gap = {
+        "neutral": (0.0, 0.0, w, 1.0, 2.0),
+        "sad": (14.0, -7.0, w * 0.85, 1.0, 6.0),
+        "angry": (3.0, 1.0, w * 0.85, 0.45, 3.4),
+    }[emo]
     t = np.linspace(0.0, 1.0, 15)
     mid = _curve((cx - w, my + corner), (cx, my + 2 * middle), (cx + w, my + corner), n=15)
-    bow = np.sin(np.pi * t) ** 0.7 * (1 - 0.3 * np.exp(-((t - 0.5) / 0.08) ** 2))  # Cupid's bow
+    bow = np.sin(np.pi * t) ** 0.7 * (1 - 0.3 * np.exp(-(((t - 0.5) / 0.08) ** 2)))  # Cupid's bow
     up = mid - np.stack([np.zeros(15), 4.5 * full * thin * bow], axis=1)
     pout = (8.0 if emo == "sad" else 5.5) * full * thin
     lo = mid + np.stack([np.zeros(15), pout * np.sin(np.pi * t) ** 0.8], axis=1)
@@ -402,7 +524,11 @@ def nose(pen: Pen, g: Look) -> None:
     dark, soft = _shade(g.skin, 0.62), _shade(g.skin, 0.84)
     pen.line(_curve((cx - 4, g.brow_y + 10), (cx - 7, ny - 14), (cx - nw * 0.8, ny - 5)), soft, 1.8)
     for s in (-1, 1):
-        pen.line(_curve((cx + s * nw, ny - 4), (cx + s * (nw + 3), ny + 3), (cx + s * nw * 0.45, ny + 3)), dark, 2.0)
+        pen.line(
+            _curve((cx + s * nw, ny - 4), (cx + s * (nw + 3), ny + 3), (cx + s * nw * 0.45, ny + 3)),
+            dark,
+            2.0,
+        )
         pen.ellipse((cx + s * nw * 0.42, ny + 2), (3.2, 1.9), dark)
     pen.line(_curve((cx - nw * 0.4, ny + 3), (cx, ny + 6), (cx + nw * 0.4, ny + 3)), soft, 1.8)
 
@@ -413,10 +539,20 @@ def eyes(pen: Pen, g: Look, ident: FaceIdentity) -> None:
     for s in (-1, 1):
         ex = g.cx + s * g.eye_dx
         inner, outer = (ex - s * ew, ey), (ex + s * ew, ey + p["drop"])
-        up = _curve(inner, (ex - s * ew / 3, ey - 1.33 * p["up_in"] * es),
-                    (ex + s * ew / 3, ey + p["drop"] * 0.6 - 1.33 * p["up_out"] * es), outer, n=14)
-        lo = _curve(inner, (ex - s * ew / 3, ey + 1.33 * p["lo"] * es),
-                    (ex + s * ew / 3, ey + p["drop"] * 0.6 + 1.33 * p["lo"] * es), outer, n=14)
+        up = _curve(
+            inner,
+            (ex - s * ew / 3, ey - 1.33 * p["up_in"] * es),
+            (ex + s * ew / 3, ey + p["drop"] * 0.6 - 1.33 * p["up_out"] * es),
+            outer,
+            n=14,
+        )
+        lo = _curve(
+            inner,
+            (ex - s * ew / 3, ey + 1.33 * p["lo"] * es),
+            (ex + s * ew / 3, ey + p["drop"] * 0.6 + 1.33 * p["lo"] * es),
+            outer,
+            n=14,
+        )
         pen.fill(np.concatenate([up, lo[::-1]]), (242, 240, 234))
         pen.ellipse((ex, ey + 0.5), (r, r), EYE_COLOURS[ident.eye_colour])
         pen.ellipse((ex, ey + 0.5), (r * 0.45, r * 0.45), (16, 12, 12))
@@ -458,7 +594,9 @@ def brows(pen: Pen, g: Look, ident: FaceIdentity) -> None:
 def glasses(pen: Pen, g: Look, ident: FaceIdentity) -> None:
     """Tinted lenses, rims, a glint, temples running to the ears, and a bridge."""
     colour = FRAME_COLOURS[ident.glasses_colour]
-    rw, rh, n, th = ((15.5, 15.0, 2.0, 4.6), (18.0, 13.0, 4.5, 5.2), (18.5, 14.0, 2.6, 6.5))[ident.glasses_style]
+    rw, rh, n, th = ((15.5, 15.0, 2.0, 4.6), (18.0, 13.0, 4.5, 5.2), (18.5, 14.0, 2.6, 6.5))[
+        ident.glasses_style
+    ]
     ey = g.eye_y + 1
     for s in (-1, 1):
         ex = g.cx + s * g.eye_dx
@@ -478,13 +616,26 @@ def hat(pen: Pen, g: Look, ident: FaceIdentity) -> None:
     base = g.hairline_y + 5
     height = base - (g.cy - g.hh - 14)
     reach = (26.0, 14.0, 32.0)[ident.hat_style]
-    pen.tint([(cx - hw * 0.9, base - 4), (cx + hw * 0.9, base - 4), (cx + hw * 0.85, base + reach),
-              (cx - hw * 0.85, base + reach)], 0.68, blur=5)
+    pen.tint(
+        [
+            (cx - hw * 0.9, base - 4),
+            (cx + hw * 0.9, base - 4),
+            (cx + hw * 0.85, base + reach),
+            (cx - hw * 0.85, base + reach),
+        ],
+        0.68,
+        blur=5,
+    )
     if ident.hat_style == 0:
         pen.fill(_arc(cx, base, hw * 1.1, height, math.pi, 2 * math.pi, 30), colour)
         for dx in (-0.45, 0.45):  # panel seams, button, brim seen from the front
-            pen.line(_curve((cx, base - height + 2), (cx + hw * dx, base - height * 0.7), (cx + hw * dx * 1.6, base)),
-                     dark, 2.0)
+            pen.line(
+                _curve(
+                    (cx, base - height + 2), (cx + hw * dx, base - height * 0.7), (cx + hw * dx * 1.6, base)
+                ),
+                dark,
+                2.0,
+            )
         pen.ellipse((cx, base - height + 3), (5.0, 3.5), dark)
         pen.ellipse((cx, base + 1), (hw * 0.98, 14.0), dark, a0=0, a1=180)
         pen.line([(cx - hw * 1.08, base), (cx + hw * 1.08, base)], _shade(colour, 0.85), 3.0)
@@ -497,9 +648,27 @@ def hat(pen: Pen, g: Look, ident: FaceIdentity) -> None:
         pen.line(cuff[20:34], dark, 1.6)
     else:
         pen.ellipse((cx, base - 2), (hw * 1.75, 15.0), dark)  # brim, then crown and band
-        pen.fill(np.concatenate([[(cx - hw * 0.86, base - 4)], _curve((cx - hw * 0.74, base - height + 4),
-                                 (cx, base - height - 6), (cx + hw * 0.74, base - height + 4)),
-                                 [(cx + hw * 0.86, base - 4)]]), colour)
+        pen.fill(
+            np.concatenate(
+                [
+                    [(cx - hw * 0.86, base - 4)],
+                    _curve(
+                        (cx - hw * 0.74, base - height + 4),
+                        (cx, base - height - 6),
+                        (cx + hw * 0.74, base - height + 4),
+                    ),
+                    [(cx + hw * 0.86, base - 4)],
+                ]
+            ),
+            colour,
+        )
         band = mix(colour, (240, 230, 210) if sum(colour) < 380 else (40, 30, 30), 0.6)
-        pen.fill([(cx - hw * 0.86, base - 4), (cx - hw * 0.83, base - 14), (cx + hw * 0.83, base - 14),
-                  (cx + hw * 0.86, base - 4)], band)
+        pen.fill(
+            [
+                (cx - hw * 0.86, base - 4),
+                (cx - hw * 0.83, base - 14),
+                (cx + hw * 0.83, base - 14),
+                (cx + hw * 0.86, base - 4),
+            ],
+            band,
+        )

@@ -10,25 +10,61 @@ survive a 32x32 linear probe (age, emotion, glasses, hat, beard) are partly draw
 multiplicative shading, which changes every skin tone and hair colour in the same
 direction. Same inputs give byte-identical output; the noise is seeded by the nuisance.
 """
+
 from __future__ import annotations
 
 import colorsys
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import cv2
 import numpy as np
 
 from mmdemo.schema import normalise
-from mmdemo.synth.faces.drawing import (FRAME_COLOURS, HAIR, REF, Colour, Look, Pen, age_marks, back_hair, beard,
-                           brows, expression_marks, eyes, front_hair, glasses, hat, mix, mouth,
-                           neck_and_head, nose)
+from mmdemo.synth.faces.drawing import (
+    FRAME_COLOURS,
+    HAIR,
+    REF,
+    Colour,
+    Look,
+    Pen,
+    age_marks,
+    back_hair,
+    beard,
+    brows,
+    expression_marks,
+    eyes,
+    front_hair,
+    glasses,
+    hat,
+    mix,
+    mouth,
+    neck_and_head,
+    nose,
+)
 
-DEFAULT_ATTRS: dict[str, str] = {"Male": "0", "age_group": "adult", "emotion": "neutral", "hair_color": "brown",
-                                 "Eyeglasses": "0", "Beard": "0", "Wearing_Hat": "0", "skin_tone": "medium"}
-HAT_COLOURS: tuple[Colour, ...] = ((28, 30, 36), (30, 46, 96), (172, 36, 40), (86, 98, 50), (210, 190, 150),
-                                   (120, 122, 128), (36, 112, 122), (222, 120, 40), (110, 40, 90))
+DEFAULT_ATTRS: dict[str, str] = {
+    "Male": "0",
+    "age_group": "adult",
+    "emotion": "neutral",
+    "hair_color": "brown",
+    "Eyeglasses": "0",
+    "Beard": "0",
+    "Wearing_Hat": "0",
+    "skin_tone": "medium",
+}
+HAT_COLOURS: tuple[Colour, ...] = (
+    (28, 30, 36),
+    (30, 46, 96),
+    (172, 36, 40),
+    (86, 98, 50),
+    (210, 190, 150),
+    (120, 122, 128),
+    (36, 112, 122),
+    (222, 120, 40),
+    (110, 40, 90),
+)
 PLAIN_BACKGROUND: Colour = (212, 218, 226)
 BG_KINDS: tuple[str, ...] = ("flat", "gradient", "stripes", "blotches")
 
@@ -41,33 +77,34 @@ class FaceIdentity:
     time under the attributes, so a what-if that flips e.g. Male still renders a sensible
     hairstyle for the same person.
     """
-    face_width: float        # multipliers around 1 unless noted
+
+    face_width: float  # multipliers around 1 unless noted
     face_length: float
-    jaw_square: float        # added to the jaw's superellipse exponent
+    jaw_square: float  # added to the jaw's superellipse exponent
     eye_spacing: float
     eye_size: float
-    eye_colour: int          # index into EYE_COLOURS
+    eye_colour: int  # index into EYE_COLOURS
     nose_length: float
     nose_width: float
     mouth_width: float
     lip_fullness: float
     brow_thickness: float
-    brow_height: float       # reference pixels
-    hair_style_u: float      # [0, 1) -> a style of the person's gender (FEMALE_STYLES / MALE_STYLES)
-    hair_part: int           # -1 / +1: parting and ponytail side
+    brow_height: float  # reference pixels
+    hair_style_u: float  # [0, 1) -> a style of the person's gender (FEMALE_STYLES / MALE_STYLES)
+    hair_part: int  # -1 / +1: parting and ponytail side
     hair_volume: float
-    bald_u: float            # [0, 1): senior men below 0.18 are bald, below 0.45 receding
+    bald_u: float  # [0, 1): senior men below 0.18 are bald, below 0.45 receding
     skin_jitter: tuple[float, float, float]
     hair_jitter: tuple[float, float, float]
     shirt_colour: Colour
-    glasses_style: int       # 0 round, 1 rectangular, 2 thick oval
-    glasses_colour: int      # index into FRAME_COLOURS
-    hat_style: int           # 0 cap, 1 beanie, 2 brimmed hat
+    glasses_style: int  # 0 round, 1 rectangular, 2 thick oval
+    glasses_colour: int  # index into FRAME_COLOURS
+    hat_style: int  # 0 cap, 1 beanie, 2 brimmed hat
     hat_colour: Colour
-    beard_style: int         # 0 full, 1 goatee, 2 heavy stubble, 3 short boxed
+    beard_style: int  # 0 full, 1 goatee, 2 heavy stubble, 3 short boxed
 
     @classmethod
-    def sample(cls, attrs: Mapping[str, str | int], rng: np.random.Generator) -> "FaceIdentity":
+    def sample(cls, attrs: Mapping[str, str | int], rng: np.random.Generator) -> FaceIdentity:
         """A random person. `attrs` is validated only: the draws do not depend on it, so one
         generator state gives the same person under any attribute what-if."""
         _normalised(attrs)
@@ -80,56 +117,87 @@ class FaceIdentity:
         shirt = colorsys.hsv_to_rgb(u(0, 1), u(0.25, 0.7), u(0.3, 0.85))
         hat = np.array(HAT_COLOURS[int(rng.integers(len(HAT_COLOURS)))]) * u(0.9, 1.1, 3)
         return cls(
-            face_width=float(u(0.95, 1.05)), face_length=float(u(0.96, 1.04)), jaw_square=float(u(-0.25, 0.35)),
-            eye_spacing=float(u(0.94, 1.06)), eye_size=float(u(0.9, 1.1)), eye_colour=int(rng.integers(5)),
-            nose_length=float(u(0.9, 1.12)), nose_width=float(u(0.85, 1.15)), mouth_width=float(u(0.9, 1.1)),
-            lip_fullness=float(u(0.85, 1.2)), brow_thickness=float(u(0.85, 1.2)), brow_height=float(u(-2.5, 2.5)),
-            hair_style_u=float(u(0, 1)), hair_part=int(rng.choice([-1, 1])), hair_volume=float(u(0.8, 1.25)),
-            bald_u=float(u(0, 1)), skin_jitter=jitter(0.035, 0.012), hair_jitter=jitter(0.05, 0.02),
-            shirt_colour=tuple(float(255 * c) for c in shirt), glasses_style=int(rng.integers(3)),
-            glasses_colour=int(rng.integers(len(FRAME_COLOURS))), hat_style=int(rng.integers(3)),
-            hat_colour=tuple(float(c) for c in np.clip(hat, 0, 255)), beard_style=int(rng.integers(4)))
+            face_width=float(u(0.95, 1.05)),
+            face_length=float(u(0.96, 1.04)),
+            jaw_square=float(u(-0.25, 0.35)),
+            eye_spacing=float(u(0.94, 1.06)),
+            eye_size=float(u(0.9, 1.1)),
+            eye_colour=int(rng.integers(5)),
+            nose_length=float(u(0.9, 1.12)),
+            nose_width=float(u(0.85, 1.15)),
+            mouth_width=float(u(0.9, 1.1)),
+            lip_fullness=float(u(0.85, 1.2)),
+            brow_thickness=float(u(0.85, 1.2)),
+            brow_height=float(u(-2.5, 2.5)),
+            hair_style_u=float(u(0, 1)),
+            hair_part=int(rng.choice([-1, 1])),
+            hair_volume=float(u(0.8, 1.25)),
+            bald_u=float(u(0, 1)),
+            skin_jitter=jitter(0.035, 0.012),
+            hair_jitter=jitter(0.05, 0.02),
+            shirt_colour=tuple(float(255 * c) for c in shirt),
+            glasses_style=int(rng.integers(3)),
+            glasses_colour=int(rng.integers(len(FRAME_COLOURS))),
+            hat_style=int(rng.integers(3)),
+            hat_colour=tuple(float(c) for c in np.clip(hat, 0, 255)),
+            beard_style=int(rng.integers(4)),
+        )
 
 
 @dataclass(frozen=True)
 class FaceNuisance:
     """Per-sample variation that carries no attribute."""
-    rotation_deg: float      # within +-6
-    shift_x: float           # pixels at 128x128 output (scaled for other sizes), within +-4
+
+    rotation_deg: float  # within +-6
+    shift_x: float  # pixels at 128x128 output (scaled for other sizes), within +-4
     shift_y: float
-    scale: float             # 0.93 .. 1.06
-    light_angle: float       # radians; the direction the light gradient brightens towards
-    light_strength: float    # gain at the image edge is 1 +- this
+    scale: float  # 0.93 .. 1.06
+    light_angle: float  # radians; the direction the light gradient brightens towards
+    light_strength: float  # gain at the image edge is 1 +- this
     bg_colour: Colour
-    bg_kind: str             # one of BG_KINDS
-    bg_seed: int             # stripe geometry, gradient direction, blotch layout
-    noise_sigma: float       # grey levels
+    bg_kind: str  # one of BG_KINDS
+    bg_seed: int  # stripe geometry, gradient direction, blotch layout
+    noise_sigma: float  # grey levels
     noise_seed: int
 
     @classmethod
-    def sample(cls, rng: np.random.Generator) -> "FaceNuisance":
+    def sample(cls, rng: np.random.Generator) -> FaceNuisance:
         """Random pose, light and background. Pose offsets are normal, clipped to their ranges
         (a detector's crops are mostly near-centred); muted backgrounds keep hair readable."""
         bg = colorsys.hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.04, 0.24), rng.uniform(0.55, 0.93))
-        rot, dx, dy, scale = np.clip(rng.normal((0, 0, 0, 1), (3, 2, 2, 0.03)), (-6, -4, -4, 0.93), (6, 4, 4, 1.06))
-        return cls(rotation_deg=float(rot), shift_x=float(dx), shift_y=float(dy), scale=float(scale),
-                   light_angle=float(rng.uniform(0, 2 * math.pi)), light_strength=float(rng.uniform(0.0, 0.14)),
-                   bg_colour=tuple(float(255 * c) for c in bg), bg_kind=BG_KINDS[int(rng.integers(4))],
-                   bg_seed=int(rng.integers(2**31)), noise_sigma=float(rng.uniform(0.0, 1.2)),
-                   noise_seed=int(rng.integers(2**31)))
+        rot, dx, dy, scale = np.clip(
+            rng.normal((0, 0, 0, 1), (3, 2, 2, 0.03)), (-6, -4, -4, 0.93), (6, 4, 4, 1.06)
+        )
+        return cls(
+            rotation_deg=float(rot),
+            shift_x=float(dx),
+            shift_y=float(dy),
+            scale=float(scale),
+            light_angle=float(rng.uniform(0, 2 * math.pi)),
+            light_strength=float(rng.uniform(0.0, 0.14)),
+            bg_colour=tuple(float(255 * c) for c in bg),
+            bg_kind=BG_KINDS[int(rng.integers(4))],
+            bg_seed=int(rng.integers(2**31)),
+            noise_sigma=float(rng.uniform(0.0, 1.2)),
+            noise_seed=int(rng.integers(2**31)),
+        )
 
     @classmethod
-    def neutral(cls) -> "FaceNuisance":
+    def neutral(cls) -> FaceNuisance:
         """Frontal, centred, evenly lit, plain background, no noise (figures, decoder targets)."""
         return cls(0.0, 0.0, 0.0, 1.0, 0.0, 0.0, PLAIN_BACKGROUND, "flat", 0, 0.0, 0)
 
 
 def _normalised(attrs: Mapping[str, str | int | None]) -> dict[str, str]:
     """Schema strings for every attribute; missing or empty (unlabelled) ones take DEFAULT_ATTRS."""
-    return {**DEFAULT_ATTRS, **normalise({k: v for k, v in attrs.items() if v is not None and str(v).strip()})}
+    return {
+        **DEFAULT_ATTRS,
+        **normalise({k: v for k, v in attrs.items() if v is not None and str(v).strip()}),
+    }
 
 
 # --------------------------------------------------------------------------- background, light, noise
+
 
 def _background(n: FaceNuisance, side: int) -> np.ndarray:
     """Full-frame background, never warped. Gradients and blotches are tiny images upscaled,
@@ -152,8 +220,14 @@ def _background(n: FaceNuisance, side: int) -> np.ndarray:
         d, normal = np.array([math.cos(ang), math.sin(ang)]), np.array([-math.sin(ang), math.cos(ang)])
         for k in np.arange(-side, side, period):
             a, b = side / 2 + normal * k - d * side * 1.5, side / 2 + normal * k + d * side * 1.5
-            cv2.line(img, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), tuple(colour * 0.95),
-                     max(1, int(period / 2)), cv2.LINE_AA)
+            cv2.line(
+                img,
+                (int(a[0]), int(a[1])),
+                (int(b[0]), int(b[1])),
+                tuple(colour * 0.95),
+                max(1, int(period / 2)),
+                cv2.LINE_AA,
+            )
     return img
 
 
@@ -166,16 +240,22 @@ def _finish(img: np.ndarray, n: FaceNuisance) -> np.ndarray:
     dx, dy = np.float32(math.cos(n.light_angle)), np.float32(math.sin(n.light_angle))
     gain = 1.0 + ramp[None, :] * dx + ramp[:, None] * dy
     # grain in 2x2 blocks: looks the same at a glance but costs PNG size far less than per-pixel noise
-    noise = np.random.default_rng(n.noise_seed).standard_normal(((size + 1) // 2, (size + 1) // 2), dtype=np.float32)
-    noise = cv2.resize(noise, (2 * noise.shape[1], 2 * noise.shape[0]), interpolation=cv2.INTER_NEAREST)[:size, :size]
+    noise = np.random.default_rng(n.noise_seed).standard_normal(
+        ((size + 1) // 2, (size + 1) // 2), dtype=np.float32
+    )
+    noise = cv2.resize(noise, (2 * noise.shape[1], 2 * noise.shape[0]), interpolation=cv2.INTER_NEAREST)[
+        :size, :size
+    ]
     out = img * gain[:, :, None] + (noise * np.float32(n.noise_sigma) + np.float32(0.5))[:, :, None]
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- entry point
 
-def render_face(attrs: Mapping[str, str | int], identity: FaceIdentity, nuisance: FaceNuisance,
-                size: int = 128) -> np.ndarray:
+
+def render_face(
+    attrs: Mapping[str, str | int], identity: FaceIdentity, nuisance: FaceNuisance, size: int = 128
+) -> np.ndarray:
     """uint8 (size, size, 3) RGB. Missing or empty attributes take DEFAULT_ATTRS; unknown values
     raise ValueError. A beard is drawn only for Male=1."""
     if size < 16:
