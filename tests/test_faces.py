@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mmdemo.synth.faces.render import FaceIdentity, FaceNuisance, render_face
+from mmdemo.synth.faces import FaceIdentity, FaceNuisance, render_face
 
 BASE = {
     "Male": "1",

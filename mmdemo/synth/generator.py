@@ -111,7 +111,7 @@ def _plan(count: int, seed: int, root: Path) -> list[_PersonJob]:
 def _generate_person(job: _PersonJob) -> list[dict[str, str]]:
     """Renders and writes every sample of one person; returns their metadata rows."""
     from mmdemo.audio import write_wav
-    from mmdemo.synth.faces.render import FaceIdentity, FaceNuisance, render_face
+    from mmdemo.synth.faces import FaceIdentity, FaceNuisance, render_face
     from mmdemo.synth.voices import PHRASES, emotion_text, sample_person_voice, synthesize, voice_params
 
     rng = np.random.default_rng([job.seed, 1, job.index])

@@ -284,7 +284,7 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000
 _CHARS_UTF8 = 1
 _PARAM = {"rate": 1, "volume": 2, "pitch": 3, "range": 4, "punctuation": 5, "wordgap": 7}
-_VARIANT_PATCH = "\n// mmdemo: deterministic output (see mmdemo/voice.py)\nflutter 0\nroughness 8\n"
+_VARIANT_PATCH = "\n// mmdemo: deterministic output (see mmdemo/synth/voices.py)\nflutter 0\nroughness 8\n"
 _LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 

@@ -1,6 +1,11 @@
-"""The procedural face renderer: who a person is (`identity`), how each part is drawn
-(`drawing`) and the renderer that composes a face from attributes (`render`)."""
+"""The procedural face renderer, in layers that import only downward:
 
-from mmdemo.synth.faces.render import FaceIdentity, FaceNuisance, render_face
+`palettes` (colour, style and emotion tables) <- `identity` (who a person is, how a sample
+varies) <- `pen` (drawing primitives) <- `drawing` (per-render geometry and the face's
+parts) <- `hair` (each hair style) <- `render` (background, parts in order, light, noise).
+"""
+
+from mmdemo.synth.faces.identity import FaceIdentity, FaceNuisance
+from mmdemo.synth.faces.render import render_face
 
 __all__ = ["FaceIdentity", "FaceNuisance", "render_face"]

@@ -1,178 +1,32 @@
-"""How a synthetic face is drawn: palettes, curve helpers, a pen that draws through the
-pose, the per-render geometry (`Look`) and one function per part (hair, head, age and
-expression marks, beard, mouth, nose, eyes, brows, glasses, hat).
+"""How a synthetic face is drawn: the per-render geometry, colours and hair style (`Look`) and
+one function per part (head and neck, age and expression marks, beard, mouth, nose, eyes,
+brows, glasses, hat), each drawing with a `Pen` in the fixed 256x256 reference frame (`REF`).
 
-`faces.py` owns the public renderer and what it samples; this module owns the drawing.
-All coordinates are in a fixed 256x256 reference frame (`REF`).
+The hair has a module of its own (`hair`); `render` composes all the parts in order over the
+background. The tables the parts read live in `palettes`, the primitives in `pen`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from functools import cache
-from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
-if TYPE_CHECKING:
-    from mmdemo.synth.faces.render import FaceIdentity, FaceNuisance
-
-Colour = tuple[float, float, float]
-REF = 256.0  # the reference frame every coordinate below is written in
-
-SKIN: dict[str, Colour] = {"light": (240, 208, 184), "medium": (196, 144, 100), "dark": (118, 80, 54)}
-HAIR: dict[str, Colour] = {
-    "black": (30, 26, 24),
-    "brown": (104, 64, 36),
-    "blond": (226, 190, 118),
-    "red": (184, 70, 30),
-    "gray": (176, 176, 178),
-}
-GRAY_STRAND: Colour = (214, 214, 216)
-EYE_COLOURS: tuple[Colour, ...] = ((92, 60, 36), (52, 38, 28), (78, 118, 168), (88, 124, 80), (132, 100, 56))
-# Frames are darker than any skin tone, so they always read as frames.
-FRAME_COLOURS: tuple[Colour, ...] = (
-    (18, 18, 20),
-    (74, 42, 24),
-    (58, 62, 70),
-    (104, 22, 36),
-    (24, 36, 84),
-    (26, 62, 46),
+from mmdemo.synth.faces.identity import FaceIdentity
+from mmdemo.synth.faces.palettes import (
+    EMOTION,
+    EYE_COLOURS,
+    FEMALE_STYLES,
+    FRAME_COLOURS,
+    GRAY_STRAND,
+    HAIR,
+    MALE_STYLES,
+    REF,
+    SKIN,
+    Colour,
 )
-FEMALE_STYLES = (
-    ("long_middle", 0.25),
-    ("long_fringe", 0.45),
-    ("long_side", 0.62),
-    ("bob", 0.82),
-    ("ponytail", 1.0),
-)
-MALE_STYLES = (("crew", 0.35), ("side_part", 0.6), ("textured", 0.8), ("swept", 1.0))
-
-# Per emotion (reference pixels). Eyes: upper-lid height at the inner and outer third, lower-lid
-# height, outer-corner drop, iris scale. Brows: lift (negative = up), extra at the inner and
-# outer ends, arch.
-_EMO_KEYS = ("up_in", "up_out", "lo", "drop", "iris", "lift", "inner", "outer", "arch")
-EMOTION: dict[str, dict[str, float]] = {
-    name: dict(zip(_EMO_KEYS, values))
-    for name, values in {
-        "neutral": (7.0, 7.0, 5.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0),
-        "happy": (5.5, 5.5, -1.0, -1.5, 1.0, -2.0, 0.0, 0.0, 1.0),
-        "sad": (5.0, 1.5, 4.0, 4.5, 1.0, -1.0, -11.0, 4.0, -3.0),
-        "angry": (2.5, 5.5, 3.5, -1.5, 1.0, 2.0, 10.0, -3.0, -1.0),
-        "surprised": (11.0, 11.0, 9.0, 0.0, 0.8, -11.0, 0.0, 0.0, 5.0),
-    }.items()
-}
-
-
-def mix(a: Colour, b: Colour, t: float) -> Colour:
-    return tuple(float(x + (y - x) * t) for x, y in zip(a, b))
-
-
-def _shade(c: Colour, f: float) -> Colour:
-    return tuple(float(min(255.0, x * f)) for x in c)
-
-
-def _warm(f: float) -> Colour:
-    """A shadow factor for skin: shadows on skin are warm, so green and blue drop a little more."""
-    return (f, f * 0.96, f * 0.94)
-
-
-@cache
-def _bernstein(n: int, order: int) -> np.ndarray:
-    t = np.linspace(0.0, 1.0, n)[:, None]
-    return np.concatenate(
-        [math.comb(order, i) * t**i * (1 - t) ** (order - i) for i in range(order + 1)], axis=1
-    )
-
-
-def _curve(*ctrl, n: int = 12) -> np.ndarray:
-    """Bezier curve (quadratic or cubic, by the number of control points) as n points."""
-    return _bernstein(n, len(ctrl) - 1) @ np.array(ctrl, float)
-
-
-def _arc(cx: float, cy: float, ax: float, ay: float, t0: float, t1: float, n: int = 24) -> np.ndarray:
-    t = np.linspace(t0, t1, n)
-    return np.stack([cx + ax * np.cos(t), cy + ay * np.sin(t)], axis=1)
-
-
-@cache
-def _unit_blob(n: float, k: int) -> np.ndarray:
-    t = np.linspace(0.0, 2 * math.pi, k, endpoint=False)
-    c, s = np.cos(t), np.sin(t)
-    return np.stack([np.sign(c) * np.abs(c) ** (2 / n), np.sign(s) * np.abs(s) ** (2 / n)], axis=1)
-
-
-def _blob(cx: float, cy: float, a: float, b: float, n: float = 2.0, k: int = 20) -> np.ndarray:
-    """Superellipse outline: n=2 an ellipse, larger n a rounded rectangle."""
-    return _unit_blob(n, k) * (a, b) + (cx, cy)
-
-
-class Pen:
-    """Draws reference-frame shapes on the canvas through the pose transform
-    (fixed-point coordinates with 4 fractional bits, anti-aliased)."""
-
-    def __init__(self, img: np.ndarray, n: FaceNuisance) -> None:
-        self.img, k, rad = img, img.shape[0] / REF, math.radians(n.rotation_deg)
-        self.rot, self.zoom = n.rotation_deg, k * n.scale
-        a = self.zoom * np.array([[math.cos(rad), -math.sin(rad)], [math.sin(rad), math.cos(rad)]])
-        centre = np.array([REF / 2, REF / 2])
-        self.a16 = 16.0 * a.T
-        self.b16 = 16.0 * (k * (centre + 2.0 * np.array([n.shift_x, n.shift_y])) - a @ centre) + 0.5
-
-    def _fix(self, pts) -> np.ndarray:
-        return np.floor(np.asarray(pts, float).reshape(-1, 2) @ self.a16 + self.b16).astype(np.int32)
-
-    def _w(self, thickness: float) -> int:
-        return max(1, int(round(thickness * self.zoom)))
-
-    def fill(self, pts, colour: Colour) -> None:
-        cv2.fillPoly(self.img, [self._fix(pts)], colour, cv2.LINE_AA, 4)
-
-    def line(self, pts, colour: Colour, thickness: float, closed: bool = False) -> None:
-        cv2.polylines(self.img, [self._fix(pts)], closed, colour, self._w(thickness), cv2.LINE_AA, 4)
-
-    def ellipse(
-        self, c, axes, colour: Colour, thickness: float = -1, a0: float = 0.0, a1: float = 360.0
-    ) -> None:
-        ax = tuple(max(1, int(round(v * self.zoom * 16))) for v in axes)
-        cv2.ellipse(
-            self.img,
-            tuple(int(v) for v in self._fix([c])[0]),
-            ax,
-            self.rot,
-            a0,
-            a1,
-            colour,
-            -1 if thickness < 0 else self._w(thickness),
-            cv2.LINE_AA,
-            4,
-        )
-
-    def tint(self, pts, factor: float | Colour, thickness: float = -1.0, blur: float = 0.0) -> None:
-        """Multiplies the pixels under a filled polygon (or a thick polyline), softened by `blur`
-        reference pixels, by `factor`: shadows, flushes and lens tints that keep whatever colour
-        lies beneath."""
-        p, blur_px = self._fix(pts), int(round(blur * self.zoom))
-        pad = 2 + blur_px + (0 if thickness < 0 else self._w(thickness))
-        (x0, y0), (x1, y1) = (
-            np.maximum(p.min(axis=0) // 16 - pad, 0),
-            np.minimum(p.max(axis=0) // 16 + pad + 1, self.img.shape[0]),
-        )
-        if x1 <= x0 or y1 <= y0:
-            return
-        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        p -= np.array([x0 * 16, y0 * 16], np.int32)
-        if thickness < 0:
-            cv2.fillPoly(mask, [p], 255, cv2.LINE_AA, 4)
-        else:
-            cv2.polylines(mask, [p], False, 255, self._w(thickness), cv2.LINE_AA, 4)
-        if blur_px:
-            mask = cv2.GaussianBlur(mask, (2 * blur_px + 1, 2 * blur_px + 1), 0)
-        w, f = mask.astype(np.float32) * np.float32(1 / 255), np.broadcast_to(factor, 3)
-        roi = self.img[y0:y1, x0:x1]
-        roi[:] = cv2.blendLinear(roi, cv2.multiply(roi, (*map(float, f), 0.0)), 1.0 - w, w)
+from mmdemo.synth.faces.pen import Pen, arc, blob, curve, mix, shade, warm
 
 
 class Look:
@@ -188,10 +42,10 @@ class Look:
         self.grey_strands = self.age == "senior" and a["hair_color"] != "gray"
         if self.age == "senior":  # older skin: less colourful and a little darker; greying hair
             grey = sum(skin) / 3.0
-            skin = _shade(mix(skin, (grey, grey, grey), 0.28), 0.97)
+            skin = shade(mix(skin, (grey, grey, grey), 0.28), 0.97)
             hair = mix(hair, HAIR["gray"], 0.1) if self.grey_strands else hair
         self.skin, self.hair = skin, hair
-        self.strand = GRAY_STRAND if self.grey_strands else _shade(hair, 1.6 if sum(hair) < 150 else 0.8)
+        self.strand = GRAY_STRAND if self.grey_strands else shade(hair, 1.6 if sum(hair) < 150 else 0.8)
         self.hw, self.hh = (63.0 if self.male else 57.0) * ident.face_width, 80.0 * ident.face_length
         self.hl = ((84.0 if self.male else 79.0) + (4.0 if self.age == "senior" else 0.0)) * ident.face_length
         self.eye_dx, self.brow_y = self.hw * 0.41 * ident.eye_spacing, 102.0 + ident.brow_height
@@ -219,125 +73,14 @@ class Look:
             taper = taper + 0.05 * np.exp(-(((v - 0.86) / 0.08) ** 2))
         x = self.cx + self.hw * np.sign(c) * np.abs(c) ** (2.0 / n) * taper
         jaw = np.stack([x, self.cy + self.hl * v], axis=1)
-        return np.concatenate([_arc(self.cx, self.cy, self.hw, self.hh, math.pi, 2 * math.pi, 28), jaw])
-
-
-# --------------------------------------------------------------------------- hair
-
-
-def _hairline(g: Look, part: int, xs: np.ndarray) -> np.ndarray:
-    """Forehead edge of the front hair for x in [-1, 1] across the forehead."""
-    y0, ax, style = g.hairline_y, np.abs(xs), g.style
-    if style in ("long_fringe", "bob"):
-        return g.brow_y + (
-            -9 + 2 * np.cos(xs * 9) + 12 * ax**6 if style == "long_fringe" else -7 + 12 * ax**4
-        )
-    if style == "long_middle":
-        return y0 + 1 + 30 * ax**1.4
-    if style in ("long_side", "side_part", "swept"):
-        swept = (part * xs + 1) / 2  # 0 at the parting, 1 where the hair is swept to
-        return y0 - 2 + {"long_side": 26.0, "swept": 17.0}.get(style, 9.0) * swept**2 + 8 * ax**6
-    if style == "textured":
-        return y0 + 3 + 3 * np.cos(xs * 14) + 6 * ax**4
-    if style == "receding":  # temples receded high, a widow's peak in the middle
-        return y0 - 2 - 64 * ax * (1 - ax) + 14 * ax**8
-    return y0 + 3 - 7 * ax**2 + 16 * ax**12
-
-
-# style -> (volume above the skull, side-lock bottom below cy in hl units, outer and inner width factors)
-_FRONT = {
-    "long_middle": (10, 0.62, 1.13, 0.80),
-    "long_fringe": (10, 0.62, 1.13, 0.80),
-    "long_side": (11, 0.62, 1.13, 0.80),
-    "bob": (13, 0.50, 1.20, 0.84),
-    "ponytail": (3, -0.08, 1.05, 0.95),
-    "crew": (7, -0.08, 1.03, 0.96),
-    "side_part": (9, -0.08, 1.08, 0.96),
-    "textured": (9, -0.08, 1.07, 0.96),
-    "swept": (13, -0.08, 1.09, 0.96),
-    "receding": (2, -0.06, 1.05, 0.96),
-}
-
-
-def front_hair(pen: Pen, g: Look, ident: FaceIdentity) -> None:
-    """Hair over the skull down to the hairline, with side locks; bald: patches above the ears."""
-    if g.style == "bald":
-        for s in (-1, 1):
-            x0 = g.cx + s * g.hw
-            edge = _curve((x0 - s * 6, g.cy - 0.45 * g.hh), (x0 + s * 9, g.cy - 30), (x0 + s * 5, g.cy - 4))
-            pts = np.concatenate([edge, [(x0 - s * 5, g.cy - 4), (x0 - s * 9, g.cy - 0.4 * g.hh)]])
-            pen.fill(pts, g.hair)
-            pen.line(pts[2:9] - (s * 4, 0), g.strand, 1.6)
-        return
-    volume, bottom, side_out, side_in = _FRONT[g.style]
-    if g.hat and bottom < 0.3:  # short hair pushed out below a hat: tufts down to the ears
-        bottom, side_out = 0.05, side_out + 0.06
-    ax, ay, side_bottom = g.hw * side_out, g.hh + volume * ident.hair_volume, g.cy + bottom * g.hl
-    tb = math.asin(max(-0.9, min(0.45, (side_bottom - g.cy) / ay)))
-    t = np.linspace(math.pi - tb, 2 * math.pi + tb, 40)
-    bump = 1.0 + (0.05 * np.abs(np.sin(t * 9)) if g.style == "textured" else 0.0)
-    outer = np.stack([g.cx + ax * np.cos(t) * bump, g.cy + ay * np.sin(t) * bump], axis=1)
-    ybot, xs = max(side_bottom, outer[0, 1]), np.linspace(1.0, -1.0, 25)
-    inner = np.stack([g.cx + xs * g.hw * 0.93, _hairline(g, ident.hair_part, xs)], axis=1)
-    pen.fill(
-        np.concatenate(
-            [
-                [(outer[0, 0], ybot)],
-                outer,
-                [(outer[-1, 0], ybot), (g.cx + g.hw * side_in, ybot)],
-                inner,
-                [(g.cx - g.hw * side_in, ybot)],
-            ]
-        ),
-        g.hair,
-    )
-    crown = ((0.95, 1.22, 1.62), (0.88, 1.3, 1.72), (0.8, 1.38, 1.62))
-    for f, a0, a1 in ((0.95, 1.3, 1.7),) if g.style == "receding" else crown:  # strands across the crown
-        pen.line(_arc(g.cx, g.cy, ax * f, ay * f, a0 * math.pi, a1 * math.pi, 12), g.strand, 1.6)
-    for s in (-1, 1) if bottom > 0.3 else ():  # strands down the long side locks
-        x = g.cx + s * g.hw
-        pen.line(_curve((x, g.cy - 30), (x + s * 4, g.cy + 10), (x - s * 2, side_bottom - 6)), g.strand, 1.6)
-
-
-def back_hair(pen: Pen, g: Look, ident: FaceIdentity) -> None:
-    """Hair behind the head: long falls onto the shoulders, a bob ends at the chin, a ponytail
-    hangs over one shoulder."""
-    if g.style == "ponytail":
-        s, x0 = ident.hair_part, g.cx + ident.hair_part * g.hw
-        outer = _curve((x0 - s * 14, g.cy - 40), (x0 + s * 40, g.cy - 10), (x0 + s * 16, g.cy + 100))
-        inner = _curve((x0 + s * 4, g.cy + 96), (x0 + s * 18, g.cy + 20), (x0 - s * 16, g.cy - 24))
-        pen.fill(np.concatenate([outer, inner]), g.hair)
-        pen.line(
-            _curve((x0 + s * 4, g.cy - 20), (x0 + s * 26, g.cy + 10), (x0 + s * 12, g.cy + 84)), g.strand, 1.6
-        )
-    if not g.style.startswith(("long", "bob")):
-        return
-    long = g.style != "bob"
-    y_end, wide = (240.0, g.hw * 1.34) if long else (g.cy + 0.8 * g.hl, g.hw * 1.2)
-    top = _arc(g.cx, g.cy - 2, g.hw * 1.2, g.hh + 12 * ident.hair_volume, math.pi, 2 * math.pi, 26)
-    right = _curve(
-        (g.cx + g.hw * 1.2, g.cy - 2), (g.cx + wide * 1.02, g.cy + 40), (g.cx + wide, y_end - 10), n=10
-    )
-    bottom = _curve((g.cx + wide, y_end - 10), (g.cx, y_end + 14), (g.cx - wide, y_end - 10))
-    pen.fill(np.concatenate([top, right, bottom, right[::-1] * (-1, 1) + (2 * g.cx, 0)]), g.hair)
-    for s in (-1, 1) if long else ():
-        for f in (1.12, 1.24):
-            pen.line(
-                _curve(
-                    (g.cx + s * g.hw * f, g.cy + 40),
-                    (g.cx + s * g.hw * (f + 0.08), g.cy + 80),
-                    (g.cx + s * g.hw * (f + 0.04), y_end - 12),
-                ),
-                g.strand,
-                1.6,
-            )
+        return np.concatenate([arc(self.cx, self.cy, self.hw, self.hh, math.pi, 2 * math.pi, 28), jaw])
 
 
 # --------------------------------------------------------------------------- head and skin
 
 
 def neck_and_head(pen: Pen, g: Look, ident: FaceIdentity) -> None:
-    nw, neck = g.hw * (0.47 if g.male else 0.37), _shade(g.skin, 0.9)
+    nw, neck = g.hw * (0.47 if g.male else 0.37), shade(g.skin, 0.9)
     pen.fill(
         [
             (g.cx - nw, g.cy + 0.4 * g.hl),
@@ -349,17 +92,17 @@ def neck_and_head(pen: Pen, g: Look, ident: FaceIdentity) -> None:
     )
     pen.ellipse((g.cx, 221.0), (nw * 1.06, 11.0), neck, a0=0, a1=180)
     pen.ellipse(
-        (g.cx, 219.0), (nw * 1.3, 16.0), _shade(ident.shirt_colour, 0.72), 3.5, a0=15, a1=165
+        (g.cx, 219.0), (nw * 1.3, 16.0), shade(ident.shirt_colour, 0.72), 3.5, a0=15, a1=165
     )  # collar
-    pen.ellipse((g.cx, g.cy + g.hl - 6), (g.hw * 0.5, 14.0), _shade(g.skin, 0.78))  # shadow under the chin
+    pen.ellipse((g.cx, g.cy + g.hl - 6), (g.hw * 0.5, 14.0), shade(g.skin, 0.78))  # shadow under the chin
     for dy in {"young": (), "adult": (4.0,), "senior": (0.0, 9.0)}[g.age]:  # neck lines
         y = g.cy + g.hl + 10 + dy
-        pen.line(_curve((g.cx - nw * 0.6, y), (g.cx, y + 5), (g.cx + nw * 0.6, y)), _shade(g.skin, 0.75), 1.6)
+        pen.line(curve((g.cx - nw * 0.6, y), (g.cx, y + 5), (g.cx + nw * 0.6, y)), shade(g.skin, 0.75), 1.6)
     for s in (-1, 1):  # ears
         c = (g.cx + s * g.hw * 0.97, g.eye_y + 8)
-        pen.ellipse(c, (9.0, 17.0), _shade(g.skin, 0.95))
+        pen.ellipse(c, (9.0, 17.0), shade(g.skin, 0.95))
         a0 = -100 if s > 0 else 80  # the inner rim, on the outer side of each ear
-        pen.ellipse((c[0] + s * 1.5, c[1]), (4.5, 10.0), _shade(g.skin, 0.78), 1.8, a0, a0 + 200)
+        pen.ellipse((c[0] + s * 1.5, c[1]), (4.5, 10.0), shade(g.skin, 0.78), 1.8, a0, a0 + 200)
     pen.fill(g.outline, g.skin)
 
 
@@ -376,21 +119,21 @@ def expression_marks(pen: Pen, g: Look) -> None:
             )
     if g.emotion == "happy":  # smile folds from the nose wings round the raised mouth corners
         for s in (-1, 1):
-            fold = _curve(
+            fold = curve(
                 (g.cx + s * (g.nose_w + 5), g.nose_y - 5),
                 (g.cx + s * (g.mouth_w * 1.3 + 11), g.mouth_y - 8),
                 (g.cx + s * (g.mouth_w * 1.3 + 5), g.mouth_y + 6),
             )
             pen.tint(fold, 0.86, 6.0, blur=3)
-            pen.line(fold, _shade(g.skin, 0.74), 2.2)
+            pen.line(fold, shade(g.skin, 0.74), 2.2)
     elif g.emotion == "sad":  # raised inner brows crease the middle of the forehead
-        pen.tint(_blob(g.cx, g.brow_y - 10, 15.0, 8.0), 0.84, blur=3)
+        pen.tint(blob(g.cx, g.brow_y - 10, 15.0, 8.0), 0.84, blur=3)
     elif g.emotion == "angry":  # a flushed face; knitted brows shadow and crease the glabella
-        pen.tint(_blob(g.cx, g.cy + 10, g.hw * 0.8, g.hl * 0.7, k=24), (1.0, 0.87, 0.87), blur=6)
-        pen.tint(_blob(g.cx, g.brow_y + 6, 10.0, 9.0), 0.8, blur=3)
+        pen.tint(blob(g.cx, g.cy + 10, g.hw * 0.8, g.hl * 0.7, k=24), (1.0, 0.87, 0.87), blur=6)
+        pen.tint(blob(g.cx, g.brow_y + 6, 10.0, 9.0), 0.8, blur=3)
         for s in (-1, 1):
             pen.line(
-                [(g.cx + s * 4, g.brow_y + 1), (g.cx + s * 5.5, g.brow_y + 14)], _shade(g.skin, 0.68), 2.2
+                [(g.cx + s * 4, g.brow_y + 1), (g.cx + s * 5.5, g.brow_y + 14)], shade(g.skin, 0.68), 2.2
             )
 
 
@@ -400,31 +143,31 @@ def age_marks(pen: Pen, g: Look) -> None:
     cx, mw = g.cx, g.mouth_w
     if g.age == "young":  # smooth, glowing skin with a sheen on the cheekbones and forehead
         for s in (-1, 1):
-            pen.tint(_blob(cx + s * g.hw * 0.5, g.eye_y + 22, 16.0, 11.0), (1.1, 1.06, 1.06), blur=7)
-        pen.tint(_blob(cx, g.brow_y - 20, g.hw * 0.5, 12.0), (1.08, 1.05, 1.05), blur=7)
+            pen.tint(blob(cx + s * g.hw * 0.5, g.eye_y + 22, 16.0, 11.0), (1.1, 1.06, 1.06), blur=7)
+        pen.tint(blob(cx, g.brow_y - 20, g.hw * 0.5, 12.0), (1.08, 1.05, 1.05), blur=7)
         return
     senior = g.age == "senior"
-    dark = _shade(g.skin, 0.64 if senior else 0.74)
+    dark = shade(g.skin, 0.64 if senior else 0.74)
     for s in (-1, 1):  # cheek hollows and nasolabial folds
-        fold = _curve(
+        fold = curve(
             (cx + s * (g.nose_w + 4), g.nose_y - 5),
             (cx + s * (mw + 11), g.nose_y + 8),
             (cx + s * (mw + 8), g.mouth_y + 8),
         )
-        pen.tint(_blob(cx + s * g.hw * 0.7, g.nose_y - 2, 8.0, 14.0), _warm(0.84 if senior else 0.88), blur=8)
-        pen.tint(fold, _warm(0.76 if senior else 0.8), 9.0, blur=3)
+        pen.tint(blob(cx + s * g.hw * 0.7, g.nose_y - 2, 8.0, 14.0), warm(0.84 if senior else 0.88), blur=8)
+        pen.tint(fold, warm(0.76 if senior else 0.8), 9.0, blur=3)
         pen.line(fold, dark, 2.4 if senior else 2.0)
     for i in range(4 if senior else 2):  # forehead lines
         y, w = g.brow_y - 15 - 7 * i, g.hw * (0.46 - 0.04 * i)
-        pen.line(_curve((cx - w, y + 2), (cx, y - 4), (cx + w, y + 2)), dark, 2.2)
+        pen.line(curve((cx - w, y + 2), (cx, y - 4), (cx + w, y + 2)), dark, 2.2)
     if not senior:
         return
-    pen.tint(_blob(cx, g.brow_y - 26, g.hw * 0.5, 16.0), 0.9, blur=4)
+    pen.tint(blob(cx, g.brow_y - 26, g.hw * 0.5, 16.0), 0.9, blur=4)
     for s in (-1, 1):
         ox = cx + s * (g.eye_dx + 14)
         for k in (-1.0, 1.0):  # crow's feet
             pen.line([(ox, g.eye_y + k * 2), (ox + s * 8, g.eye_y + k * 6)], dark, 1.6)
-        jowl = _curve(
+        jowl = curve(
             (cx + s * g.hw * 0.86, g.cy + 0.5 * g.hl),
             (cx + s * g.hw * 0.8, g.cy + 0.8 * g.hl),
             (cx + s * g.hw * 0.5, g.cy + 0.9 * g.hl),
@@ -432,7 +175,7 @@ def age_marks(pen: Pen, g: Look) -> None:
         pen.tint(jowl, 0.8, 9.0, blur=3)
         pen.line(jowl, dark, 2.0)
         pen.line(
-            _curve(
+            curve(
                 (cx + s * (mw + 3), g.mouth_y + 4),
                 (cx + s * (mw + 6), g.mouth_y + 14),
                 (cx + s * (mw + 4), g.mouth_y + 24),
@@ -452,11 +195,11 @@ def beard(pen: Pen, g: Look, ident: FaceIdentity, colour: Colour) -> None:
     colour = mix(colour, (24, 18, 14), 0.22)
     moustache = np.concatenate(
         [
-            _curve((cx - w - 4, my + 2), (cx, g.nose_y - 2), (cx + w + 4, my + 2)),
-            _curve((cx + w, my - 1), (cx, my - 8), (cx - w, my - 1)),
+            curve((cx - w - 4, my + 2), (cx, g.nose_y - 2), (cx + w + 4, my + 2)),
+            curve((cx + w, my - 1), (cx, my - 8), (cx - w, my - 1)),
         ]
     )
-    pen.tint(_blob(cx, g.cy + g.hl + 8, g.hw * (0.45 if style == 1 else 0.62), 16.0), 0.6, blur=4)
+    pen.tint(blob(cx, g.cy + g.hl + 8, g.hw * (0.45 if style == 1 else 0.62), 16.0), 0.6, blur=4)
     if style == 1:
         pen.ellipse((cx, my + 20), (w + 4, 19.0), colour)
         for s in (-1, 1):
@@ -490,8 +233,8 @@ def mouth(pen: Pen, g: Look, ident: FaceIdentity) -> None:
     inside = (84, 24, 30)
     if emo == "happy":
         w *= 1.3
-        upper = _curve((cx - w, my - 7), (cx, my + 2), (cx + w, my - 7), n=16)
-        lower = _curve((cx - w, my - 7), (cx, my + 27), (cx + w, my - 7), n=16)
+        upper = curve((cx - w, my - 7), (cx, my + 2), (cx + w, my - 7), n=16)
+        lower = curve((cx - w, my - 7), (cx, my + 27), (cx + w, my - 7), n=16)
         pen.fill(np.concatenate([upper, lower[::-1]]), inside)
         teeth = upper + np.stack([np.zeros(16), np.minimum(7.0, 0.55 * (lower[:, 1] - upper[:, 1]))], axis=1)
         pen.fill(np.concatenate([upper, teeth[::-1]]), (246, 244, 236))
@@ -507,46 +250,46 @@ def mouth(pen: Pen, g: Look, ident: FaceIdentity) -> None:
         "angry": (3.0, 1.0, w * 0.85, 0.45, 3.4),
     }[emo]
     t = np.linspace(0.0, 1.0, 15)
-    mid = _curve((cx - w, my + corner), (cx, my + 2 * middle), (cx + w, my + corner), n=15)
+    mid = curve((cx - w, my + corner), (cx, my + 2 * middle), (cx + w, my + corner), n=15)
     bow = np.sin(np.pi * t) ** 0.7 * (1 - 0.3 * np.exp(-(((t - 0.5) / 0.08) ** 2)))  # Cupid's bow
     up = mid - np.stack([np.zeros(15), 4.5 * full * thin * bow], axis=1)
     pout = (8.0 if emo == "sad" else 5.5) * full * thin
     lo = mid + np.stack([np.zeros(15), pout * np.sin(np.pi * t) ** 0.8], axis=1)
     if emo != "neutral":  # the pout (sad) or the clench (angry) bunches the chin below the lip
-        pen.tint(_curve((cx - w * 0.7, my + 14), (cx, my + 24), (cx + w * 0.7, my + 14)), 0.8, 6.0, blur=3)
-    pen.fill(np.concatenate([up, mid[::-1]]), _shade(lip, 0.9))
+        pen.tint(curve((cx - w * 0.7, my + 14), (cx, my + 24), (cx + w * 0.7, my + 14)), 0.8, 6.0, blur=3)
+    pen.fill(np.concatenate([up, mid[::-1]]), shade(lip, 0.9))
     pen.fill(np.concatenate([mid, lo[::-1]]), lip)
-    pen.line(mid, inside if emo == "sad" else _shade(g.skin, 0.42), gap)
+    pen.line(mid, inside if emo == "sad" else shade(g.skin, 0.42), gap)
 
 
 def nose(pen: Pen, g: Look) -> None:
     nw, ny, cx = g.nose_w, g.nose_y, g.cx
-    dark, soft = _shade(g.skin, 0.62), _shade(g.skin, 0.84)
-    pen.line(_curve((cx - 4, g.brow_y + 10), (cx - 7, ny - 14), (cx - nw * 0.8, ny - 5)), soft, 1.8)
+    dark, soft = shade(g.skin, 0.62), shade(g.skin, 0.84)
+    pen.line(curve((cx - 4, g.brow_y + 10), (cx - 7, ny - 14), (cx - nw * 0.8, ny - 5)), soft, 1.8)
     for s in (-1, 1):
         pen.line(
-            _curve((cx + s * nw, ny - 4), (cx + s * (nw + 3), ny + 3), (cx + s * nw * 0.45, ny + 3)),
+            curve((cx + s * nw, ny - 4), (cx + s * (nw + 3), ny + 3), (cx + s * nw * 0.45, ny + 3)),
             dark,
             2.0,
         )
         pen.ellipse((cx + s * nw * 0.42, ny + 2), (3.2, 1.9), dark)
-    pen.line(_curve((cx - nw * 0.4, ny + 3), (cx, ny + 6), (cx + nw * 0.4, ny + 3)), soft, 1.8)
+    pen.line(curve((cx - nw * 0.4, ny + 3), (cx, ny + 6), (cx + nw * 0.4, ny + 3)), soft, 1.8)
 
 
 def eyes(pen: Pen, g: Look, ident: FaceIdentity) -> None:
     p, es = EMOTION[g.emotion], ident.eye_size * {"young": 1.04, "adult": 1.0, "senior": 0.96}[g.age]
-    ew, r, ey, lid = 12.5 * es, 6.6 * es * p["iris"], g.eye_y, _shade(g.skin, 0.3)
+    ew, r, ey, lid = 12.5 * es, 6.6 * es * p["iris"], g.eye_y, shade(g.skin, 0.3)
     for s in (-1, 1):
         ex = g.cx + s * g.eye_dx
         inner, outer = (ex - s * ew, ey), (ex + s * ew, ey + p["drop"])
-        up = _curve(
+        up = curve(
             inner,
             (ex - s * ew / 3, ey - 1.33 * p["up_in"] * es),
             (ex + s * ew / 3, ey + p["drop"] * 0.6 - 1.33 * p["up_out"] * es),
             outer,
             n=14,
         )
-        lo = _curve(
+        lo = curve(
             inner,
             (ex - s * ew / 3, ey + 1.33 * p["lo"] * es),
             (ex + s * ew / 3, ey + p["drop"] * 0.6 + 1.33 * p["lo"] * es),
@@ -565,27 +308,27 @@ def eyes(pen: Pen, g: Look, ident: FaceIdentity) -> None:
         pen.line(up, lid, 2.4 if g.male else 3.2)
         if not g.male:  # lashes flick at the outer corner
             pen.line([up[-3], (outer[0] + s * 4, outer[1] - 3)], lid, 2.2)
-        pen.line(lo, _shade(g.skin, 0.72), 1.2)
+        pen.line(lo, shade(g.skin, 0.72), 1.2)
         if g.age != "young":  # under-eye shadow; bags for seniors
             y = ey + max(p["lo"], 2.0) * es
-            bag = _curve((ex - s * ew * 0.8, y + 4), (ex, y + 11), (ex + s * ew * 0.9, y + 4))
-            pen.tint(bag - (0, 1), _warm(0.8), 8.0, blur=2)
-            pen.line(up - (0, 5), _shade(g.skin, 0.72), 1.6)  # upper-lid crease
+            bag = curve((ex - s * ew * 0.8, y + 4), (ex, y + 11), (ex + s * ew * 0.9, y + 4))
+            pen.tint(bag - (0, 1), warm(0.8), 8.0, blur=2)
+            pen.line(up - (0, 5), shade(g.skin, 0.72), 1.6)  # upper-lid crease
             if g.age == "senior":
-                pen.line(bag, _shade(g.skin, 0.66), 2.0)
+                pen.line(bag, shade(g.skin, 0.66), 2.0)
 
 
 def brows(pen: Pen, g: Look, ident: FaceIdentity) -> None:
     """Tapered brows: men's thicker and straighter; moved by the emotion's lift, ends and arch."""
     p = EMOTION[g.emotion]
     th, arch = (7.5 if g.male else 5.0) * ident.brow_thickness, (1.5 if g.male else 5.0) + p["arch"]
-    colour = mix(g.hair, (72, 52, 38), 0.5) if sum(g.hair) > 360 else _shade(g.hair, 0.85)
+    colour = mix(g.hair, (72, 52, 38), 0.5) if sum(g.hair) > 360 else shade(g.hair, 0.85)
     taper = (1.0 - 0.45 * np.linspace(0.0, 1.0, 12)[:, None]) * th / 2
     for s in (-1, 1):
         ex, y = g.cx + s * g.eye_dx, g.brow_y + p["lift"]
         inner = (ex - s * (9.0 if g.emotion == "angry" else 12.0), y + p["inner"])
         outer = (ex + s * 16.0, y + p["outer"] + 1.5)
-        line = _curve(inner, ((inner[0] + outer[0]) / 2, (inner[1] + outer[1]) / 2 - 2 * arch), outer)
+        line = curve(inner, ((inner[0] + outer[0]) / 2, (inner[1] + outer[1]) / 2 - 2 * arch), outer)
         tangent = np.gradient(line, axis=0)
         normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1) / np.linalg.norm(tangent, axis=1)[:, None]
         pen.fill(np.concatenate([line + normal * taper, (line - normal * taper)[::-1]]), colour)
@@ -600,19 +343,19 @@ def glasses(pen: Pen, g: Look, ident: FaceIdentity) -> None:
     ey = g.eye_y + 1
     for s in (-1, 1):
         ex = g.cx + s * g.eye_dx
-        rim = _blob(ex, ey, rw, rh, n, 36)
+        rim = blob(ex, ey, rw, rh, n, 36)
         pen.tint(rim, (0.76, 0.8, 0.9))
         pen.line(rim, colour, th, closed=True)
         pen.line([(ex - 0.55 * rw, ey - 0.2 * rh), (ex - 0.2 * rw, ey - 0.62 * rh)], (236, 240, 246), 1.6)
         pen.line([(ex + s * rw, ey - 4), (g.cx + s * g.hw * 0.99, ey - 6)], colour, th * 0.85)
-    bridge = _curve((g.cx - g.eye_dx + rw, ey - 3), (g.cx, ey - 8), (g.cx + g.eye_dx - rw, ey - 3), n=8)
+    bridge = curve((g.cx - g.eye_dx + rw, ey - 3), (g.cx, ey - 8), (g.cx + g.eye_dx - rw, ey - 3), n=8)
     pen.line(bridge, colour, th * 0.85)
 
 
 def hat(pen: Pen, g: Look, ident: FaceIdentity) -> None:
     """Cap, beanie or brimmed hat. It stops at the upper forehead, so hair stays visible at
     the sides and below it, and it shades the forehead."""
-    colour, dark, cx, hw = ident.hat_colour, _shade(ident.hat_colour, 0.72), g.cx, g.hw
+    colour, dark, cx, hw = ident.hat_colour, shade(ident.hat_colour, 0.72), g.cx, g.hw
     base = g.hairline_y + 5
     height = base - (g.cy - g.hh - 14)
     reach = (26.0, 14.0, 32.0)[ident.hat_style]
@@ -627,10 +370,10 @@ def hat(pen: Pen, g: Look, ident: FaceIdentity) -> None:
         blur=5,
     )
     if ident.hat_style == 0:
-        pen.fill(_arc(cx, base, hw * 1.1, height, math.pi, 2 * math.pi, 30), colour)
+        pen.fill(arc(cx, base, hw * 1.1, height, math.pi, 2 * math.pi, 30), colour)
         for dx in (-0.45, 0.45):  # panel seams, button, brim seen from the front
             pen.line(
-                _curve(
+                curve(
                     (cx, base - height + 2), (cx + hw * dx, base - height * 0.7), (cx + hw * dx * 1.6, base)
                 ),
                 dark,
@@ -638,13 +381,13 @@ def hat(pen: Pen, g: Look, ident: FaceIdentity) -> None:
             )
         pen.ellipse((cx, base - height + 3), (5.0, 3.5), dark)
         pen.ellipse((cx, base + 1), (hw * 0.98, 14.0), dark, a0=0, a1=180)
-        pen.line([(cx - hw * 1.08, base), (cx + hw * 1.08, base)], _shade(colour, 0.85), 3.0)
+        pen.line([(cx - hw * 1.08, base), (cx + hw * 1.08, base)], shade(colour, 0.85), 3.0)
     elif ident.hat_style == 1:
-        pen.fill(_arc(cx, base, hw * 1.15, height + 2, math.pi, 2 * math.pi, 30), colour)
+        pen.fill(arc(cx, base, hw * 1.15, height + 2, math.pi, 2 * math.pi, 30), colour)
         for dx in np.linspace(-0.8, 0.8, 7):  # knit ribs above a folded cuff
             pen.line([(cx + hw * dx, base - 14), (cx + hw * dx * 0.7, base - height * 0.75)], dark, 1.6)
-        cuff = _blob(cx, base - 6, hw * 1.17, 10.0, 6.0, 36)
-        pen.fill(cuff, _shade(colour, 0.88))
+        cuff = blob(cx, base - 6, hw * 1.17, 10.0, 6.0, 36)
+        pen.fill(cuff, shade(colour, 0.88))
         pen.line(cuff[20:34], dark, 1.6)
     else:
         pen.ellipse((cx, base - 2), (hw * 1.75, 15.0), dark)  # brim, then crown and band
@@ -652,7 +395,7 @@ def hat(pen: Pen, g: Look, ident: FaceIdentity) -> None:
             np.concatenate(
                 [
                     [(cx - hw * 0.86, base - 4)],
-                    _curve(
+                    curve(
                         (cx - hw * 0.74, base - height + 4),
                         (cx, base - height - 6),
                         (cx + hw * 0.74, base - height + 4),

@@ -1,5 +1,7 @@
-"""Procedural face renderer: a synthetic person's head and shoulders drawn from ground-truth
-attributes with numpy + OpenCV only (128x128 RGB in a few milliseconds).
+"""The face renderer's entry point: `render_face` draws a synthetic person's head and shoulders
+from ground-truth attributes with numpy + OpenCV only (128x128 RGB in a few milliseconds).
+This module owns the background, the order the parts are drawn in (`drawing`, `hair`), the
+light gradient and the noise.
 
 `attrs` decide what must be visible; a `FaceIdentity` decides what makes one person look
 like themselves; a `FaceNuisance` adds per-sample variation that carries no attribute.
@@ -13,188 +15,29 @@ direction. Same inputs give byte-identical output; the noise is seeded by the nu
 
 from __future__ import annotations
 
-import colorsys
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from mmdemo.schema import normalise
 from mmdemo.synth.faces.drawing import (
-    FRAME_COLOURS,
-    HAIR,
-    REF,
-    Colour,
     Look,
-    Pen,
     age_marks,
-    back_hair,
     beard,
     brows,
     expression_marks,
     eyes,
-    front_hair,
     glasses,
     hat,
-    mix,
     mouth,
     neck_and_head,
     nose,
 )
-
-DEFAULT_ATTRS: dict[str, str] = {
-    "Male": "0",
-    "age_group": "adult",
-    "emotion": "neutral",
-    "hair_color": "brown",
-    "Eyeglasses": "0",
-    "Beard": "0",
-    "Wearing_Hat": "0",
-    "skin_tone": "medium",
-}
-HAT_COLOURS: tuple[Colour, ...] = (
-    (28, 30, 36),
-    (30, 46, 96),
-    (172, 36, 40),
-    (86, 98, 50),
-    (210, 190, 150),
-    (120, 122, 128),
-    (36, 112, 122),
-    (222, 120, 40),
-    (110, 40, 90),
-)
-PLAIN_BACKGROUND: Colour = (212, 218, 226)
-BG_KINDS: tuple[str, ...] = ("flat", "gradient", "stripes", "blotches")
-
-
-@dataclass(frozen=True)
-class FaceIdentity:
-    """Everything that makes one person look like themselves; fixed across that person's samples.
-
-    Styles are stored as uniform draws or small indices and mapped to a concrete style at render
-    time under the attributes, so a what-if that flips e.g. Male still renders a sensible
-    hairstyle for the same person.
-    """
-
-    face_width: float  # multipliers around 1 unless noted
-    face_length: float
-    jaw_square: float  # added to the jaw's superellipse exponent
-    eye_spacing: float
-    eye_size: float
-    eye_colour: int  # index into EYE_COLOURS
-    nose_length: float
-    nose_width: float
-    mouth_width: float
-    lip_fullness: float
-    brow_thickness: float
-    brow_height: float  # reference pixels
-    hair_style_u: float  # [0, 1) -> a style of the person's gender (FEMALE_STYLES / MALE_STYLES)
-    hair_part: int  # -1 / +1: parting and ponytail side
-    hair_volume: float
-    bald_u: float  # [0, 1): senior men below 0.18 are bald, below 0.45 receding
-    skin_jitter: tuple[float, float, float]
-    hair_jitter: tuple[float, float, float]
-    shirt_colour: Colour
-    glasses_style: int  # 0 round, 1 rectangular, 2 thick oval
-    glasses_colour: int  # index into FRAME_COLOURS
-    hat_style: int  # 0 cap, 1 beanie, 2 brimmed hat
-    hat_colour: Colour
-    beard_style: int  # 0 full, 1 goatee, 2 heavy stubble, 3 short boxed
-
-    @classmethod
-    def sample(cls, attrs: Mapping[str, str | int], rng: np.random.Generator) -> FaceIdentity:
-        """A random person. `attrs` is validated only: the draws do not depend on it, so one
-        generator state gives the same person under any attribute what-if."""
-        _normalised(attrs)
-        u = rng.uniform
-
-        def jitter(common: float, each: float) -> tuple[float, float, float]:
-            c = rng.normal(0.0, common)
-            return tuple(float(1.0 + c + rng.normal(0.0, each)) for _ in range(3))
-
-        shirt = colorsys.hsv_to_rgb(u(0, 1), u(0.25, 0.7), u(0.3, 0.85))
-        hat = np.array(HAT_COLOURS[int(rng.integers(len(HAT_COLOURS)))]) * u(0.9, 1.1, 3)
-        return cls(
-            face_width=float(u(0.95, 1.05)),
-            face_length=float(u(0.96, 1.04)),
-            jaw_square=float(u(-0.25, 0.35)),
-            eye_spacing=float(u(0.94, 1.06)),
-            eye_size=float(u(0.9, 1.1)),
-            eye_colour=int(rng.integers(5)),
-            nose_length=float(u(0.9, 1.12)),
-            nose_width=float(u(0.85, 1.15)),
-            mouth_width=float(u(0.9, 1.1)),
-            lip_fullness=float(u(0.85, 1.2)),
-            brow_thickness=float(u(0.85, 1.2)),
-            brow_height=float(u(-2.5, 2.5)),
-            hair_style_u=float(u(0, 1)),
-            hair_part=int(rng.choice([-1, 1])),
-            hair_volume=float(u(0.8, 1.25)),
-            bald_u=float(u(0, 1)),
-            skin_jitter=jitter(0.035, 0.012),
-            hair_jitter=jitter(0.05, 0.02),
-            shirt_colour=tuple(float(255 * c) for c in shirt),
-            glasses_style=int(rng.integers(3)),
-            glasses_colour=int(rng.integers(len(FRAME_COLOURS))),
-            hat_style=int(rng.integers(3)),
-            hat_colour=tuple(float(c) for c in np.clip(hat, 0, 255)),
-            beard_style=int(rng.integers(4)),
-        )
-
-
-@dataclass(frozen=True)
-class FaceNuisance:
-    """Per-sample variation that carries no attribute."""
-
-    rotation_deg: float  # within +-6
-    shift_x: float  # pixels at 128x128 output (scaled for other sizes), within +-4
-    shift_y: float
-    scale: float  # 0.93 .. 1.06
-    light_angle: float  # radians; the direction the light gradient brightens towards
-    light_strength: float  # gain at the image edge is 1 +- this
-    bg_colour: Colour
-    bg_kind: str  # one of BG_KINDS
-    bg_seed: int  # stripe geometry, gradient direction, blotch layout
-    noise_sigma: float  # grey levels
-    noise_seed: int
-
-    @classmethod
-    def sample(cls, rng: np.random.Generator) -> FaceNuisance:
-        """Random pose, light and background. Pose offsets are normal, clipped to their ranges
-        (a detector's crops are mostly near-centred); muted backgrounds keep hair readable."""
-        bg = colorsys.hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.04, 0.24), rng.uniform(0.55, 0.93))
-        rot, dx, dy, scale = np.clip(
-            rng.normal((0, 0, 0, 1), (3, 2, 2, 0.03)), (-6, -4, -4, 0.93), (6, 4, 4, 1.06)
-        )
-        return cls(
-            rotation_deg=float(rot),
-            shift_x=float(dx),
-            shift_y=float(dy),
-            scale=float(scale),
-            light_angle=float(rng.uniform(0, 2 * math.pi)),
-            light_strength=float(rng.uniform(0.0, 0.14)),
-            bg_colour=tuple(float(255 * c) for c in bg),
-            bg_kind=BG_KINDS[int(rng.integers(4))],
-            bg_seed=int(rng.integers(2**31)),
-            noise_sigma=float(rng.uniform(0.0, 1.2)),
-            noise_seed=int(rng.integers(2**31)),
-        )
-
-    @classmethod
-    def neutral(cls) -> FaceNuisance:
-        """Frontal, centred, evenly lit, plain background, no noise (figures, decoder targets)."""
-        return cls(0.0, 0.0, 0.0, 1.0, 0.0, 0.0, PLAIN_BACKGROUND, "flat", 0, 0.0, 0)
-
-
-def _normalised(attrs: Mapping[str, str | int | None]) -> dict[str, str]:
-    """Schema strings for every attribute; missing or empty (unlabelled) ones take DEFAULT_ATTRS."""
-    return {
-        **DEFAULT_ATTRS,
-        **normalise({k: v for k, v in attrs.items() if v is not None and str(v).strip()}),
-    }
-
+from mmdemo.synth.faces.hair import back_hair, front_hair
+from mmdemo.synth.faces.identity import FaceIdentity, FaceNuisance, normalised_attrs
+from mmdemo.synth.faces.palettes import HAIR, REF
+from mmdemo.synth.faces.pen import Pen, mix
 
 # --------------------------------------------------------------------------- background, light, noise
 
@@ -260,7 +103,7 @@ def render_face(
     raise ValueError. A beard is drawn only for Male=1."""
     if size < 16:
         raise ValueError(f"size must be at least 16 pixels, got {size}")
-    a = _normalised(attrs)
+    a = normalised_attrs(attrs)
     g = Look(a, identity)
     canvas = _background(nuisance, 2 * size)
     pen = Pen(canvas, nuisance)
