@@ -17,8 +17,8 @@ BASE = {
 }
 
 # Boxes (y0, y1, x0, x1) on the 128x128 neutral-pose image where a flipped attribute must show.
+# Male changes the whole person (hair, face, build), so it has a test of its own below.
 FLIPS = [
-    ("Male", "0", (0, 128, 0, 128)),
     ("age_group", "senior", (30, 105, 30, 98)),
     ("emotion", "happy", (40, 105, 30, 98)),  # mouth, cheeks, eyes and brows
     ("emotion", "sad", (40, 105, 30, 98)),
@@ -64,6 +64,21 @@ def test_every_attribute_changes_its_region(name, value, box):
     inside = changed[y0:y1, x0:x1].sum()
     assert inside >= 40, f"{name}={value} changed only {inside} pixels in its region"
     assert inside >= 0.8 * changed.sum(), f"{name}={value} changed mostly outside {box}"
+
+
+@pytest.mark.parametrize("seed", [0, 3, 6], ids=["long-hair", "bob", "ponytail"])
+def test_male_changes_face_and_build_but_not_the_background(seed):
+    """Flipping Male must change the face itself (not only the hairstyle) and the shoulders,
+    and nothing beside the head: the person changes, the frame does not."""
+    ident, neutral = _person(seed), FaceNuisance.neutral()
+    changed = _changed(render_face(BASE, ident, neutral), render_face({**BASE, "Male": "0"}, ident, neutral))
+    face = changed[56:92, 42:86].sum()  # eyes to mouth, inside any hairstyle's side locks
+    assert face >= 150, f"Male changed only {face} pixels between the eyes and the mouth"
+    for side, cols in (("left", slice(0, 20)), ("right", slice(108, 128))):
+        shoulder = changed[112:, cols].sum()
+        assert shoulder >= 20, f"Male changed only {shoulder} pixels of the {side} shoulder"
+    beside = changed[:100, :12].sum() + changed[:100, 116:].sum()  # background left and right of the head
+    assert beside == 0, f"Male changed {beside} background pixels beside the head"
 
 
 def test_hair_stays_visible_under_a_hat():
