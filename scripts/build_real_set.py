@@ -1,0 +1,165 @@
+"""Rebuilds the real face/voice dataset from data_manifests/real.csv, or re-makes that manifest.
+
+python scripts/build_real_set.py build --out /work/realdata/real [--mirrors DIR] [--no-download]
+python scripts/build_real_set.py manifest --mirrors DIR
+
+`build` takes every file from a bare git mirror under --mirrors when one holds it and otherwise
+downloads it from the public repository at the manifest's commit; each file is checked against
+its SHA-256 and the held-out list. `manifest` scans the mirrors of the sources below and rewrites
+data_manifests/real.csv and data_manifests/real-summary.json (it never downloads).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
+
+import argparse
+import json
+from collections import Counter
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+
+from mmdemo.data import real
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = ROOT / "data_manifests" / "real.csv"
+SUMMARY = ROOT / "data_manifests" / "real-summary.json"
+DROPPED = ROOT / "data_manifests" / "real-dropped.json"
+
+# Short licence tags (spelled out in data_manifests/README.md); the manifest repeats them per row.
+LICENCES = {
+    "UTKFace": "UTKFace terms: non-commercial research",
+    "FER2013": "unknown (FER2013: none published)",
+    "CelebA": "CelebA terms: non-commercial research",
+}
+
+# Each source: the mirror to read, the pinned commit, where its files sit and how many to keep
+# at most per label value (None = all). Commits are fixed so the manifest stays reproducible.
+SOURCES = (
+    {
+        # the commit before an image optimiser re-encoded every file: these are UTKFace's own
+        # bytes, so the held-out hash list can recognise them
+        "kind": "utkface",
+        "repo": "Mohanish-5744/Major_Ensemble_Gender",
+        "commit": "1c2f5ccb74a3a8c2c3317ba781aef846a32ba9ae",
+        "prefix": "crop_part1/",
+        "cap": None,
+    },
+    {
+        # a later commit renamed the files and mixed in every split; this one keeps FER2013's own
+        # Training_/PublicTest_/PrivateTest_ names, so PrivateTest can be left out
+        "kind": "fer",
+        "repo": "darkbit404/FaceExp",
+        "commit": "855892cf1e2b10d7d518a8c27318da65c9dde650",
+        "prefix": "data/",
+        "cap": 1500,
+    },
+)
+
+
+def _candidates(source: dict, mirrors: Path) -> Iterator[real.Candidate]:
+    git_dir = real.find_git_dir(mirrors, source["repo"])
+    if git_dir is None:
+        raise SystemExit(f"no mirror of {source['repo']} under {mirrors}")
+    paths = sorted(real.list_tree(git_dir, source["commit"]))
+    scan = {"utkface": real.scan_utkface, "fer": real.scan_fer}[source["kind"]]
+    found = scan(paths, source["repo"], source["commit"], source["prefix"])
+    if source["cap"] is None:
+        yield from found
+        return
+    kept: Counter = Counter()
+    for c in found:  # paths are sorted, so the capped subset is the same on every run
+        key = real.format_labels(c.labels)
+        if kept[key] < source["cap"]:
+            kept[key] += 1
+            yield c
+
+
+def _decodes(candidate: real.Candidate, data: bytes) -> bool:
+    """Whether the file opens as the loaders will open it (tiny or broken files are left out)."""
+    if candidate.modality != "image":
+        return True
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return image is not None and min(image.shape[:2]) >= 32
+
+
+def make(args: argparse.Namespace) -> None:
+    heldout = real.load_heldout(args.heldout)
+    if not heldout:
+        raise SystemExit(
+            "no held-out hash list found; pass --heldout PATH (making a manifest without it is unsafe)"
+        )
+    rows: list[dict[str, str]] = []
+    dropped: Counter = Counter()
+    for source in SOURCES:
+        found, lost = real.make_manifest(
+            _candidates(source, args.mirrors),
+            args.mirrors,
+            lambda c: LICENCES[c.source],
+            heldout=heldout,
+            check=_decodes,
+        )
+        rows += found
+        dropped += lost
+        print(f"{source['repo']}: {len(found)} files kept, dropped {dict(lost)}")
+    real.write_manifest(args.manifest, rows)
+    _write_json(args.summary, real.summarise(rows))
+    _write_json(DROPPED, {f"{s}: {why}": n for (s, why), n in sorted(dropped.items())})
+    print(f"wrote {args.manifest} ({len(rows)} rows), {args.summary} and {DROPPED}")
+
+
+def build(args: argparse.Namespace) -> None:
+    def progress(done: int, total: int) -> None:
+        if done % 1000 == 0 or done == total:
+            print(f"  {done}/{total}", flush=True)
+
+    out = real.build_real_set(
+        args.manifest,
+        args.out,
+        args.mirrors,
+        heldout=args.heldout,
+        allow_download=not args.no_download,
+        overwrite=args.overwrite,
+        progress=progress,
+    )
+    summary = real.summarise(real.read_manifest(args.manifest))
+    if args.summary:
+        _write_json(args.summary, summary)
+    print(f"wrote {out}: {summary['files']} files ({summary['modality']}), splits {summary['split']}")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="rebuild the dataset folder from the manifest")
+    b.add_argument("--out", type=Path, required=True, help="dataset folder to write (kept outside git)")
+    b.add_argument("--no-download", action="store_true", help="use local mirrors only")
+    b.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    b.add_argument("--summary", type=Path, default=None, help="also write the counts JSON here")
+    b.set_defaults(func=build)
+    m = sub.add_parser("manifest", help="re-make the manifest from local mirrors of the sources")
+    m.add_argument("--summary", type=Path, default=SUMMARY)
+    m.set_defaults(func=make)
+    for p in (b, m):
+        p.add_argument("--manifest", type=Path, default=MANIFEST)
+        p.add_argument("--mirrors", type=Path, default=None, help="folder of bare git mirrors (owner+name/)")
+        p.add_argument(
+            "--heldout", type=Path, default=None, help="held-out SHA-256 list (default: shared/heldout)"
+        )
+    args = parser.parse_args()
+    if args.command == "manifest" and args.mirrors is None:
+        parser.error("manifest needs --mirrors")
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

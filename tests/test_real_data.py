@@ -1,0 +1,243 @@
+"""The real-data manifest and its rebuild, against a fake mirror made here (no real photo or voice):
+source layouts parsed into schema labels, held-out and duplicate files dropped, files copied from a
+bare git mirror or downloaded at the pinned commit, SHA-256 and held-out checks refusing bad files,
+and the result read back by the project's loaders. Also checks the committed manifest's rules."""
+
+import csv
+import shutil
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mmdemo.data import real
+from mmdemo.data.loaders import load_audio, load_image, open_samples
+
+REPO = Path(__file__).resolve().parents[1]
+FACES = "tester/faces"
+HEADER = ["Male", "Eyeglasses", "No_Beard", "Wearing_Hat", "Young", "Black_Hair", "Blond_Hair", "Gray_Hair"]
+
+
+def _jpg(seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    return cv2.imencode(".jpg", rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))[1].tobytes()
+
+
+def _wav(path: Path, seed: int) -> None:
+    t = np.arange(8000) / 16000
+    sf.write(path, 0.3 * np.sin(2 * np.pi * (180 + seed) * t), 16000, subtype="PCM_16")
+
+
+def _files() -> dict[str, bytes]:
+    """One repository holding each source's layout, including files the scans must skip."""
+    files = {
+        "crop_part1/25_0_0_20170116174525125.jpg.chip.jpg": _jpg(1),  # man, young, white
+        "crop_part1/47_1_1_20170116174525126.jpg.chip.jpg": _jpg(2),  # woman, adult, black
+        "crop_part1/70_0_2_20170116174525127.jpg.chip.jpg": _jpg(3),  # man, senior, asian
+        "crop_part1/9_1_0_20170116174525128.jpg.chip.jpg": _jpg(4),  # a child: skipped
+        "crop_part1/30_0_3_20170116174525129.jpg.chip.jpg": _jpg(1),  # same bytes as the first
+        "fer/train/happy/Training_1.jpg": _jpg(5),
+        "fer/train/surprise/Training_2.jpg": _jpg(6),
+        "fer/train/disgust/Training_3.jpg": _jpg(7),  # no schema value: skipped
+        "fer/test/sad/PublicTest_4.jpg": _jpg(8),
+        "fer/test/sad/PrivateTest_5.jpg": _jpg(9),  # reserved: skipped
+        "celeba/000005.jpg": _jpg(10),  # 000001-010000 reserved: skipped
+        "celeba/010001.jpg": _jpg(11),
+        "celeba/010002.jpg": _jpg(12),
+    }
+    flags = {"000005.jpg": [1] * 8, "010001.jpg": [1, 1, -1, -1, 1, 1, -1, -1], "010002.jpg": [-1] * 8}
+    lines = [str(len(flags)), " ".join(HEADER)] + [f"{k} " + " ".join(map(str, v)) for k, v in flags.items()]
+    files["list_attr_celeba.txt"] = "\n".join(lines).encode()
+    return files
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """(mirrors folder, commit) of a bare repository `tester/faces` laid out as fetched mirrors are."""
+    work = tmp_path / "work"
+    for rel, data in _files().items():
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        (work / rel).write_bytes(data)
+    (work / "voices").mkdir()
+    for i in range(3):
+        _wav(work / "voices" / f"spk{i}_take.wav", i * 40)
+    git_dir = tmp_path / "mirrors" / FACES.replace("/", "+") / "repo"
+    git = ["git", f"--git-dir={git_dir}", f"--work-tree={work}", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "--bare", "-q", str(git_dir)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "fixture"], check=True)
+    commit = subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return tmp_path / "mirrors", commit, work
+
+
+def _candidates(mirrors: Path, commit: str) -> list[real.Candidate]:
+    paths = real.list_tree(real.find_git_dir(mirrors, FACES), commit)
+    attrs = real.parse_celeba_attributes(_files()["list_attr_celeba.txt"].decode())
+    voices = [
+        real.Candidate("TestVoices", FACES, commit, p, "voice", {"Male": "1", "emotion": "angry"}, p[7:11])
+        for p in paths
+        if p.startswith("voices/")
+    ]
+    return [
+        *real.scan_utkface(paths, FACES, commit, "crop_part1/"),
+        *real.scan_fer(paths, FACES, commit, "fer/"),
+        *real.scan_celeba(paths, FACES, commit, "celeba/", attrs),
+        *voices,
+    ]
+
+
+def _manifest(tmp_path: Path, mirrors: Path, commit: str, heldout=frozenset()) -> tuple[Path, list[dict]]:
+    rows, dropped = real.make_manifest(
+        _candidates(mirrors, commit), mirrors, lambda c: "test", heldout=heldout
+    )
+    path = tmp_path / "real.csv"
+    real.write_manifest(path, rows)
+    return path, rows
+
+
+def test_scans_map_each_source_onto_the_schema(mirror):
+    mirrors, commit, _ = mirror
+    by_path = {c.path: c for c in _candidates(mirrors, commit)}
+    utk = by_path["crop_part1/25_0_0_20170116174525125.jpg.chip.jpg"]
+    assert utk.labels == {"Male": "1", "age_group": "young"} and utk.group == "white"
+    assert by_path["crop_part1/47_1_1_20170116174525126.jpg.chip.jpg"].labels == {
+        "Male": "0",
+        "age_group": "adult",
+    }
+    assert by_path["crop_part1/70_0_2_20170116174525127.jpg.chip.jpg"].labels["age_group"] == "senior"
+    assert by_path["fer/train/surprise/Training_2.jpg"].labels == {"emotion": "surprised"}
+    assert by_path["celeba/010001.jpg"].labels == {
+        "Male": "1",
+        "Eyeglasses": "1",
+        "Beard": "1",
+        "Wearing_Hat": "0",
+        "age_group": "young",
+        "hair_color": "black",
+    }
+    # not young says nothing certain about age; no hair colour marked says nothing about hair
+    assert "age_group" not in by_path["celeba/010002.jpg"].labels
+    assert "hair_color" not in by_path["celeba/010002.jpg"].labels
+    skipped = ("9_1_0", "disgust", "PrivateTest", "000005")
+    assert not [p for p in by_path if any(s in p for s in skipped)]
+
+
+def test_manifest_drops_held_out_and_duplicate_files(mirror, tmp_path):
+    mirrors, commit, work = mirror
+    banned = real.sha256_of((work / "fer/train/happy/Training_1.jpg").read_bytes())
+    rows, dropped = real.make_manifest(
+        _candidates(mirrors, commit), mirrors, lambda c: "test", heldout=frozenset({banned})
+    )
+    paths = {r["path"] for r in rows}
+    assert "fer/train/happy/Training_1.jpg" not in paths
+    assert "crop_part1/30_0_3_20170116174525129.jpg.chip.jpg" not in paths  # duplicate bytes
+    assert dropped[("FER2013", "held-out")] == 1 and dropped[("UTKFace", "duplicate")] == 1
+    assert all(r["sha256"] != banned for r in rows)
+
+
+def test_build_copies_verifies_and_loads(mirror, tmp_path):
+    mirrors, commit, work = mirror
+    manifest, rows = _manifest(tmp_path, mirrors, commit)
+    out = real.build_real_set(manifest, tmp_path / "out", mirrors, heldout=[])
+    with open(out / "metadata.csv", newline="") as f:
+        meta = {m["origin"].split(":", 1)[1]: m for m in csv.DictReader(f)}
+    for row in rows:  # every file byte-identical to the mirror's, in the right folder
+        m = meta[row["path"]]
+        rel = m["image"] or m["audio"]
+        assert (out / rel).read_bytes() == (work / row["path"]).read_bytes()
+        assert m["source"] == row["source"] and m["licence"] == "test" and m["group"] == row["group"]
+    samples = {s.id: s for s in open_samples(out)}
+    assert len(samples) == len(rows) and {s.split for s in samples.values()} <= {"train", "val"}
+    faces = [s for s in samples.values() if s.image]
+    voices = [s for s in samples.values() if s.audio]
+    assert all(s.audio is None and s.text is None for s in faces)
+    assert len(voices) == 3 and all(s.image is None and s.attrs["emotion"] == "angry" for s in voices)
+    assert load_image(faces[0]).shape == (64, 64, 3) and load_audio(voices[0]).ndim == 1
+    utk = next(s for s in faces if s.attrs.get("age_group") == "senior")
+    assert utk.attrs == {"Male": "1", "age_group": "senior"}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no partial folder left
+
+
+def test_a_changed_file_is_refused_and_nothing_is_written(mirror, tmp_path):
+    mirrors, commit, _ = mirror
+    manifest, rows = _manifest(tmp_path, mirrors, commit)
+    rows[1]["sha256"] = "0" * 64
+    real.write_manifest(manifest, rows)
+    with pytest.raises(real.RealDataError, match="does not match"):
+        real.build_real_set(manifest, tmp_path / "out", mirrors, heldout=[])
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+
+
+def test_a_held_out_file_is_refused(mirror, tmp_path):
+    mirrors, commit, _ = mirror
+    manifest, rows = _manifest(tmp_path, mirrors, commit)
+    listing = tmp_path / "sha256.txt"
+    listing.write_text(f"{rows[0]['sha256']}  some/file.jpg\n")
+    with pytest.raises(real.RealDataError, match="held-out"):
+        real.build_real_set(manifest, tmp_path / "out", mirrors, heldout=listing)
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_a_mirror_files_are_downloaded_at_the_commit(mirror, tmp_path, monkeypatch):
+    mirrors, commit, work = mirror
+    manifest, rows = _manifest(tmp_path, mirrors, commit)
+    served = tmp_path / "served" / FACES / commit  # stands in for the repository's raw view
+    shutil.copytree(work, served)
+    monkeypatch.setenv("MMDEMO_RAW_URL", (tmp_path / "served").as_uri() + "/{repo}/{commit}/{path}")
+    out = real.build_real_set(manifest, tmp_path / "out", mirrors=None, heldout=[])
+    assert len(open_samples(out)) == len(rows)
+    with pytest.raises(real.RealDataError, match="downloads are off"):
+        real.build_real_set(manifest, tmp_path / "out2", mirrors=None, heldout=[], allow_download=False)
+
+
+def test_bad_manifest_rows_are_named(tmp_path, mirror):
+    mirrors, commit, _ = mirror
+    manifest, rows = _manifest(tmp_path, mirrors, commit)
+    rows[0]["labels"] = "emotion=bored"
+    real.write_manifest(manifest, rows)
+    with pytest.raises(real.RealDataError, match=r"real.csv line \d+: emotion=.bored"):
+        real.read_manifest(manifest)
+
+
+def test_people_never_straddle_splits():
+    ids = [f"p{i}" for i in range(2000)]
+    splits = [real.assign_split(p) for p in ids]
+    assert splits == [real.assign_split(p) for p in ids]  # stable
+    assert 0.07 < splits.count("val") / len(ids) < 0.13
+
+
+def test_the_committed_manifest_keeps_the_rules():
+    """The committed manifest validates, never names held-out material, keeps each person in one
+    split and carries no duplicate files."""
+    rows = real.read_manifest(REPO / "data_manifests" / "real.csv")
+    assert rows
+    heldout = real.load_heldout(None)
+    assert not [r for r in rows if r["sha256"] in heldout]
+    banned_repos = {
+        "bagashvilit/facial_recognition_bias",
+        "Nikhil4902/CelebA_Dataset",
+        "andrew-valentin/HumanFaceImageGenerator",
+        "RecepTahirGunlu/Duygu-Tanima",
+        "svengit1/GREENSTEM-celeb",
+        "Rahul5430/Speech-Emotion-Recognition-System",
+        "sylaschacko/voice-emotion-analysis",
+        "yl4579/StarGANv2-VC",
+        "yasaman999/SR",
+        "pryyyynz/audio-for-Twi-TTS",
+        "asnarana/ASRModels",
+        "resemble-ai/Resemblyzer",
+    }
+    assert not [r for r in rows if r["repo"] in banned_repos]
+    assert not [r for r in rows if "privatetest" in r["path"].lower()]
+    celeba = [r for r in rows if r["source"] == "CelebA"]
+    assert all(int(Path(r["path"]).stem) > 10_000 for r in celeba)
+    split_of: dict[str, set] = {}
+    for r in rows:
+        split_of.setdefault(r["person_id"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in split_of.values())
+    assert len({r["sha256"] for r in rows}) == len(rows)
