@@ -12,8 +12,8 @@ The library is layered; each subpackage imports only from those above it in this
     model/                               the network, text encoder, losses, discriminator
     training/                            the training loop (single process or torchrun)
     inference/                           load_model / analyze, embed, attention, the map
-    evaluation/                          metrics, independent judges, the benchmark
     serving/                             UI-free service, plotly figures, desktop live window
+    evaluation/                          metrics, independent judges, the benchmark (of the served path too)
     cli                                  `python -m mmdemo`, on top of all of them
 
 Importing the package is cheap: torch, transformers and OpenCV load only when a model is

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mmdemo.serving import live
+from mmdemo.serving import live, live_drawing
 
 REPO = Path(__file__).resolve().parents[1]
 FACE = REPO / "assets" / "examples" / "person2.png"
@@ -125,9 +125,10 @@ def test_headless_run_writes_composed_frames(live_checkpoint, video, tmp_path):
     assert [p.name for p in pngs] == [f"frame_{i:05d}.png" for i in range(6)]
     for png in pngs:
         image = cv2.imread(str(png))
-        assert image.shape == live.COMPOSITE_SHAPE
+        assert image.shape == live_drawing.COMPOSITE_SHAPE
         recon = image[
-            : live.PANEL - 30, live.CAMERA_SIZE[0] : live.CAMERA_SIZE[0] + live.PANEL
+            : live_drawing.PANEL - 30,
+            live_drawing.CAMERA_SIZE[0] : live_drawing.CAMERA_SIZE[0] + live_drawing.PANEL,
         ]  # above its label
         assert recon.std() > 3, "the reconstruction panel is blank"
 
@@ -229,7 +230,7 @@ def test_keys_type_record_snapshot_and_quit(service, video, tmp_path, monkeypatc
     assert inputs[2] == ("image", "text") and inputs[3] == ("image", "text", "voice")
     assert statuses[3][0].startswith("voice on") and "red hair" in statuses[3][0]
     snapshots = list(tmp_path.glob("live_*.png"))
-    assert len(snapshots) == 1 and cv2.imread(str(snapshots[0])).shape == live.COMPOSITE_SHAPE
+    assert len(snapshots) == 1 and cv2.imread(str(snapshots[0])).shape == live_drawing.COMPOSITE_SHAPE
     assert statuses[4][1].startswith("saved ")
 
 
@@ -237,8 +238,8 @@ def test_map_keeps_far_points_inside_the_panel():
     import pandas as pd
 
     table = pd.DataFrame({"x2": [0.0, 1.0, 0.5], "y2": [0.0, 1.0, 0.5], "emotion": ["happy", "sad", "angry"]})
-    live_map = live.LiveMap(table, "emotion")
+    live_map = live_drawing.LiveMap(table, "emotion")
     for x, y in live_map.to_pixels(np.array([[-50.0, 80.0], [0.5, 0.5]])):
-        assert 0 <= x < live.PANEL and 0 <= y < live.PANEL
+        assert 0 <= x < live_drawing.PANEL and 0 <= y < live_drawing.PANEL
     image = live_map.draw([np.array([0.2, 0.2]), np.array([0.8, 0.9])])
-    assert image.shape == (live.PANEL, live.PANEL, 3) and (image != live_map.base).any()
+    assert image.shape == (live_drawing.PANEL, live_drawing.PANEL, 3) and (image != live_map.base).any()
