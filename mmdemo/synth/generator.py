@@ -1,6 +1,7 @@
 """Generates the bundled synthetic dataset: procedural faces, templated
 descriptions and eSpeak NG voices that share one set of ground-truth
-attributes, written in the dataset-folder format of DESIGN.md.
+attributes, written in the dataset-folder format of DESIGN.md (which
+`contract.check_dataset` checks).
 
 Every person is generated from its own seed (derived from the run seed and the
 person's index), so the output is byte-identical for a seed whatever the
