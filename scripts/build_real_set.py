@@ -17,14 +17,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 import argparse
+import io
 import json
 from collections import Counter
 from collections.abc import Iterator
 
 import cv2
 import numpy as np
+import soundfile as sf
 
-from mmdemo.data import real
+from mmdemo.data import real, real_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "data_manifests" / "real.csv"
@@ -36,6 +38,8 @@ LICENCES = {
     "UTKFace": "UTKFace terms: non-commercial research",
     "FER2013": "unknown (FER2013: none published)",
     "CelebA": "CelebA terms: non-commercial research",
+    "URDU": "URDU dataset terms: research use only",
+    "EMOVO": "unknown (EMOVO: none published; research use)",
 }
 
 # Each source: the mirror to read, the pinned commit, where its files sit and how many to keep
@@ -59,16 +63,38 @@ SOURCES = (
         "prefix": "data/",
         "cap": 1500,
     },
+    {
+        # 400 clips cut from Urdu talk shows: 38 speakers (27 men, 11 women), 4 emotions
+        "kind": "urdu",
+        "repo": "siddiquelatif/URDU-Dataset",
+        "commit": "4b546d4e0fa36d1c86c53a281631b2ab7ce2fdec",
+        "prefix": "",
+        "cap": None,
+    },
+    {
+        # EMOVO, the Italian acted-emotion corpus: 6 actors (3 women, 3 men), 14 sentences each
+        "kind": "emovo",
+        "repo": "fp1acm8/SER",
+        "commit": "c13834136874dbf9404f077fd977890605ac90bd",
+        "prefix": "data/EMOVO/",
+        "cap": None,
+    },
 )
+SCANS = {
+    "utkface": real_sources.scan_utkface,
+    "fer": real_sources.scan_fer,
+    "urdu": real_sources.scan_urdu,
+    "emovo": real_sources.scan_emovo,
+}
+MIN_SECONDS = 0.5  # shorter clips carry too little voice to label
 
 
-def _candidates(source: dict, mirrors: Path) -> Iterator[real.Candidate]:
+def _candidates(source: dict, mirrors: Path) -> Iterator[real_sources.Candidate]:
     git_dir = real.find_git_dir(mirrors, source["repo"])
     if git_dir is None:
         raise SystemExit(f"no mirror of {source['repo']} under {mirrors}")
-    paths = sorted(real.list_tree(git_dir, source["commit"]))
-    scan = {"utkface": real.scan_utkface, "fer": real.scan_fer}[source["kind"]]
-    found = scan(paths, source["repo"], source["commit"], source["prefix"])
+    paths = sorted(real_sources.list_tree(git_dir, source["commit"]))
+    found = SCANS[source["kind"]](paths, source["repo"], source["commit"], source["prefix"])
     if source["cap"] is None:
         yield from found
         return
@@ -80,10 +106,15 @@ def _candidates(source: dict, mirrors: Path) -> Iterator[real.Candidate]:
             yield c
 
 
-def _decodes(candidate: real.Candidate, data: bytes) -> bool:
-    """Whether the file opens as the loaders will open it (tiny or broken files are left out)."""
-    if candidate.modality != "image":
-        return True
+def _decodes(candidate: real_sources.Candidate, data: bytes) -> bool:
+    """Whether the file opens as the loaders will open it (tiny, short or broken files, and Git LFS
+    pointers in place of audio, are left out)."""
+    if candidate.modality == "voice":
+        try:
+            info = sf.info(io.BytesIO(data))
+        except (RuntimeError, OSError, TypeError):  # LibsndfileError is a RuntimeError
+            return False
+        return info.frames >= MIN_SECONDS * info.samplerate
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     return image is not None and min(image.shape[:2]) >= 32
 

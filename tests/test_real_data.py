@@ -4,6 +4,8 @@ bare git mirror or downloaded at the pinned commit, SHA-256 and held-out checks 
 and the result read back by the project's loaders. Also checks the committed manifest's rules."""
 
 import csv
+import io
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mmdemo.data import real
+from mmdemo.data import real, real_sources
 from mmdemo.data.loaders import load_audio, load_image, open_samples
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,6 +31,13 @@ def _jpg(seed: int) -> bytes:
 def _wav(path: Path, seed: int) -> None:
     t = np.arange(8000) / 16000
     sf.write(path, 0.3 * np.sin(2 * np.pi * (180 + seed) * t), 16000, subtype="PCM_16")
+
+
+def _wav_bytes(seed: int, seconds: float = 0.6) -> bytes:
+    buf = io.BytesIO()
+    t = np.arange(int(16000 * seconds)) / 16000
+    sf.write(buf, 0.3 * np.sin(2 * np.pi * (150 + 10 * seed) * t), 16000, subtype="PCM_16", format="WAV")
+    return buf.getvalue()
 
 
 def _files() -> dict[str, bytes]:
@@ -47,6 +56,15 @@ def _files() -> dict[str, bytes]:
         "celeba/000005.jpg": _jpg(10),  # 000001-010000 reserved: skipped
         "celeba/010001.jpg": _jpg(11),
         "celeba/010002.jpg": _jpg(12),
+        "urdu/Angry/SM1_F1_A01.wav": _wav_bytes(1),  # man 1, angry
+        "urdu/Sad/SF2_F3_S05.wav": _wav_bytes(2),  # woman 2, sad
+        "urdu/Happy/SM1_F2_N01.wav": _wav_bytes(3),  # name says neutral, folder happy: skipped
+        "urdu/Fear/SM3_F1_F01.wav": _wav_bytes(4),  # no such folder: skipped
+        "emovo/f1/gio-f1-b1.wav": _wav_bytes(5),  # woman, joy -> happy
+        "emovo/m2/sor-m2-n3.wav": _wav_bytes(6),  # man, surprise -> surprised
+        "emovo/m2/pau-m2-b1.wav": _wav_bytes(7),  # fear: skipped
+        "emovo/f1/dis-f1-l2.wav": _wav_bytes(8),  # disgust: skipped
+        "emovo/f1/neu-m1-b1.wav": _wav_bytes(9),  # actor differs from its folder: skipped
     }
     flags = {"000005.jpg": [1] * 8, "010001.jpg": [1, 1, -1, -1, 1, 1, -1, -1], "010002.jpg": [-1] * 8}
     lines = [str(len(flags)), " ".join(HEADER)] + [f"{k} " + " ".join(map(str, v)) for k, v in flags.items()]
@@ -76,17 +94,19 @@ def mirror(tmp_path):
 
 
 def _candidates(mirrors: Path, commit: str) -> list[real.Candidate]:
-    paths = real.list_tree(real.find_git_dir(mirrors, FACES), commit)
-    attrs = real.parse_celeba_attributes(_files()["list_attr_celeba.txt"].decode())
+    paths = real_sources.list_tree(real.find_git_dir(mirrors, FACES), commit)
+    attrs = real_sources.parse_celeba_attributes(_files()["list_attr_celeba.txt"].decode())
     voices = [
         real.Candidate("TestVoices", FACES, commit, p, "voice", {"Male": "1", "emotion": "angry"}, p[7:11])
         for p in paths
         if p.startswith("voices/")
     ]
     return [
-        *real.scan_utkface(paths, FACES, commit, "crop_part1/"),
-        *real.scan_fer(paths, FACES, commit, "fer/"),
-        *real.scan_celeba(paths, FACES, commit, "celeba/", attrs),
+        *real_sources.scan_utkface(paths, FACES, commit, "crop_part1/"),
+        *real_sources.scan_fer(paths, FACES, commit, "fer/"),
+        *real_sources.scan_celeba(paths, FACES, commit, "celeba/", attrs),
+        *real_sources.scan_urdu(paths, FACES, commit, "urdu/"),
+        *real_sources.scan_emovo(paths, FACES, commit, "emovo/"),
         *voices,
     ]
 
@@ -126,6 +146,34 @@ def test_scans_map_each_source_onto_the_schema(mirror):
     assert not [p for p in by_path if any(s in p for s in skipped)]
 
 
+def test_speech_scans_map_gender_emotion_and_speaker(mirror):
+    mirrors, commit, _ = mirror
+    by_path = {c.path: c for c in _candidates(mirrors, commit) if c.source in ("URDU", "EMOVO")}
+    assert set(by_path) == {
+        "urdu/Angry/SM1_F1_A01.wav",
+        "urdu/Sad/SF2_F3_S05.wav",
+        "emovo/f1/gio-f1-b1.wav",
+        "emovo/m2/sor-m2-n3.wav",
+    }
+    urdu_man, urdu_woman = by_path["urdu/Angry/SM1_F1_A01.wav"], by_path["urdu/Sad/SF2_F3_S05.wav"]
+    assert urdu_man.labels == {"Male": "1", "emotion": "angry"} and urdu_man.person_id == "urdu:SM1"
+    assert urdu_woman.labels == {"Male": "0", "emotion": "sad"} and urdu_woman.person_id == "urdu:SF2"
+    assert by_path["emovo/f1/gio-f1-b1.wav"].labels == {"Male": "0", "emotion": "happy"}
+    emovo_man = by_path["emovo/m2/sor-m2-n3.wav"]
+    assert emovo_man.labels == {"Male": "1", "emotion": "surprised"} and emovo_man.person_id == "emovo:m2"
+    assert all(c.modality == "voice" for c in by_path.values())
+
+
+def test_a_speakers_clips_share_one_split(mirror):
+    """Every clip of one speaker carries the speaker as person_id, so the split keeps them together."""
+    mirrors, commit, _ = mirror
+    rows, _ = real.make_manifest(_candidates(mirrors, commit), mirrors, lambda c: "test", heldout=frozenset())
+    speakers = {r["person_id"] for r in rows if r["source"] in ("URDU", "EMOVO")}
+    assert speakers == {"urdu:SM1", "urdu:SF2", "emovo:f1", "emovo:m2"}
+    for r in rows:
+        assert r["split"] == real.assign_split(r["person_id"])
+
+
 def test_manifest_drops_held_out_and_duplicate_files(mirror, tmp_path):
     mirrors, commit, work = mirror
     banned = real.sha256_of((work / "fer/train/happy/Training_1.jpg").read_bytes())
@@ -155,7 +203,10 @@ def test_build_copies_verifies_and_loads(mirror, tmp_path):
     faces = [s for s in samples.values() if s.image]
     voices = [s for s in samples.values() if s.audio]
     assert all(s.audio is None and s.text is None for s in faces)
-    assert len(voices) == 3 and all(s.image is None and s.attrs["emotion"] == "angry" for s in voices)
+    assert len(voices) == 7 and all(s.image is None and s.attrs.get("emotion") for s in voices)
+    assert all(s.attrs["emotion"] == "angry" for s in voices if s.id.startswith("testvoices-"))
+    emovo = [s for s in voices if s.id.startswith("emovo-")]
+    assert {s.attrs["emotion"] for s in emovo} == {"happy", "surprised"}
     assert load_image(faces[0]).shape == (64, 64, 3) and load_audio(voices[0]).ndim == 1
     utk = next(s for s in faces if s.attrs.get("age_group") == "senior")
     assert utk.attrs == {"Male": "1", "age_group": "senior"}
@@ -234,6 +285,12 @@ def test_the_committed_manifest_keeps_the_rules():
     }
     assert not [r for r in rows if r["repo"] in banned_repos]
     assert not [r for r in rows if "privatetest" in r["path"].lower()]
+    # RAVDESS and EmoDB are reserved whole, from any repository (RAVDESS names: 03-01-05-01-02-01-12.wav)
+    reserved = re.compile(
+        r"ravdess|emodb|emo-db|actor_\d\d|(^|/)\d\d-\d\d-\d\d-\d\d-\d\d-\d\d-\d\d\.wav$", re.I
+    )
+    assert not [r for r in rows if reserved.search(r["path"])]
+    assert all(r["person_id"] for r in rows if r["modality"] == "voice")
     celeba = [r for r in rows if r["source"] == "CelebA"]
     assert all(int(Path(r["path"]).stem) > 10_000 for r in celeba)
     split_of: dict[str, set] = {}

@@ -1,0 +1,174 @@
+"""How each public source's layout becomes schema labels: one scan per source.
+
+A scan takes the file paths of a mirrored repository at a pinned commit (`list_tree`) and proposes
+`Candidate`s (path, modality, labels in schema terms, the person they show). No file is read here;
+`mmdemo.data.real.make_manifest` reads and hashes them and drops held-out and duplicate files.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmdemo.schema import AGE_RANGES
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file a source scan proposes, before hashing: where it is and what it shows."""
+
+    source: str
+    repo: str
+    commit: str
+    path: str
+    modality: str
+    labels: dict[str, str]
+    person_id: str
+    group: str = ""
+
+
+def list_tree(git_dir: str | Path, commit: str) -> list[str]:
+    """Paths of every file at `commit` in a bare git directory."""
+    out = subprocess.run(
+        ["git", f"--git-dir={git_dir}", "ls-tree", "-r", "-z", "--name-only", commit],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
+
+
+def age_group(age: int) -> str | None:
+    """Schema age group of an age in years; None under the youngest group's lower bound."""
+    for group, (low, high) in AGE_RANGES.items():
+        if low <= age <= high or (group == "senior" and age > high):
+            return group
+    return None
+
+
+UTK_RACES = {"0": "white", "1": "black", "2": "asian", "3": "indian", "4": "others"}
+_UTK_NAME = re.compile(r"^(\d+)_([01])_([0-4])_\d+")
+
+
+def scan_utkface(paths: Iterable[str], repo: str, commit: str, prefix: str) -> Iterator[Candidate]:
+    """UTKFace: AGE_GENDER_RACE_DATE.jpg(.chip.jpg), gender 0 = male. Ages under 18 are skipped (the
+    schema's groups start at 18); race is kept as `group` for per-group accuracy, never as a label."""
+    for path in paths:
+        match = _UTK_NAME.match(path.rsplit("/", 1)[-1]) if path.startswith(prefix) else None
+        if not match:
+            continue
+        age, gender, race = match.groups()
+        group = age_group(int(age))
+        if group is None:
+            continue
+        labels = {"Male": "1" if gender == "0" else "0", "age_group": group}
+        stem = path.rsplit("/", 1)[-1].split(".")[0]
+        yield Candidate("UTKFace", repo, commit, path, "image", labels, f"utkface:{stem}", UTK_RACES[race])
+
+
+FER_EMOTIONS = {
+    "angry": "angry",
+    "happy": "happy",
+    "neutral": "neutral",
+    "sad": "sad",
+    "surprise": "surprised",
+}
+
+
+def scan_fer(paths: Iterable[str], repo: str, commit: str, prefix: str) -> Iterator[Candidate]:
+    """FER2013 as PREFIX<split>/<emotion>/<Usage>_<n>.jpg. Disgust and fear have no schema value and
+    are dropped, and so is every PrivateTest image (reserved for the independent check)."""
+    for path in paths:
+        if not path.startswith(prefix):
+            continue
+        parts = path[len(prefix) :].split("/")
+        if len(parts) != 3 or parts[1] not in FER_EMOTIONS or "privatetest" in parts[2].lower():
+            continue
+        stem = parts[2].rsplit(".", 1)[0]
+        labels = {"emotion": FER_EMOTIONS[parts[1]]}
+        yield Candidate("FER2013", repo, commit, path, "image", labels, f"fer2013:{stem}")
+
+
+_CELEBA_HAIR = {"Black_Hair": "black", "Brown_Hair": "brown", "Blond_Hair": "blond", "Gray_Hair": "gray"}
+
+
+def celeba_labels(flags: dict[str, int]) -> dict[str, str]:
+    """What CelebA's flags say for certain in schema terms. `Young` = -1 only says "not young", which
+    spans adult and senior, so age is left unknown then; hair colour only when exactly one colour is
+    marked; Smiling is not used as an emotion (a face that does not smile need not be neutral)."""
+    on = {k for k, v in flags.items() if v == 1}
+    labels = {
+        "Male": "1" if "Male" in on else "0",
+        "Eyeglasses": "1" if "Eyeglasses" in on else "0",
+        "Beard": "0" if "No_Beard" in on else "1",
+        "Wearing_Hat": "1" if "Wearing_Hat" in on else "0",
+    }
+    if "Young" in on:
+        labels["age_group"] = "young"
+    hair = [colour for key, colour in _CELEBA_HAIR.items() if key in on]
+    if len(hair) == 1:
+        labels["hair_color"] = hair[0]
+    return labels
+
+
+def parse_celeba_attributes(text: str) -> dict[str, dict[str, str]]:
+    """list_attr_celeba.txt -> {image file name: schema labels}."""
+    lines = text.splitlines()
+    header = lines[1].split()
+    out = {}
+    for line in lines[2:]:
+        parts = line.split()
+        if len(parts) == len(header) + 1:
+            out[parts[0]] = celeba_labels(dict(zip(header, map(int, parts[1:]))))
+    return out
+
+
+def scan_celeba(
+    paths: Iterable[str], repo: str, commit: str, prefix: str, attributes: dict[str, dict[str, str]]
+) -> Iterator[Candidate]:
+    """CelebA aligned images PREFIX<NNNNNN>.jpg with labels from list_attr_celeba.txt. Images
+    000001-010000 are reserved for the independent check and never used."""
+    for path in paths:
+        name = path[len(prefix) :] if path.startswith(prefix) else ""
+        if not re.fullmatch(r"\d{6}\.jpg", name) or int(name[:6]) <= 10_000 or name not in attributes:
+            continue
+        # CelebA's identity file is not in the mirrors, so each image counts as its own person.
+        yield Candidate("CelebA", repo, commit, path, "image", attributes[name], f"celeba:{name[:6]}")
+
+
+# ------------------------------------------------------------------ speech
+URDU_EMOTIONS = {"Angry": "angry", "Happy": "happy", "Neutral": "neutral", "Sad": "sad"}
+_URDU_NAME = re.compile(r"^S([MF])(\d+)_F\d+_([AHNS])\d+\.wav$")
+
+
+def scan_urdu(paths: Iterable[str], repo: str, commit: str, prefix: str) -> Iterator[Candidate]:
+    """URDU (talk-show speech) as PREFIX<Emotion>/S<G><n>_F<k>_<E><m>.wav: G is the speaker's gender
+    (M/F), n the speaker, E the emotion's initial, which must agree with the folder."""
+    for path in paths:
+        parts = path[len(prefix) :].split("/") if path.startswith(prefix) else []
+        match = _URDU_NAME.match(parts[1]) if len(parts) == 2 and parts[0] in URDU_EMOTIONS else None
+        if not match or match.group(3) != parts[0][0]:
+            continue
+        gender, speaker, _ = match.groups()
+        labels = {"Male": "1" if gender == "M" else "0", "emotion": URDU_EMOTIONS[parts[0]]}
+        yield Candidate("URDU", repo, commit, path, "voice", labels, f"urdu:S{gender}{speaker}")
+
+
+# EMOVO's Italian codes; disgusto and paura (fear) have no schema value and are left out
+EMOVO_EMOTIONS = {"gio": "happy", "neu": "neutral", "rab": "angry", "sor": "surprised", "tri": "sad"}
+_EMOVO_NAME = re.compile(r"^([a-z]{3})-([fm][1-3])-[a-z]\d\.wav$")
+
+
+def scan_emovo(paths: Iterable[str], repo: str, commit: str, prefix: str) -> Iterator[Candidate]:
+    """EMOVO (6 actors reading 14 sentences) as PREFIX<actor>/<emotion>-<actor>-<sentence>.wav; the
+    actor is f1-f3 (women) or m1-m3 (men) and must match the folder."""
+    for path in paths:
+        parts = path[len(prefix) :].split("/") if path.startswith(prefix) else []
+        match = _EMOVO_NAME.match(parts[1]) if len(parts) == 2 else None
+        if not match or match.group(2) != parts[0] or match.group(1) not in EMOVO_EMOTIONS:
+            continue
+        emotion, actor = match.groups()
+        labels = {"Male": "1" if actor[0] == "m" else "0", "emotion": EMOVO_EMOTIONS[emotion]}
+        yield Candidate("EMOVO", repo, commit, path, "voice", labels, f"emovo:{actor}")
