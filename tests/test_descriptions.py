@@ -1,3 +1,6 @@
+"""The description writer and its parser: every stated attribute is read back exactly, wording varies,
+about 30% of descriptions state a subset, and hand-written sentences parse as a person would read them."""
+
 import numpy as np
 import pytest
 
