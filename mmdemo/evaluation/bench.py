@@ -25,15 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmdemo.schema import MODALITIES
+from mmdemo.runtime import OFFLINE_ENV
+from mmdemo.schema import MODALITIES, SUBSETS
 
 REPO = Path(__file__).resolve().parents[1]
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "GRADIO_ANALYTICS_ENABLED": "False",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-}
 KEYS = (
     "startup/import_s",
     "startup/model_ready_s",
@@ -244,26 +239,18 @@ def bench_roofline(model, analyze_ms: float) -> dict:
 def query_embeddings(model, data: Path | None = None, people: int = 240) -> np.ndarray:
     """Latents of people the gallery has not seen, each under one of the seven input subsets in turn:
     from `data` (its test split) when given, else the bundled examples under every subset."""
-    from itertools import combinations
-
-    subsets = [list(c) for k in (1, 2, 3) for c in combinations(MODALITIES, k)]
     if data is not None:
-        from mmdemo.data.loaders import load_audio, load_image, open_samples
+        from mmdemo.data.loaders import open_samples
 
         chosen = [s for s in open_samples(data, "test") if s.image and s.text and s.audio][:people]
-        enc = model.encode_inputs(
-            np.stack([load_image(s) for s in chosen]),
-            [s.text for s in chosen],
-            [load_audio(s) for s in chosen],
-        )
-        return np.concatenate(
-            [model.fuse(enc, subsets[i % 7]).mu[i : i + 1].float().cpu().numpy() for i in range(len(chosen))]
-        )
+        mus = model.embed(chosen, SUBSETS)  # person i is taken under subset i mod 7
+        rows = [mus[SUBSETS[i % len(SUBSETS)]][i] for i in range(len(chosen))]
+        return torch.stack(rows).float().cpu().numpy()
     out = []
     for name in ("person1", "person2", "person3", "person4"):
         face, text, voice = example_person(name)
         given = dict(zip(MODALITIES, (face, text, voice)))
-        for subset in subsets:
+        for subset in SUBSETS:
             out.append(model.analyze(**{m: given[m] for m in subset}).embedding)
     return np.stack(out).astype(np.float32)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +19,22 @@ import torch
 from mmdemo import checkpoint as ckpt
 from mmdemo.data.loaders import Sample, load_audio, load_image, open_samples
 from mmdemo.evaluation.judges import Evaluator, train_evaluator
-from mmdemo.inference.model import MultimodalModel, load_model
+from mmdemo.inference.model import Inputs, MultimodalModel, load_model
 from mmdemo.model.losses import psnr, ssim
-from mmdemo.schema import ATTRIBUTES, BY_NAME, MODALITIES, NAMES, VOICE_ATTRIBUTES, observable, to_indices
+from mmdemo.schema import (
+    ATTRIBUTES,
+    BY_NAME,
+    MODALITIES,
+    NAMES,
+    SUBSETS,
+    VOICE_ATTRIBUTES,
+    observable,
+    subset_name,
+    to_indices,
+)
 from mmdemo.synth.descriptions import applicable_attributes, parse_description
 
 log = logging.getLogger(__name__)
-
-SUBSET_NAMES = ["+".join(c) for r in (1, 2, 3) for c in combinations(MODALITIES, r)]
 
 
 @dataclass
@@ -36,6 +43,10 @@ class TestSet:
     images: np.ndarray  # (N, 64, 64, 3) uint8
     texts: list[str]
     waves: list[np.ndarray]
+
+    @property
+    def inputs(self) -> Inputs:
+        return Inputs(self.images, self.texts, self.waves)
 
 
 def load_test_set(data: str | Path, split: str, limit: int | None = None) -> TestSet:
@@ -85,16 +96,9 @@ def evaluate(
     evaluator = ensure_evaluator(Path(checkpoint), data, model.device)
     ts = load_test_set(data, split, limit)
     truth = [s.attrs for s in ts.samples]
-    mus: dict[str, torch.Tensor] = {}
-    for i in range(0, len(ts.samples), batch_size):
-        enc = model.encode_inputs(
-            ts.images[i : i + batch_size], ts.texts[i : i + batch_size], ts.waves[i : i + batch_size]
-        )
-        for subset in SUBSET_NAMES:
-            mu = model.fuse(enc, subset.split("+")).mu
-            mus[subset] = torch.cat([mus[subset], mu]) if subset in mus else mu
+    mus = {subset_name(s): mu for s, mu in model.embed(ts.inputs, SUBSETS, batch_size=batch_size).items()}
     metrics, preds = {}, {}
-    for subset in SUBSET_NAMES:
+    for subset in mus:
         preds[subset] = model.predict_attributes(mus[subset])
         metrics[f"attr_acc/{subset}"] = _accuracy(
             preds[subset], truth, [scored_attributes(subset, s) for s in ts.samples]

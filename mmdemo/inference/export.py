@@ -13,21 +13,16 @@ from __future__ import annotations
 
 import json
 import logging
-from itertools import combinations
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from mmdemo.schema import MODALITIES, NAMES
+from mmdemo.schema import MODALITIES, NAMES, subset_name, subsets_of
 
 log = logging.getLogger(__name__)
 BATCH = 128
 SPRITE_MAX_SIDE = 8192  # the projector's limit for a sprite image, in pixels
-
-
-def subsets_of(available: tuple[str, ...]) -> list[tuple[str, ...]]:
-    return [c for k in range(1, len(available) + 1) for c in combinations(available, k)]
 
 
 def _available(sample) -> tuple[str, ...]:
@@ -49,7 +44,7 @@ def embed_dataset(
     import pandas as pd
     from tqdm import tqdm
 
-    from mmdemo.data.loaders import load_audio, load_image, open_samples
+    from mmdemo.data.loaders import open_samples
     from mmdemo.inference.model import load_model
     from mmdemo.inference.projection import GALLERY_DIR, load_gallery
 
@@ -66,43 +61,45 @@ def embed_dataset(
     rows, faces = [], []
     bar = tqdm(total=len(samples), unit="sample", desc="embed", disable=not progress)
     for available, members in groups.items():
+        advance = lambda k, base=bar.n: bar.update(base + k - bar.n)
+        mus = model.embed(members, subsets_of(available), batch_size=BATCH, progress=advance)
+        # Rows go out batch by batch, each batch's subsets in turn: the order earlier versions wrote.
         for i in range(0, len(members), BATCH):
             chunk = members[i : i + BATCH]
-            images = np.stack([load_image(s) for s in chunk]) if "image" in available else None
-            enc = model.encode_inputs(
-                images,
-                [s.text for s in chunk] if "text" in available else None,
-                [load_audio(s) for s in chunk] if "voice" in available else None,
-            )
-            for subset in subsets_of(available):
-                mu = model.fuse(enc, subset).mu
-                emb = mu.float().cpu().numpy()
-                predicted = model.predict_attributes(mu)
-                coords = gallery.place(emb) if gallery is not None else None
-                own = images if images is not None else model.decode_images(mu)
-                for j, s in enumerate(chunk):
-                    rows.append(
-                        {
-                            "id": s.id,
-                            "person_id": s.person_id,
-                            "split": s.split,
-                            "subset": "+".join(subset),
-                            **{n: s.attrs.get(n, "") for n in NAMES},
-                            **{f"predicted_{n}": str(predicted[j][n]) for n in NAMES},
-                            "embedding": emb[j],
-                            **(
-                                {"x": float(coords[j, 0]), "y": float(coords[j, 1])}
-                                if coords is not None
-                                else {}
-                            ),
-                        }
-                    )
-                    faces.append(own[j])
-            bar.update(len(chunk))
+            own = _own_faces(chunk) if "image" in available else None
+            for subset, mu in mus.items():
+                rows += _subset_rows(model, gallery, chunk, subset, mu[i : i + BATCH])
+                faces += list(own if own is not None else model.decode_images(mu[i : i + BATCH]))
     bar.close()
     if gallery is None:
         log.warning("%s has no map (gallery/); the x/y columns are left out", checkpoint)
     return pd.DataFrame(rows), np.stack(faces)
+
+
+def _own_faces(samples) -> np.ndarray:
+    from mmdemo.data.loaders import load_image
+
+    return np.stack([load_image(s) for s in samples])
+
+
+def _subset_rows(model, gallery, samples, subset: tuple[str, ...], mu) -> list[dict]:
+    """The table rows of `samples` embedded (as `mu`) from `subset` of their inputs."""
+    emb = mu.float().cpu().numpy()
+    predicted = model.predict_attributes(mu)
+    coords = gallery.place(emb) if gallery is not None else None
+    return [
+        {
+            "id": s.id,
+            "person_id": s.person_id,
+            "split": s.split,
+            "subset": subset_name(subset),
+            **{n: s.attrs.get(n, "") for n in NAMES},
+            **{f"predicted_{n}": str(predicted[j][n]) for n in NAMES},
+            "embedding": emb[j],
+            **({"x": float(coords[j, 0]), "y": float(coords[j, 1])} if coords is not None else {}),
+        }
+        for j, s in enumerate(samples)
+    ]
 
 
 def sprite(faces: np.ndarray) -> tuple[np.ndarray, int]:

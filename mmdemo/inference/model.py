@@ -63,6 +63,10 @@ class Inputs:
     def __len__(self) -> int:
         return len(next(x for x in (self.images, self.texts, self.waves) if x is not None))
 
+    def get(self, modality: str):
+        """The arrays of one modality ("image", "text" or "voice"), or None."""
+        return {"image": self.images, "text": self.texts, "voice": self.waves}[modality]
+
     def rows(self, start: int, stop: int) -> Inputs:
         return Inputs(*(None if x is None else x[start:stop] for x in (self.images, self.texts, self.waves)))
 
@@ -174,26 +178,36 @@ class MultimodalModel:
     def embed(
         self,
         inputs: Inputs | Sequence,
-        subsets: Sequence[tuple[str, ...]] = SUBSETS,
+        subsets: Sequence[Sequence[str]] = SUBSETS,
         *,
         batch_size: int = 256,
         progress: Callable[[int], None] | None = None,
     ) -> dict[tuple[str, ...], torch.Tensor]:
         """Fused latent means (N, Z) of N people under each subset, encoding each batch once.
 
-        inputs: `Inputs`, or dataset samples (read here) that have every modality the subsets use.
+        inputs: `Inputs`, or dataset samples that have every modality the subsets use; samples are
+        read one batch at a time, so a large dataset's voices never sit in memory all at once.
+        Only the modalities some subset uses are encoded.
         progress: called with the number of people done after each batch."""
         subsets = [tuple(s) for s in subsets]
-        if not isinstance(inputs, Inputs):
-            inputs = Inputs.load(inputs, [m for m in MODALITIES if any(m in s for s in subsets)])
+        needed = [m for m in MODALITIES if any(m in s for s in subsets)]
+        if isinstance(inputs, Inputs):
+            missing = [m for m in needed if inputs.get(m) is None]
+            if missing:
+                raise ValueError(f"the subsets use {', '.join(missing)}, which the inputs do not have")
         out: dict[tuple[str, ...], list[torch.Tensor]] = {s: [] for s in subsets}
         for start in range(0, len(inputs), batch_size):
-            part = inputs.rows(start, start + batch_size)
-            enc = self.encode_inputs(part.images, part.texts, part.waves)
+            stop = start + batch_size
+            part = (
+                inputs.rows(start, stop)
+                if isinstance(inputs, Inputs)
+                else Inputs.load(inputs[start:stop], needed)
+            )
+            enc = self.encode_inputs(*(part.get(m) if m in needed else None for m in MODALITIES))
             for subset in subsets:
                 out[subset].append(self.fuse(enc, subset).mu)
             if progress is not None:
-                progress(min(start + batch_size, len(inputs)))
+                progress(min(stop, len(inputs)))
         return {s: torch.cat(v) for s, v in out.items()}
 
     # ---------------------------------------------------------------- encode

@@ -124,6 +124,9 @@ def pca_layout(embeddings: np.ndarray, n_components: int) -> np.ndarray:
     return (x @ vt[:n_components].T).astype(np.float32)
 
 
+VOICE_COLUMNS = ("voice_variant", "voice_pitch", "voice_rate", "voice_range", "voice_volume", "voice_text")
+
+
 def build_gallery(
     checkpoint: str | Path,
     data: str | Path,
@@ -141,13 +144,31 @@ def build_gallery(
     layout: "umap" (the map users see) or "pca" (fast, linear; for previews and tests)."""
     if layout not in ("umap", "pca"):
         raise ValueError(f"unknown layout {layout!r}; use umap or pca")
-    import pandas as pd
-
-    from mmdemo.data.loaders import load_audio, load_image, open_samples
-    from mmdemo.inference.model import load_model
+    from mmdemo.inference.model import Inputs, load_model
+    from mmdemo.schema import MODALITIES
 
     say = progress or (lambda msg: log.info(msg))
     model = load_model(checkpoint, device)
+    samples = one_per_person(data, people)
+    say(f"embedding {len(samples)} people")
+    inputs = Inputs.load(samples)  # the faces are kept for the table's thumbnails
+    emb = model.embed(inputs, [MODALITIES])[MODALITIES].float().cpu().numpy()
+    say(f"laying out the map ({layout}, 2D and 3D)")
+    settings = {"n_neighbors": n_neighbors, "min_dist": min_dist, "seed": seed}
+    coords = map_layout(emb, layout, **settings)
+    folder = Path(checkpoint) / GALLERY_DIR
+    ckpt.atomic_write_parquet(folder / "gallery.parquet", gallery_table(samples, inputs.images, emb, coords))
+    for old in ("projector.safetensors", "projector.json"):  # the regressor earlier versions wrote
+        (folder / old).unlink(missing_ok=True)
+    meta = {"latent_dim": int(emb.shape[1]), **settings, "people": len(samples), "data": str(data)}
+    ckpt.atomic_write_json(folder / LAYOUT_FILE, {**meta, "layout": layout})
+    return folder
+
+
+def one_per_person(data: str | Path, people: int) -> list:
+    """The first sample with face, description and voice of each of the first `people` people."""
+    from mmdemo.data.loaders import open_samples
+
     seen, samples = set(), []
     for s in open_samples(data):
         if s.person_id not in seen and s.image and s.text and s.audio:
@@ -158,72 +179,41 @@ def build_gallery(
         raise ValueError(
             f"{data} has only {len(samples)} people with all three inputs; a map needs at least 50"
         )
-    say(f"embedding {len(samples)} people")
-    images = np.stack([load_image(s) for s in samples])
-    embs = []
-    for i in range(0, len(samples), 256):
-        chunk = samples[i : i + 256]
-        enc = model.encode_inputs(
-            images[i : i + 256], [s.text for s in chunk], [load_audio(s) for s in chunk]
-        )
-        embs.append(model.fuse(enc).mu.float().cpu().numpy())
-    emb = np.concatenate(embs)
-    say(f"laying out the map ({layout}, 2D and 3D)")
-    if layout == "umap":
-        coords = np.concatenate(
-            [
-                fit_umap(emb, n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed),
-                fit_umap(emb, n_components=3, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed),
-            ],
-            1,
-        )
-    else:
-        coords = np.concatenate([pca_layout(emb, 2), pca_layout(emb, 3)], 1)
-    table = pd.DataFrame(
+    return samples
+
+
+def map_layout(emb: np.ndarray, layout: str, *, n_neighbors: int, min_dist: float, seed: int) -> np.ndarray:
+    """(N, 5) coordinates: a 2D layout then a 3D one of the same embeddings."""
+    if layout == "pca":
+        return np.concatenate([pca_layout(emb, 2), pca_layout(emb, 3)], 1)
+    return np.concatenate(
+        [
+            fit_umap(emb, n_components=k, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed)
+            for k in (2, 3)
+        ],
+        1,
+    )
+
+
+def _jpeg(image: np.ndarray) -> bytes:
+    return cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])[
+        1
+    ].tobytes()
+
+
+def gallery_table(samples: list, images: np.ndarray, emb: np.ndarray, coords: np.ndarray):
+    """One row per person: who they are, what they look and sound like, where they sit on the map."""
+    import pandas as pd
+
+    return pd.DataFrame(
         {
             "id": [s.id for s in samples],
             "person_id": [s.person_id for s in samples],
             "description": [s.text for s in samples],
             **{n: [s.attrs.get(n, "") for s in samples] for n in NAMES},
-            **{
-                k: [s.voice.get(k, "") for s in samples]
-                for k in (
-                    "voice_variant",
-                    "voice_pitch",
-                    "voice_rate",
-                    "voice_range",
-                    "voice_volume",
-                    "voice_text",
-                )
-            },
+            **{k: [s.voice.get(k, "") for s in samples] for k in VOICE_COLUMNS},
             "embedding": list(emb),
-            "x2": coords[:, 0],
-            "y2": coords[:, 1],
-            "x3": coords[:, 2],
-            "y3": coords[:, 3],
-            "z3": coords[:, 4],
-            "face_jpeg": [
-                cv2.imencode(".jpg", cv2.cvtColor(im, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])[
-                    1
-                ].tobytes()
-                for im in images
-            ],
+            **{c: coords[:, i] for i, c in enumerate(COORDS)},
+            "face_jpeg": [_jpeg(im) for im in images],
         }
     )
-    folder = Path(checkpoint) / GALLERY_DIR
-    ckpt.atomic_write_parquet(folder / "gallery.parquet", table)
-    for old in ("projector.safetensors", "projector.json"):  # the regressor earlier versions wrote
-        (folder / old).unlink(missing_ok=True)
-    ckpt.atomic_write_json(
-        folder / LAYOUT_FILE,
-        {
-            "latent_dim": int(emb.shape[1]),
-            "n_neighbors": n_neighbors,
-            "min_dist": min_dist,
-            "seed": seed,
-            "people": len(samples),
-            "data": str(data),
-            "layout": layout,
-        },
-    )
-    return folder
