@@ -26,26 +26,17 @@ import cv2
 import numpy as np
 
 from mmdemo.schema import ATTRIBUTES, NAMES
+from mmdemo.synth.contract import REQUIRED_COLUMNS, SPLITS
 from mmdemo.synth.descriptions import describe
 
 log = logging.getLogger(__name__)
 
 PRESETS: dict[str, int] = {"tiny": 300, "default": 20_000}
-SPLIT_SHARES = (("train", 0.8), ("val", 0.1), ("test", 0.1))
+SPLIT_SHARES = tuple(zip(SPLITS, (0.8, 0.1, 0.1)))
 SAMPLES_PER_PERSON = (1, 3)  # inclusive range
 VOICE_COLUMNS = ("voice_variant", "voice_pitch", "voice_rate", "voice_range", "voice_volume")
-COLUMNS = (
-    "id",
-    "split",
-    "person_id",
-    "image",
-    "text",
-    "audio",
-    *NAMES,
-    "text_mentions",
-    *VOICE_COLUMNS,
-    "voice_text",
-)
+# what the contract requires, then the rest of the voice settings and the words spoken
+COLUMNS = (*REQUIRED_COLUMNS, "voice_range", "voice_volume", "voice_text")
 
 # Marginal attribute distribution of the synthetic population.
 _P = {
