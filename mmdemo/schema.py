@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 MODALITIES: tuple[str, ...] = ("image", "text", "voice")
+SPLITS: tuple[str, ...] = ("train", "val", "test")  # a dataset's splits, by person
 
 
 def subsets_of(available: tuple[str, ...] | list[str]) -> list[tuple[str, ...]]:

@@ -3,9 +3,10 @@
 Each returns a new array and leaves its input untouched; the same generator
 state gives the same result, so a seeded loader is reproducible.
 """
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -14,9 +15,16 @@ from mmdemo.synth.descriptions import describe
 
 
 # -------------------------------------------------------------------- image
-def augment_image(img: np.ndarray, rng: np.random.Generator, *, max_rotation: float = 10.0,
-                  scale: tuple[float, float] = (0.9, 1.1), max_shift: float = 0.06,
-                  flip_p: float = 0.5, jitter: float = 0.15) -> np.ndarray:
+def augment_image(
+    img: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    max_rotation: float = 10.0,
+    scale: tuple[float, float] = (0.9, 1.1),
+    max_shift: float = 0.06,
+    flip_p: float = 0.5,
+    jitter: float = 0.15,
+) -> np.ndarray:
     """Rotation, scale, translation (one affine warp, edges replicated), flip and colour jitter."""
     h, w = img.shape[:2]
     angle = rng.uniform(-max_rotation, max_rotation)
@@ -32,11 +40,11 @@ def augment_image(img: np.ndarray, rng: np.random.Generator, *, max_rotation: fl
 def colour_jitter(img: np.ndarray, rng: np.random.Generator, strength: float = 0.15) -> np.ndarray:
     """Brightness, contrast and saturation each scaled by up to +-strength; hue shifted a little."""
     x = img.astype(np.float32)
-    x = x * rng.uniform(1 - strength, 1 + strength)                       # brightness
+    x = x * rng.uniform(1 - strength, 1 + strength)  # brightness
     mean = x.mean()
-    x = (x - mean) * rng.uniform(1 - strength, 1 + strength) + mean       # contrast
+    x = (x - mean) * rng.uniform(1 - strength, 1 + strength) + mean  # contrast
     grey = x.mean(axis=2, keepdims=True)
-    x = (x - grey) * rng.uniform(1 - strength, 1 + strength) + grey       # saturation
+    x = (x - grey) * rng.uniform(1 - strength, 1 + strength) + grey  # saturation
     hsv = cv2.cvtColor(np.clip(x, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
     # OpenCV hue is 0..179; at most ~4 steps (strength 0.15) keeps skin and hair colours in their classes
     shift = int(round(rng.uniform(-1, 1) * strength * 27))
@@ -45,9 +53,16 @@ def colour_jitter(img: np.ndarray, rng: np.random.Generator, strength: float = 0
 
 
 # -------------------------------------------------------------------- audio
-def augment_audio(wave: np.ndarray, rng: np.random.Generator, *, gain_db: float = 2.0,
-                  max_shift_s: float = 0.2, snr_db: tuple[float, float] = (10.0, 40.0),
-                  speed: float = 0.05, sample_rate: int = 16000) -> np.ndarray:
+def augment_audio(
+    wave: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    gain_db: float = 2.0,
+    max_shift_s: float = 0.2,
+    snr_db: tuple[float, float] = (10.0, 40.0),
+    speed: float = 0.05,
+    sample_rate: int = 16000,
+) -> np.ndarray:
     """Speed change, time shift, gain and additive noise at a random SNR (float32 in [-1, 1])."""
     x = change_speed(wave, rng.uniform(1 - speed, 1 + speed))
     x = time_shift(x, int(rng.uniform(-max_shift_s, max_shift_s) * sample_rate))
@@ -85,8 +100,15 @@ def word_dropout(text: str, rng: np.random.Generator, p: float = 0.1) -> str:
     return " ".join(kept) if kept else words[int(rng.integers(len(words)))]
 
 
-def augment_text(attrs: Mapping[str, str], mentions: Sequence[str], text: str,
-                 rng: np.random.Generator, *, reword_p: float = 0.5, dropout_p: float = 0.05) -> str:
+def augment_text(
+    attrs: Mapping[str, str],
+    mentions: Sequence[str],
+    text: str,
+    rng: np.random.Generator,
+    *,
+    reword_p: float = 0.5,
+    dropout_p: float = 0.05,
+) -> str:
     """Re-samples the wording (same stated attributes) with probability reword_p, then word dropout."""
     if mentions and rng.random() < reword_p:
         text, _ = describe(attrs, rng, mentions=mentions)

@@ -12,23 +12,23 @@ Three layouts are understood, all turned into the same `Sample` records:
 `collate` batches them with presence masks, so a missing modality is simply
 absent from the batch.
 """
+
 from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from mmdemo.schema import ATTRIBUTES, BY_NAME, NAMES, SPLITS, to_indices
 from mmdemo.synth.descriptions import applicable_attributes, describe
-from mmdemo.schema import ATTRIBUTES, BY_NAME, NAMES, to_indices
 
-SPLITS = ("train", "val", "test")
 REQUIRED_COLUMNS = ("id", "split", "image", "text", "audio", *NAMES)
 IMAGE_SIZE = 64
 
@@ -36,16 +36,17 @@ IMAGE_SIZE = 64
 @dataclass
 class Sample:
     """One person-sample; a modality is None when the sample lacks it."""
+
     id: str
     split: str
     person_id: str
     image: Path | None
     text: str | None
     audio: Path | None
-    attrs: dict[str, str]                  # schema strings; unknown attributes absent
-    mentions: tuple[str, ...] = ()        # attributes the text states
+    attrs: dict[str, str]  # schema strings; unknown attributes absent
+    mentions: tuple[str, ...] = ()  # attributes the text states
     voice: dict[str, str] = field(default_factory=dict)  # voice_* columns, when known
-    crop: str = "full"                     # how to crop the image: full frame, centre square or detected face
+    crop: str = "full"  # how to crop the image: full frame, centre square or detected face
 
 
 class DatasetError(ValueError):
@@ -96,10 +97,17 @@ def _row_to_sample(root: Path, line: int, row: dict) -> Sample:
     if unknown:
         raise DatasetError(f"{where}: text_mentions names unknown attributes {unknown}")
     text = row["text"].strip() or None
-    return Sample(id=row["id"], split=row["split"], person_id=row.get("person_id") or row["id"],
-                  image=files["image"], text=text, audio=files["audio"], attrs=attrs,
-                  mentions=mentions if text else (),
-                  voice={k: v for k, v in row.items() if k.startswith("voice_") and v})
+    return Sample(
+        id=row["id"],
+        split=row["split"],
+        person_id=row.get("person_id") or row["id"],
+        image=files["image"],
+        text=text,
+        audio=files["audio"],
+        attrs=attrs,
+        mentions=mentions if text else (),
+        voice={k: v for k, v in row.items() if k.startswith("voice_") and v},
+    )
 
 
 CELEBA_ATTR_FILE = "list_attr_celeba.txt"
@@ -111,12 +119,14 @@ _CELEBA_HAIR = {"Black_Hair": "black", "Brown_Hair": "brown", "Blond_Hair": "blo
 def celeba_attributes(flags: dict[str, int]) -> dict[str, str]:
     """CelebA's +1/-1 flags -> the schema attributes CelebA can tell."""
     on = {k for k, v in flags.items() if v == 1}
-    a = {"Male": "1" if "Male" in on else "0",
-         "age_group": "young" if "Young" in on else "adult",
-         "emotion": "happy" if "Smiling" in on else "neutral",
-         "Eyeglasses": "1" if "Eyeglasses" in on else "0",
-         "Beard": "0" if "No_Beard" in on else "1",
-         "Wearing_Hat": "1" if "Wearing_Hat" in on else "0"}
+    a = {
+        "Male": "1" if "Male" in on else "0",
+        "age_group": "young" if "Young" in on else "adult",
+        "emotion": "happy" if "Smiling" in on else "neutral",
+        "Eyeglasses": "1" if "Eyeglasses" in on else "0",
+        "Beard": "0" if "No_Beard" in on else "1",
+        "Wearing_Hat": "1" if "Wearing_Hat" in on else "0",
+    }
     hair = [colour for key, colour in _CELEBA_HAIR.items() if key in on]
     if len(hair) == 1:  # CelebA leaves hair colour unmarked or marks two in many rows
         a["hair_color"] = hair[0]
@@ -140,7 +150,9 @@ def read_celeba(root: str | Path) -> list[Sample]:
         if not parts:
             continue
         if len(parts) != len(header) + 1 or any(p not in ("1", "-1") for p in parts[1:]):
-            raise DatasetError(f"{attr_path} line {line_no}: expected a file name and {len(header)} flags of 1/-1")
+            raise DatasetError(
+                f"{attr_path} line {line_no}: expected a file name and {len(header)} flags of 1/-1"
+            )
         name = parts[0]
         image = root / CELEBA_IMAGES / name
         if not image.is_file():
@@ -148,8 +160,19 @@ def read_celeba(root: str | Path) -> list[Sample]:
         attrs = celeba_attributes(dict(zip(header, map(int, parts[1:]))))
         text, mentions = describe(attrs, _stable_rng(name), mentions=list(attrs))
         split = partition.get(name) or _hash_split(name)
-        samples.append(Sample(id=Path(name).stem, split=split, person_id=Path(name).stem, image=image,
-                              text=text, audio=None, attrs=attrs, mentions=mentions, crop="centre"))
+        samples.append(
+            Sample(
+                id=Path(name).stem,
+                split=split,
+                person_id=Path(name).stem,
+                image=image,
+                text=text,
+                audio=None,
+                attrs=attrs,
+                mentions=mentions,
+                crop="centre",
+            )
+        )
     return samples
 
 
@@ -161,11 +184,19 @@ def read_plain_folder(root: str | Path) -> list[Sample]:
     """Samples of a plain folder: `NAME.png|jpg|...` with optional `NAME.txt` and `NAME.wav|flac|...` beside
     it (a description or voice alone is a sample too). The split is a stable hash of the name."""
     from mmdemo.synth.descriptions import parse_description
+
     root = Path(root)
     stems: dict[Path, dict[str, Path]] = {}
     for f in sorted(root.rglob("*")):
-        kind = ("image" if f.suffix.lower() in IMAGE_SUFFIXES else "text" if f.suffix.lower() == ".txt"
-                else "audio" if f.suffix.lower() in AUDIO_SUFFIXES else None)
+        kind = (
+            "image"
+            if f.suffix.lower() in IMAGE_SUFFIXES
+            else "text"
+            if f.suffix.lower() == ".txt"
+            else "audio"
+            if f.suffix.lower() in AUDIO_SUFFIXES
+            else None
+        )
         if kind and f.is_file() and not any(part.startswith(".") for part in f.relative_to(root).parts):
             stems.setdefault(f.with_suffix(""), {}).setdefault(kind, f)
     samples = []
@@ -173,9 +204,19 @@ def read_plain_folder(root: str | Path) -> list[Sample]:
         key = stem.relative_to(root).as_posix()
         text = files["text"].read_text(encoding="utf-8", errors="replace").strip() if "text" in files else ""
         attrs = parse_description(text) if text else {}
-        samples.append(Sample(id=key.replace("/", "__"), split=_hash_split(key), person_id=key,
-                              image=files.get("image"), text=text or None, audio=files.get("audio"),
-                              attrs=attrs, mentions=tuple(attrs), crop="face"))
+        samples.append(
+            Sample(
+                id=key.replace("/", "__"),
+                split=_hash_split(key),
+                person_id=key,
+                image=files.get("image"),
+                text=text or None,
+                audio=files.get("audio"),
+                attrs=attrs,
+                mentions=tuple(attrs),
+                crop="face",
+            )
+        )
     return [s for s in samples if s.image or s.text or s.audio]
 
 
@@ -205,7 +246,9 @@ def open_samples(root: str | Path, split: str | None = None) -> list[Sample]:
     """Samples of whatever dataset layout `root` holds, optionally one split ('all' = every split)."""
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"{root} is not a folder; pass a dataset folder (see `python -m mmdemo data --help`)")
+        raise DatasetError(
+            f"{root} is not a folder; pass a dataset folder (see `python -m mmdemo data --help`)"
+        )
     if (root / "metadata.csv").is_file():
         samples = read_folder(root)
     elif (root / CELEBA_ATTR_FILE).is_file():
@@ -213,8 +256,10 @@ def open_samples(root: str | Path, split: str | None = None) -> list[Sample]:
     else:
         samples = read_plain_folder(root)
         if not samples:
-            raise DatasetError(f"{root} holds no metadata.csv, no {CELEBA_ATTR_FILE} and no images, "
-                               f"descriptions (.txt) or voices (.wav); see README 'Train on your own data'")
+            raise DatasetError(
+                f"{root} holds no metadata.csv, no {CELEBA_ATTR_FILE} and no images, "
+                f"descriptions (.txt) or voices (.wav); see README 'Train on your own data'"
+            )
     if split in (None, "all"):
         return samples
     if split not in SPLITS:
@@ -229,19 +274,21 @@ def load_image(sample: Sample, size: int = IMAGE_SIZE) -> np.ndarray:
     if data is None:
         raise DatasetError(f"sample {sample.id}: cannot read image {sample.image}")
     rgb = cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
-    if sample.crop == "face":   # as the app frames a photo: the largest detected face, with margin
+    if sample.crop == "face":  # as the app frames a photo: the largest detected face, with margin
         from mmdemo.data.preprocess import prepare_image
+
         return prepare_image(rgb, size).crop
     if sample.crop == "centre":
         h, w = rgb.shape[:2]
         s = min(h, w)
-        rgb = rgb[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+        rgb = rgb[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
     return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def load_audio(sample: Sample) -> np.ndarray:
     """The sample's voice as float32 mono 16 kHz."""
     from mmdemo.audio import read_audio, to_mono_16k
+
     try:
         return to_mono_16k(*read_audio(sample.audio))
     except ValueError as e:
@@ -251,9 +298,15 @@ def load_audio(sample: Sample) -> np.ndarray:
 class MultimodalDataset(Dataset):
     """Samples -> dicts of tensors; `augment` turns on the train-time augmentations."""
 
-    def __init__(self, samples: Sequence[Sample], *, image_size: int = IMAGE_SIZE,
-                 augment: bool = False, seed: int = 0,
-                 text_choices: Sequence[Sequence[str]] | None = None):
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        *,
+        image_size: int = IMAGE_SIZE,
+        augment: bool = False,
+        seed: int = 0,
+        text_choices: Sequence[Sequence[str]] | None = None,
+    ):
         self.samples = list(samples)
         self.image_size, self.augment, self.seed = image_size, augment, seed
         # Optional fixed wordings per sample to re-sample from (training keeps their
@@ -270,9 +323,13 @@ class MultimodalDataset(Dataset):
 
         s = self.samples[i]
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        item: dict = {"index": i, "id": s.id, "person_id": s.person_id,
-                      "attrs": torch.tensor(to_indices(s.attrs), dtype=torch.long),
-                      "mentions": torch.tensor([n in s.mentions for n in NAMES], dtype=torch.bool)}
+        item: dict = {
+            "index": i,
+            "id": s.id,
+            "person_id": s.person_id,
+            "attrs": torch.tensor(to_indices(s.attrs), dtype=torch.long),
+            "mentions": torch.tensor([n in s.mentions for n in NAMES], dtype=torch.bool),
+        }
         if s.image is not None:
             img = load_image(s, self.image_size)
             if self.augment:
@@ -292,7 +349,8 @@ class MultimodalDataset(Dataset):
         if "voice_variant" in s.voice:
             item["voice_variant"] = s.voice["voice_variant"]
             item["voice_params"] = torch.tensor(
-                [float(s.voice.get(f"voice_{k}", "nan")) for k in ("pitch", "rate", "range", "volume")])
+                [float(s.voice.get(f"voice_{k}", "nan")) for k in ("pitch", "rate", "range", "volume")]
+            )
         if s.audio is not None:
             wave = load_audio(s)
             if self.augment:
@@ -304,10 +362,13 @@ class MultimodalDataset(Dataset):
 def collate(items: list[dict]) -> dict:
     """Batch of dicts -> tensors with presence masks (`has_image`, `has_text`, `has_voice`)."""
     n = len(items)
-    batch: dict = {"index": torch.tensor([it["index"] for it in items]),
-                   "id": [it["id"] for it in items], "person_id": [it["person_id"] for it in items],
-                   "attrs": torch.stack([it["attrs"] for it in items]),
-                   "mentions": torch.stack([it["mentions"] for it in items])}
+    batch: dict = {
+        "index": torch.tensor([it["index"] for it in items]),
+        "id": [it["id"] for it in items],
+        "person_id": [it["person_id"] for it in items],
+        "attrs": torch.stack([it["attrs"] for it in items]),
+        "mentions": torch.stack([it["mentions"] for it in items]),
+    }
     batch["has_image"] = torch.tensor(["image" in it for it in items])
     if batch["has_image"].any():
         shape = next(it["image"].shape for it in items if "image" in it)
@@ -316,7 +377,9 @@ def collate(items: list[dict]) -> dict:
     batch["text"] = [it.get("text") for it in items]
     batch["target_text"] = [it.get("target_text") for it in items]
     batch["voice_variant"] = [it.get("voice_variant") for it in items]
-    batch["voice_params"] = torch.stack([it.get("voice_params", torch.full((4,), float("nan"))) for it in items])
+    batch["voice_params"] = torch.stack(
+        [it.get("voice_params", torch.full((4,), float("nan"))) for it in items]
+    )
     batch["has_voice"] = torch.tensor(["wave" in it for it in items])
     if batch["has_voice"].any():
         lengths = [len(it["wave"]) if "wave" in it else 0 for it in items]
@@ -333,9 +396,9 @@ def add_log_mel(batch: dict) -> dict:
 
     Done per batch rather than per item: one batched STFT costs a fraction of many small ones."""
     from mmdemo.audio import HOP_LENGTH, log_mel
+
     if "wave" in batch:
         batch["mel"] = log_mel(batch["wave"])
         frames = torch.div(batch["wave_len"], HOP_LENGTH, rounding_mode="floor") + 1
         batch["mel_len"] = torch.where(batch["has_voice"].to(frames.device), frames, torch.zeros_like(frames))
     return batch
-

@@ -6,6 +6,7 @@ face, the centre square is used and `face_found` is False. Voices: any rate,
 int or float, mono or stereo -> 16 kHz mono float32. Text: trimmed, control
 characters removed. Every refusal is a ValueError saying what to do.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,16 +24,17 @@ MAX_MEGAPIXELS = 40
 MIN_SIDE = 16
 MAX_TEXT_CHARS = 1000
 MAX_AUDIO_SECONDS = 30
-FACE_MARGIN = 0.4          # margin around the detected box, per side, as a share of its width: matches the training framing
-DETECT_SIDE = 480          # detection runs on a copy no larger than this (speed, same boxes)
+# margin around the detected box, per side, as a share of its width: matches the training framing
+FACE_MARGIN = 0.4
+DETECT_SIDE = 480  # detection runs on a copy no larger than this (speed, same boxes)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass
 class PreparedImage:
-    crop: np.ndarray                 # (size, size, 3) uint8: the face as the model sees it
+    crop: np.ndarray  # (size, size, 3) uint8: the face as the model sees it
     face_found: bool
-    box: tuple[int, int, int, int] | None   # x, y, w, h of the detected face in the original
+    box: tuple[int, int, int, int] | None  # x, y, w, h of the detected face in the original
     warnings: list[str] = field(default_factory=list)
 
 
@@ -40,27 +42,34 @@ def read_image_file(path) -> np.ndarray:
     """An image file -> array (first frame of an animation). The size is checked from the header,
     before decoding, so a decompression bomb is refused without being unpacked."""
     from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(path) as im:
             w, h = im.size
             if w * h > MAX_MEGAPIXELS * 1_000_000:
-                raise ValueError(f"the image is {w * h / 1e6:.0f} megapixels; the limit is {MAX_MEGAPIXELS}: "
-                                 f"resize it (a face needs no more than 1000 px a side)")
+                raise ValueError(
+                    f"the image is {w * h / 1e6:.0f} megapixels; the limit is {MAX_MEGAPIXELS}: "
+                    f"resize it (a face needs no more than 1000 px a side)"
+                )
             im.seek(0)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 return np.asarray(im).astype(np.uint16 if im.mode.startswith("I;16") else np.int64)
             return np.asarray(im.convert("RGBA" if im.mode in ("RGBA", "LA", "P", "PA") else "RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as e:
-        raise ValueError("the face file is not a readable image (it may be corrupt, truncated or another "
-                         f"kind of file); upload a PNG or JPEG photo ({type(e).__name__})") from None
+        raise ValueError(
+            "the face file is not a readable image (it may be corrupt, truncated or another "
+            f"kind of file); upload a PNG or JPEG photo ({type(e).__name__})"
+        ) from None
 
 
 def to_rgb_uint8(image) -> np.ndarray:
     """Any numpy/PIL image, or the path of an image file -> (H, W, 3) uint8 RGB."""
     if isinstance(image, (str, os.PathLike)):
         image = read_image_file(image)
-    if hasattr(image, "convert") and hasattr(image, "size"):   # PIL image, without importing PIL
-        image = np.asarray(image.convert("RGBA") if image.mode in ("RGBA", "LA", "P") else image.convert("RGB"))
+    if hasattr(image, "convert") and hasattr(image, "size"):  # PIL image, without importing PIL
+        image = np.asarray(
+            image.convert("RGBA") if image.mode in ("RGBA", "LA", "P") else image.convert("RGB")
+        )
     arr = np.asarray(image)
     if arr.dtype == object or arr.size == 0:
         raise ValueError("the face is not an image; upload a PNG or JPEG photo")
@@ -70,10 +79,14 @@ def to_rgb_uint8(image) -> np.ndarray:
         raise ValueError(f"the face has shape {arr.shape}; expected height x width (x 3 or 4 channels)")
     h, w = arr.shape[:2]
     if h * w > MAX_MEGAPIXELS * 1_000_000:
-        raise ValueError(f"the image is {h * w / 1e6:.0f} megapixels; the limit is {MAX_MEGAPIXELS}: "
-                         f"resize it (a face needs no more than 1000 px a side)")
+        raise ValueError(
+            f"the image is {h * w / 1e6:.0f} megapixels; the limit is {MAX_MEGAPIXELS}: "
+            f"resize it (a face needs no more than 1000 px a side)"
+        )
     if min(h, w) < MIN_SIDE:
-        raise ValueError(f"the image is {w}x{h} pixels, too small to show a face; use at least {MIN_SIDE}x{MIN_SIDE}")
+        raise ValueError(
+            f"the image is {w}x{h} pixels, too small to show a face; use at least {MIN_SIDE}x{MIN_SIDE}"
+        )
     arr = _to_uint8(arr)
     if arr.ndim == 2:
         return cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB)
@@ -114,12 +127,17 @@ def detect_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     """Largest frontal face as (x, y, w, h) in `rgb`'s pixels, or None."""
     h, w = rgb.shape[:2]
     scale = min(1.0, DETECT_SIDE / max(h, w))
-    grey = cv2.cvtColor(cv2.resize(rgb, (max(1, int(w * scale)), max(1, int(h * scale))),
-                                   interpolation=cv2.INTER_AREA) if scale < 1 else rgb, cv2.COLOR_RGB2GRAY)
+    grey = cv2.cvtColor(
+        cv2.resize(rgb, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+        if scale < 1
+        else rgb,
+        cv2.COLOR_RGB2GRAY,
+    )
     grey = cv2.equalizeHist(grey)
     with _DETECT_LOCK:  # CascadeClassifier is not documented as thread-safe
-        faces = _cascade().detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5,
-                                            minSize=(max(24, min(grey.shape) // 8),) * 2)
+        faces = _cascade().detectMultiScale(
+            grey, scaleFactor=1.1, minNeighbors=5, minSize=(max(24, min(grey.shape) // 8),) * 2
+        )
     if len(faces) == 0:
         return None
     x, y, fw, fh = max(faces, key=lambda f: f[2] * f[3])
@@ -133,7 +151,7 @@ def prepare_image(image, size: int = 64, detect: bool = True) -> PreparedImage:
     if box is None:
         side = min(h, w)
         x0, y0 = (w - side) // 2, (h - side) // 2
-        crop = rgb[y0:y0 + side, x0:x0 + side]
+        crop = rgb[y0 : y0 + side, x0 : x0 + side]
         warnings = ["no face was found, so the centre of the image was used"] if detect else []
     else:
         x, y, fw, fh = box
@@ -141,7 +159,7 @@ def prepare_image(image, size: int = 64, detect: bool = True) -> PreparedImage:
         cx, cy = x + fw // 2, y + fh // 2
         x0, y0 = cx - side // 2, cy - side // 2
         padded = cv2.copyMakeBorder(rgb, side, side, side, side, cv2.BORDER_REPLICATE)
-        crop = padded[y0 + side:y0 + 2 * side, x0 + side:x0 + 2 * side]
+        crop = padded[y0 + side : y0 + 2 * side, x0 + side : x0 + 2 * side]
         warnings = []
     crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
     return PreparedImage(crop, box is not None, box, warnings)
@@ -164,7 +182,10 @@ def prepare_audio(audio) -> tuple[np.ndarray, list[str]]:
     longest_axis = int(np.argmax(samples.shape)) if samples.ndim else 0
     if samples.ndim and samples.shape[longest_axis] > limit:
         samples = np.take(samples, np.arange(limit), axis=longest_axis)
-        warnings.append(f"the recording is longer than {MAX_AUDIO_SECONDS} s; only the first {MAX_AUDIO_SECONDS} s were used")
+        warnings.append(
+            f"the recording is longer than {MAX_AUDIO_SECONDS} s; "
+            f"only the first {MAX_AUDIO_SECONDS} s were used"
+        )
     wave = to_mono_16k(sr, samples)
     if len(wave) < SAMPLE_RATE // 10:
         raise ValueError("the recording is shorter than 0.1 s; record a sentence of one to four seconds")
@@ -185,6 +206,8 @@ def prepare_text(text) -> tuple[str | None, list[str]]:
     warnings = []
     if len(clean) > MAX_TEXT_CHARS:
         clean = clean[:MAX_TEXT_CHARS].rsplit(" ", 1)[0]
-        warnings.append(f"the description is longer than {MAX_TEXT_CHARS} characters; only the first "
-                        f"{len(clean)} were used")
+        warnings.append(
+            f"the description is longer than {MAX_TEXT_CHARS} characters; only the first "
+            f"{len(clean)} were used"
+        )
     return clean, warnings

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from mmdemo.data.real_sources import Candidate
-from mmdemo.schema import BY_NAME, NAMES
+from mmdemo.schema import BY_NAME, NAMES, SPLITS
 from mmdemo.synth.generator import check_destination
 
 MANIFEST_COLUMNS = tuple(
@@ -51,7 +51,6 @@ METADATA_COLUMNS = (
     *EXTRA_COLUMNS,
 )
 MODALITY_FOLDERS = {"image": "images", "voice": "audio"}
-SPLITS = ("train", "val", "test")
 VAL_SHARE = 0.1  # share of people (not files) in the validation split
 
 # Where a file is downloaded from when no mirror holds it: the repository's own raw view at the

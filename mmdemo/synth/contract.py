@@ -26,7 +26,7 @@ import soundfile as sf
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
-from mmdemo.schema import ATTRIBUTES, BY_NAME, NAMES
+from mmdemo.schema import ATTRIBUTES, BY_NAME, NAMES, SPLITS
 from mmdemo.synth.descriptions import parse_description
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -42,7 +42,6 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "voice_pitch",
     "voice_rate",
 )
-SPLITS: tuple[str, ...] = ("train", "val", "test")
 IMAGE_SIDE = 128
 SAMPLE_RATE = 16000  # the rate mmdemo.audio writes and reads; the contract names it on its own
 # From this many rows on, a value that never occurs means the sampler is broken, not unlucky: the
