@@ -1,0 +1,78 @@
+"""Files handed to the browser: generated faces and voices, and the session's samples as Parquet.
+
+Every file is written under a fresh unique name in a folder of the system's temporary directory and
+swept after a minute: Gradio serves its own copy, so ours need not outlive the response."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+SCRATCH = Path(tempfile.gettempdir()) / "mmdemo-outputs"
+DOWNLOADS = Path(tempfile.gettempdir()) / "mmdemo-downloads"
+
+
+def sweep(folder: Path, max_age_s: float = 60.0) -> None:
+    """Creates `folder` and removes its files older than `max_age_s` (several requests may sweep at once)."""
+    folder.mkdir(exist_ok=True)
+    now = time.time()
+    for old in folder.iterdir():
+        try:
+            if now - old.stat().st_mtime > max_age_s:
+                old.unlink()
+        except FileNotFoundError:  # another request swept it first
+            pass
+
+
+def as_file(value, suffix: str) -> str:
+    """Writes a generated face (RGB array) or voice ((sr, samples)) to a uniquely named file.
+
+    Gradio caches returned arrays under a hash of their content and rewrites that file for every
+    request, so two users receiving byte-identical output could download a half-written file.
+    A unique file name gives each response its own cached copy. Files older than a minute go:
+    Gradio serves its own copy."""
+    sweep(SCRATCH)
+    path = SCRATCH / f"{time.time_ns()}_{threading.get_ident()}{suffix}"
+    if suffix == ".wav":
+        from mmdemo.audio import write_wav
+
+        write_wav(path, value[1])
+    else:
+        import cv2
+
+        cv2.imwrite(str(path), cv2.cvtColor(value, cv2.COLOR_RGB2BGR))
+    return str(path)
+
+
+def image_file(image) -> str | None:
+    """A face shown at display size as a file of its own; None stays None (that view is empty)."""
+    if image is None:
+        return None
+    from mmdemo.serving.service import upscale
+
+    return as_file(upscale(image), ".png")
+
+
+def samples_parquet(points: list[dict]) -> str:
+    """The session's added points (label and 2D/3D map coordinates) as a Parquet file; returns its path."""
+    import pandas as pd
+
+    table = pd.DataFrame(
+        [
+            {
+                "label": p["label"],
+                "x": p["coords"][0],
+                "y": p["coords"][1],
+                "x3": p["coords"][2],
+                "y3": p["coords"][3],
+                "z3": p["coords"][4],
+            }
+            for p in points
+        ]
+    )
+    sweep(DOWNLOADS)
+    path = DOWNLOADS / f"my_samples_{time.time_ns()}.parquet"
+    table.to_parquet(path, index=False)
+    return str(path)

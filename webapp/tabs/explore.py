@@ -1,0 +1,131 @@
+"""The Explore tab: the gallery map (click a point to see and hear that person), new people sampled
+from the prior, interpolation between two people, sliding along an attribute, and a UMAP
+re-projection of the gallery for this session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from mmdemo.schema import NAMES
+from mmdemo.serving.service import DIRECTIONS
+from webapp.errors import refuse
+from webapp.loader import RUNTIME
+
+# Attached on page load (app.py): turns a click on a map point into the hidden button's click.
+CLICK_BRIDGE = (Path(__file__).resolve().parent.parent / "click_bridge.js").read_text()
+
+
+# ------------------------------------------------------------------ callbacks
+@refuse
+def explore_map(colour_by, dims, table_state):
+    return RUNTIME.get().map(colour_by, int(dims[0]), table=table_state)
+
+
+@refuse
+def show_person(person_id):
+    """A gallery person's face, description and voice (clicked on the map)."""
+    p = RUNTIME.get().person(str(person_id).strip())
+    return p.face, p.text, p.audio, person_id
+
+
+@refuse
+def sample_people(seed):
+    people = RUNTIME.get().sample(4, None if seed in (None, "") else int(seed))
+    return [(p.face, p.text) for p in people], people[0].text, people[0].audio
+
+
+@refuse
+def interpolate(id_a, id_b, t):
+    p = RUNTIME.get().interpolate(str(id_a).strip(), str(id_b).strip(), float(t))
+    return p.face, p.text, p.audio
+
+
+@refuse
+def steer(person_id, direction, amount):
+    p = RUNTIME.get().steer(str(person_id).strip(), direction, float(amount))
+    return p.face, p.text, p.audio
+
+
+@refuse
+def reproject(n_neighbors, min_dist, colour_by, dims, progress=gr.Progress()):
+    """A new UMAP layout of the gallery for this session, with the fit's stages on a progress bar."""
+    table = RUNTIME.get().reproject(n_neighbors, min_dist, lambda f, m: progress(f, desc=m))
+    return RUNTIME.get().map(colour_by, int(dims[0]), table=table), table
+
+
+# --------------------------------------------------------------------- layout
+def _decoded_person() -> list:
+    """Outputs for one decoded person: face, description, voice."""
+    return [gr.Image(height=200), gr.Textbox(interactive=False), gr.Audio()]
+
+
+def _clicked_person() -> None:
+    # A hidden button in the page (visible="hidden", not False) that the click bridge presses; its
+    # event reads the clicked id the bridge stored.
+    clicked = gr.Button("show clicked", visible="hidden", elem_id="clicked-person")
+    clicked_id = gr.Textbox(visible=False)
+    with gr.Row():
+        person = [
+            gr.Image(label="face", height=200),
+            gr.Textbox(label="description", interactive=False),
+            gr.Audio(label="voice", interactive=False),
+            gr.Textbox(label="person id", interactive=False),
+        ]
+    clicked.click(show_person, clicked_id, person, api_name="person", js="(x) => window.__mmdemoClicked || x")
+
+
+def _generate() -> None:
+    with gr.Accordion("Generate new people from the prior", open=False):
+        seed = gr.Number(label="seed (empty: random)", precision=0)
+        sample_btn = gr.Button("Sample four people")
+        outs = [
+            gr.Gallery(columns=4, height=220, label="sampled"),
+            gr.Textbox(label="first description", interactive=False),
+            gr.Audio(label="first voice"),
+        ]
+        sample_btn.click(sample_people, seed, outs, api_name="sample")
+    with gr.Accordion("Interpolate between two people", open=False):
+        with gr.Row():
+            id_a, id_b = gr.Textbox(label="person A id"), gr.Textbox(label="person B id")
+            t = gr.Slider(0, 1, value=0.5, step=0.05, label="A → B")
+        t.release(interpolate, [id_a, id_b, t], _decoded_person(), api_name="interpolate")
+    with gr.Accordion("Slide along an attribute", open=False):
+        with gr.Row():
+            base = gr.Textbox(label="person id")
+            direction = gr.Dropdown(label="direction", choices=list(DIRECTIONS), value="older")
+            amount = gr.Slider(-2, 2, value=1, step=0.1, label="amount")
+        amount.release(steer, [base, direction, amount], _decoded_person(), api_name="steer")
+
+
+def build(table_state: gr.State) -> dict:
+    """Lays out the tab inside the current Blocks and binds its events; returns its components by name.
+
+    table_state: this session's re-projected gallery (None: the saved layout)."""
+    c = {}
+    with gr.Row():
+        c["colour"] = gr.Dropdown(list(NAMES), value="emotion", label="colour by")
+        c["dims"] = gr.Radio(["2D", "3D"], value="2D", label="map")
+    c["map"] = gr.Plot(label="the gallery — click a point", elem_id="explore-map")
+    _clicked_person()
+    _generate()
+    with gr.Accordion("Re-project the gallery", open=False):
+        with gr.Row():
+            n_neighbors = gr.Slider(2, 100, value=15, step=1, label="UMAP n_neighbors")
+            min_dist = gr.Slider(0.0, 0.99, value=0.1, step=0.01, label="UMAP min_dist")
+            go = gr.Button("Re-project")
+        go.click(
+            reproject,
+            [n_neighbors, min_dist, c["colour"], c["dims"]],
+            [c["map"], table_state],
+            api_name="reproject",
+        )
+    gr.on(
+        triggers=[c["colour"].change, c["dims"].change],
+        fn=explore_map,
+        inputs=[c["colour"], c["dims"], table_state],
+        outputs=c["map"],
+        api_visibility="private",
+    )
+    return c
