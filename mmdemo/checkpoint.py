@@ -10,6 +10,11 @@ killed at any moment leaves either the previous or the new file, never half
 of one. A step folder appears only when complete, so the newest one is the
 last complete checkpoint even when the kill came before `latest` was updated;
 the temporaries a kill leaves behind are removed when training resumes.
+
+A resume step folder holds `state.safetensors` (the model as `model.*`, its optimizer's tensors as
+`optim.<param>.<key>`, with --gan the discriminator as `disc.*` and its optimizer as `disc_optim.*`,
+and the global and the run's own random states as `rng.torch`, `rng.gen`) and `trainer.json` (step,
+loss history, and each optimizer's param groups and non-tensor state).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from safetensors import SafetensorError
@@ -203,3 +208,89 @@ def load_resume(folder: Path) -> tuple[dict[str, torch.Tensor], dict] | None:
         except (SafetensorError, OSError, ValueError):
             continue
     return None
+
+
+# ---------------------------------------------------------------- training checkpoints
+class TrainingParts(Protocol):
+    """What a training checkpoint saves and restores, named as a training run holds it."""
+
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    gen: torch.Generator  # the run's own generator (subset draws, latent noise, token dropout)
+    disc: torch.nn.Module | None  # the PatchGAN discriminator, when training with one
+    disc_opt: torch.optim.Optimizer | None
+    history: list[dict]  # one record of losses per step so far
+
+
+def write_config(folder: Path, *, model: dict, train: dict, data: str, init: str | None) -> None:
+    """config.json of a new training run: the model config its weights need, the training config,
+    the dataset and the checkpoint it was fine-tuned from (None: trained from scratch)."""
+    atomic_write_json(
+        folder / "config.json", {"format": 1, "model": model, "train": train, "data": data, "init": init}
+    )
+
+
+def save_training(folder: Path, parts: TrainingParts, step: int) -> None:
+    """The resume state at `step` first, then the published model.safetensors and history.json: a kill
+    between the two leaves a resumable state that is at least as new as the published weights."""
+    tensors = {f"model.{k}": v for k, v in parts.model.state_dict().items()}
+    opt_tensors, opt_meta = flatten_optimizer(parts.opt, "optim")
+    tensors.update(opt_tensors)
+    state = {"step": step, "optim": opt_meta, "history": parts.history}
+    if parts.disc is not None:
+        tensors.update({f"disc.{k}": v for k, v in parts.disc.state_dict().items()})
+        d_tensors, state["disc_optim"] = flatten_optimizer(parts.disc_opt, "disc_optim")
+        tensors.update(d_tensors)
+    tensors["rng.torch"] = torch.get_rng_state()
+    tensors["rng.gen"] = parts.gen.get_state()
+    save_resume(folder, step, tensors, state)
+    atomic_save_tensors(folder / "model.safetensors", parts.model.state_dict())
+    atomic_write_json(folder / "history.json", parts.history)
+
+
+def restore_training(
+    folder: Path, state: tuple[dict[str, torch.Tensor], dict], parts: TrainingParts
+) -> tuple[int, list[dict]]:
+    """Loads a `load_resume` state into the parts (weights, optimizers, both random states);
+    returns the step it was saved at and the loss history up to it."""
+    tensors, meta = state
+    load_state_into(parts.model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, folder)
+    restore_optimizer(parts.opt, tensors, meta["optim"], "optim")
+    if parts.disc is not None and "disc_optim" in meta:
+        parts.disc.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("disc.")})
+        restore_optimizer(parts.disc_opt, tensors, meta["disc_optim"], "disc_optim")
+    torch.set_rng_state(tensors["rng.torch"])
+    parts.gen.set_state(tensors["rng.gen"])
+    return meta["step"], meta["history"]
+
+
+def flatten_optimizer(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict, dict]:
+    """An optimizer's state as safetensors-ready tensors named `prefix.<param>.<key>`, plus the JSON
+    rest (param groups and non-tensor values such as step counts)."""
+    sd = opt.state_dict()
+    tensors = {
+        f"{prefix}.{pid}.{key}": value
+        for pid, st in sd["state"].items()
+        for key, value in st.items()
+        if torch.is_tensor(value)
+    }
+    scalars = {
+        f"{pid}.{key}": value
+        for pid, st in sd["state"].items()
+        for key, value in st.items()
+        if not torch.is_tensor(value)
+    }
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: Mapping, meta: dict, prefix: str) -> None:
+    """The inverse of `flatten_optimizer`."""
+    state: dict = {}
+    for name, value in tensors.items():
+        if name.startswith(prefix + "."):
+            pid, key = name[len(prefix) + 1 :].split(".", 1)
+            state.setdefault(int(pid), {})[key] = value
+    for name, value in meta["scalars"].items():
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = value
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})

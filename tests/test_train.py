@@ -15,7 +15,8 @@ import torch
 from safetensors.torch import load_file
 
 from mmdemo import checkpoint as ckpt
-from mmdemo.training.loop import random_singles, random_subsets, train
+from mmdemo.training import train
+from mmdemo.training.objective import SUBSET_MASKS, random_singles, random_subsets
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,6 +41,25 @@ def test_subset_sampling_covers_every_subset_and_respects_availability():
     assert len(patterns) == 7 and counts.min() > 700  # uniform over the 7 non-empty subsets
     singles = random_singles(avail, gen)
     assert (singles.sum(1) == 1).all() and not (singles & ~avail).any()
+
+
+def test_subset_table_keeps_its_bitmask_row_order():
+    """Row k-1 is the subset with bitmask k (image=1, text=2, voice=4): the order seeded runs draw in."""
+    rows = [[bool(k >> i & 1) for i in range(3)] for k in range(1, 8)]
+    assert SUBSET_MASKS.tolist() == rows
+
+
+def test_presets_are_the_defaults_but_for_their_stated_changes():
+    from mmdemo.model.network import ModelConfig
+    from mmdemo.training.config import PRESETS, TrainConfig
+
+    assert PRESETS["default"] == TrainConfig()
+    tiny = PRESETS["tiny"]
+    assert (tiny.steps, tiny.batch_size, tiny.warmup_steps, tiny.kl_warmup_steps) == (40, 16, 5, 10)
+    assert (tiny.checkpoint_every, tiny.text_wordings, tiny.num_workers) == (10, 2, 0)
+    assert tiny.model == ModelConfig(
+        dim=64, depth=4, heads=4, latent_dim=32, decoder_channels=64, text_hidden=64
+    )
 
 
 def test_training_learns(tiny_data, tmp_path):

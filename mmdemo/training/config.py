@@ -1,0 +1,73 @@
+"""What a training run is told: `TrainConfig` (every knob, with its default and why) and the named
+presets. A preset states only what differs from the defaults, with the reason on the line, so the
+defaults are the full run and a preset reads as a list of deliberate departures from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from mmdemo.model.network import ModelConfig
+
+
+@dataclass
+class TrainConfig:
+    # schedule
+    steps: int = 2000  # optimiser steps of the whole run
+    batch_size: int = 64  # samples per step (per process under torchrun)
+    lr: float = 2e-3  # AdamW peak learning rate, reached after the warm-up
+    weight_decay: float = 0.02  # AdamW decoupled weight decay
+    warmup_steps: int = 200  # linear warm-up, then a cosine decay to the last step
+    grad_clip: float = 1.0  # gradient norm cap: a rare bad batch cannot throw the weights far
+    # loss weights
+    kl_weight: float = 5e-4  # on the KL summed over latent dims; small, so reconstructions stay sharp
+    kl_warmup_steps: int = 500  # the KL weight ramps up linearly over these steps
+    image_l1: float = 1.0  # per-pixel L1 of the decoded face
+    image_ssim: float = 0.5  # 1 - SSIM of the decoded face, beside its L1
+    text_ce: float = 0.3  # word-piece cross-entropy of the decoded description
+    voice: float = 0.3  # voice variant cross-entropy plus the squared error of its normalised parameters
+    attributes: float = 1.0  # attribute classifiers on the latent mean
+    contrastive: float = 0.1  # InfoNCE between a sample's subset latent and its single-modality latent
+    temperature: float = 0.2  # InfoNCE temperature
+    # text inputs
+    text_token_dropout: float = 0.05  # share of word pieces hidden from the fusion (cached word dropout)
+    text_wordings: int = 2  # cached wordings per training sample (original + one re-worded)
+    # the optional PatchGAN on faces
+    gan: bool = False  # the PatchGAN hinge loss on faces; train() sets it from --gan
+    gan_weight: float = 0.05  # weight of the generator's hinge loss
+    gan_start_fraction: float = 0.3  # the GAN joins after this share of the steps
+    # running
+    checkpoint_every: int = 250  # steps between checkpoints: what a kill can lose
+    cpu_bf16: bool = True  # bf16 autocast on CPUs with native bf16 (AVX512-BF16/AMX): ~1.4x faster steps
+    seed: int = 0  # data order, augmentation, subset draws and initial weights all follow from it
+    num_workers: int = 0  # on 2 cores a loader process slows the step more than it saves
+    model: ModelConfig = field(default_factory=ModelConfig)  # the network; train() fills in its data fields
+
+
+PRESETS: dict[str, TrainConfig] = {
+    "tiny": TrainConfig(
+        steps=40,  # a smoke run: tests train it in seconds
+        batch_size=16,  # the tiny dataset has ~300 samples
+        warmup_steps=5,  # the schedule scaled down with the run
+        kl_warmup_steps=10,  # likewise
+        checkpoint_every=10,  # several checkpoints in a short run, so resume and kills can be tested
+        # a small network, quick to train on a CPU
+        model=ModelConfig(dim=64, depth=4, heads=4, latent_dim=32, decoder_channels=64, text_hidden=64),
+    ),
+    "default": TrainConfig(),  # the full run behind checkpoints/default
+}
+
+FINE_TUNE_LR_SCALE = 0.25  # --init: a quarter of the preset's learning rate, so the start is not forgotten
+
+
+def resolve_config(
+    preset: str, *, gan: bool = False, steps: int | None = None, init: str | Path | None = None
+) -> TrainConfig:
+    """The preset with the command line's overrides; a ValueError names the presets there are."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    cfg = replace(PRESETS[preset], gan=gan, **({"steps": steps} if steps else {}))
+    if init is not None:
+        cfg = replace(cfg, lr=cfg.lr * FINE_TUNE_LR_SCALE)
+    return cfg

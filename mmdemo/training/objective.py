@@ -1,0 +1,147 @@
+"""The training objective of one step.
+
+Each step draws, per sample, a random non-empty subset of its modalities (pass A) and one single
+modality (pass B). Both latents are decoded to every modality, so every subset learns to generate
+everything; an InfoNCE term pulls the two latents of the same sample together. `LossModule` wraps
+the model with this objective as its `forward`, so DDP sees the whole step.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmdemo.model.losses import info_nce, kl_to_standard_normal, ssim
+from mmdemo.model.network import FusionAutoencoder
+from mmdemo.schema import MODALITIES, SUBSETS, UNKNOWN
+from mmdemo.training.config import TrainConfig
+
+
+def _bitmask(subset: tuple[str, ...]) -> int:
+    return sum(1 << MODALITIES.index(m) for m in subset)
+
+
+# The schema's subsets as rows of a (7, 3) bool table, in bitmask order (image, text, image+text,
+# voice, ...) rather than the schema's singles-first order: a draw picks a row by index, so this order
+# decides which subset a seeded run trains on, and changing it would change every run.
+SUBSET_MASKS = torch.tensor([[m in s for m in MODALITIES] for s in sorted(SUBSETS, key=_bitmask)])
+
+
+def random_subsets(avail: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """(B, 3) bool: a uniformly drawn non-empty subset of each row's available modalities."""
+    valid = ~(SUBSET_MASKS[None] & ~avail[:, None]).any(-1)  # (B, 7)
+    scores = torch.rand(valid.shape, generator=gen).masked_fill(~valid, -1)
+    return SUBSET_MASKS[scores.argmax(1)]
+
+
+def random_singles(avail: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """(B, 3) bool: one available modality per row."""
+    scores = torch.rand(avail.shape, generator=gen).masked_fill(~avail, -1)
+    return F.one_hot(scores.argmax(1), avail.shape[1]).bool() & avail
+
+
+def fuse_by_subset(model: FusionAutoencoder, tokens: dict, chosen: torch.Tensor):
+    """Fuses each row with only its chosen modalities; rows sharing a subset run together.
+
+    Returns mu, logvar (B, Z). Grouping keeps sequences short: no padded keys for absent modalities."""
+    b = chosen.shape[0]
+    z = model.config.latent_dim
+    device = next(iter(tokens.values()))[0].device
+    mu, logvar = torch.zeros(b, z, device=device), torch.zeros(b, z, device=device)
+    patterns, inverse = torch.unique(chosen, dim=0, return_inverse=True)
+    for p, pattern in enumerate(patterns):
+        rows = (inverse == p).nonzero()[:, 0].to(device)
+        sub = {m: (tokens[m][0][rows], tokens[m][1][rows]) for i, m in enumerate(MODALITIES) if pattern[i]}
+        if not sub:
+            continue
+        out = model.fuse(sub)
+        mu, logvar = mu.index_copy(0, rows, out.mu), logvar.index_copy(0, rows, out.logvar)
+    return mu, logvar
+
+
+def decoder_losses(
+    model: FusionAutoencoder, batch: dict, mu, logvar, *, rows: torch.Tensor, gen: torch.Generator
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Reconstruction, attribute, voice and KL losses of one latent batch, over the `rows` marked
+    True; also returns the decoded faces."""
+    eps = torch.randn(mu.shape, generator=gen).to(mu.device)
+    z = mu + eps * (0.5 * logvar).exp()
+    losses = {}
+    rows = rows.float()
+    denom = rows.sum().clamp_min(1)
+    recon = model.image_decoder(z)
+    has_img = batch["has_image"].float() * rows
+    if has_img.any():
+        l1 = (recon - batch["image"]).abs().flatten(1).mean(1)
+        losses["image_l1"] = (l1 * has_img).sum() / has_img.sum()
+        losses["image_ssim"] = ((1 - ssim(recon, batch["image"])) * has_img).sum() / has_img.sum()
+    if "target_ids" in batch:
+        losses["text_ce"] = _text_loss(model, batch, z, rows)
+    has_vp = batch["has_voice_params"].float() * rows
+    if has_vp.any():
+        variant_logits, params = model.voice_outputs(z)
+        v_ce = F.cross_entropy(variant_logits, batch["variant_idx"].clamp_min(0), reduction="none")
+        v_mse = ((params - batch["voice_params_norm"]) ** 2).mean(1)
+        losses["voice"] = ((v_ce + v_mse) * has_vp).sum() / has_vp.sum()
+    attr_losses = [
+        F.cross_entropy(logits, batch["attrs"][:, i], ignore_index=UNKNOWN, reduction="none")
+        for i, logits in enumerate(model.attribute_logits(mu))
+    ]
+    known = (batch["attrs"] != UNKNOWN).float()
+    per_row = torch.stack(attr_losses, 1).sum(1) / known.sum(1).clamp_min(1)
+    losses["attributes"] = (per_row * rows).sum() / denom
+    losses["kl"] = (kl_to_standard_normal(mu, logvar) * rows).sum() / denom
+    return losses, recon
+
+
+def _text_loss(model: FusionAutoencoder, batch: dict, z: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Per-token cross-entropy of the decoded description, averaged per row, over rows with a target."""
+    logits = model.text_decoder(z, batch["target_ids"])
+    ce = F.cross_entropy(logits.transpose(1, 2), batch["target_ids"][:, 1:], ignore_index=0, reduction="none")
+    tokens = (batch["target_ids"][:, 1:] != 0).float()
+    has_target = batch["has_target"].float() * rows
+    return ((ce.sum(1) / tokens.sum(1).clamp_min(1)) * has_target).sum() / has_target.sum().clamp_min(1)
+
+
+def step_losses(model: FusionAutoencoder, cfg: TrainConfig, batch: dict, step: int, gen: torch.Generator):
+    """All losses of one training step; returns (total, parts for logging, pass-A faces)."""
+    inputs = {}
+    if batch["has_image"].any():
+        inputs["image"] = batch["image"]
+    if batch["has_text"].any():
+        inputs["text_states"], inputs["text_mask"] = batch["text_states"], batch["text_mask"]
+    if batch["has_voice"].any():
+        inputs["mel"], inputs["mel_len"] = batch["mel"], batch["mel_len"]
+    tokens = model.tokens(inputs)
+    avail = torch.stack([batch["has_image"], batch["has_text"], batch["has_voice"]], 1).cpu()
+    subset, single = random_subsets(avail, gen), random_singles(avail, gen)
+    mu_a, logvar_a = fuse_by_subset(model, tokens, subset)
+    mu_b, logvar_b = fuse_by_subset(model, tokens, single)
+    every = torch.ones(avail.shape[0], dtype=torch.bool, device=mu_a.device)
+    parts_a, recon_a = decoder_losses(model, batch, mu_a, logvar_a, rows=every, gen=gen)
+    parts_b, _ = decoder_losses(model, batch, mu_b, logvar_b, rows=every, gen=gen)
+    weights = {
+        "image_l1": cfg.image_l1,
+        "image_ssim": cfg.image_ssim,
+        "text_ce": cfg.text_ce,
+        "voice": cfg.voice,
+        "attributes": cfg.attributes,
+        "kl": cfg.kl_weight * min(1.0, step / max(1, cfg.kl_warmup_steps)),
+    }
+    parts = {k: 0.5 * (parts_a.get(k, 0) + parts_b.get(k, 0)) for k in parts_a}
+    total = sum(weights[k] * v for k, v in parts.items())
+    parts["contrastive"] = info_nce(mu_a, mu_b, cfg.temperature)
+    total = total + cfg.contrastive * parts["contrastive"]
+    return total, parts, recon_a
+
+
+class LossModule(nn.Module):
+    """The model with its training objective as `forward`, so DDP sees (and syncs) the whole step."""
+
+    def __init__(self, model: FusionAutoencoder, cfg: TrainConfig):
+        super().__init__()
+        self.model, self.cfg = model, cfg
+
+    def forward(self, batch: dict, step: int, gen: torch.Generator):
+        return step_losses(self.model, self.cfg, batch, step, gen)
