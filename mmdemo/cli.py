@@ -76,7 +76,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     metrics, preds = evaluate(
-        args.checkpoint, args.data, split=args.split, device=args.device, limit=args.limit
+        args.checkpoint,
+        args.data,
+        split=args.split,
+        device=args.device,
+        limit=args.limit,
+        train_evaluator_on_data=args.train_evaluator_on_data,
     )
     print(classification_reports(preds))
     print(json.dumps({k: round(v, 4) for k, v in metrics.items()}, indent=2))
@@ -178,14 +183,41 @@ def cmd_live(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parent(flag: str, **options) -> argparse.ArgumentParser:
+    """A flag shared by several subcommands, declared once, as an argparse parent parser."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(flag, **options)
+    return parent
+
+
+DEVICE = _parent("--device", default="auto", help="auto (GPU when there is one), cpu or cuda")
+QUIET = _parent("--quiet", action="store_true", help="no progress output")
+CHECKPOINT = _parent(
+    "--checkpoint", required=True, type=Path, help="checkpoint folder (config.json and model.safetensors)"
+)
+# None stands for the bundled checkpoint; `main` fills in DEFAULT_CHECKPOINT only for a command that
+# runs, because mmdemo.runtime imports torch and `--help` should not wait for that.
+BUNDLED_CHECKPOINT = _parent(
+    "--checkpoint",
+    type=Path,
+    default=None,
+    help="checkpoint folder (default: the bundled checkpoints/default)",
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mmdemo", description="Face, words and voice in one learned space."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_data, _add_train, _add_evaluate, _add_gallery, _add_embed, _add_bench, _add_live):
+        add(sub)
+    return parser
 
-    p = sub.add_parser("data", help="generate the synthetic face/text/voice dataset")
+
+def _add_data(sub) -> None:
+    p = sub.add_parser("data", parents=[QUIET], help="generate the synthetic face/text/voice dataset")
     p.add_argument(
         "--preset",
         choices=["tiny", "default"],
@@ -197,10 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=None, help="number of samples (overrides the preset)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("train", help="train the fusion autoencoder")
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", parents=[DEVICE, QUIET], help="train the fusion autoencoder")
     p.add_argument("--data", required=True, type=Path, help="dataset folder (metadata.csv or CelebA layout)")
     p.add_argument("--preset", choices=["tiny", "default"], default="tiny")
     p.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
@@ -208,7 +241,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume", action="store_true", help="continue from the newest complete checkpoint in --out"
     )
-    p.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu or cuda")
     p.add_argument("--steps", type=int, default=None, help="override the preset's number of steps")
     p.add_argument(
         "--init",
@@ -216,33 +248,45 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="fine-tune from this checkpoint (e.g. checkpoints/default) instead of starting afresh",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="measure a checkpoint on a dataset split")
-    p.add_argument("--checkpoint", required=True, type=Path)
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate", parents=[CHECKPOINT, DEVICE], help="measure a checkpoint on a dataset split"
+    )
     p.add_argument("--data", required=True, type=Path)
     p.add_argument("--split", choices=["test", "val", "train", "all"], default="test")
     p.add_argument("--json", type=Path, default=None, help="also write the metrics here")
-    p.add_argument("--device", default="auto")
     p.add_argument("--limit", type=int, default=None, help="evaluate at most this many samples")
+    p.add_argument(
+        "--train-evaluator-on-data",
+        action="store_true",
+        help="if the model's training data is gone, train the evaluator on --data's train split",
+    )
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("gallery", help="embed held-out people and lay out the map (UMAP) for the app")
-    p.add_argument("--checkpoint", required=True, type=Path)
+
+def _add_gallery(sub) -> None:
+    p = sub.add_parser(
+        "gallery",
+        parents=[CHECKPOINT, DEVICE, QUIET],
+        help="embed held-out people and lay out the map (UMAP) for the app",
+    )
     p.add_argument("--data", required=True, type=Path, help="people the model did not train on")
     p.add_argument("--people", type=int, default=2500)
     p.add_argument("--n-neighbors", type=int, default=15)
     p.add_argument("--min-dist", type=float, default=0.1)
     p.add_argument("--layout", choices=["umap", "pca"], default="umap", help="pca: a fast linear preview")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_gallery)
 
+
+def _add_embed(sub) -> None:
     p = sub.add_parser(
-        "embed", help="write embeddings (every sample x input subset) to Parquet and the Embedding Projector"
+        "embed",
+        parents=[CHECKPOINT, DEVICE, QUIET],
+        help="write embeddings (every sample x input subset) to Parquet and the Embedding Projector",
     )
-    p.add_argument("--checkpoint", required=True, type=Path)
     p.add_argument(
         "--data", required=True, type=Path, help="dataset folder, CelebA folder or a plain folder of images"
     )
@@ -255,12 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--split", choices=["train", "val", "test", "all"], default="all")
     p.add_argument("--limit", type=int, default=None, help="embed at most this many samples")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_embed)
 
-    p = sub.add_parser("bench", help="measure startup, latency, placement, map, live and training speed here")
-    p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/default"))
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        parents=[BUNDLED_CHECKPOINT, QUIET],
+        help="measure startup, latency, placement, map, live and training speed here",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--runs", type=int, default=30, help="timed repetitions per latency figure")
     p.add_argument("--startup-runs", type=int, default=3, help="fresh processes per startup figure")
@@ -272,17 +319,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="held-out people (a dataset's test split) to place on the map; default: the bundled examples",
     )
     p.add_argument("--profile", action="store_true", help="print where one analyze spends its time instead")
-    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_bench)
 
+
+def _add_live(sub) -> None:
     p = sub.add_parser(
-        "live", help="live window: camera face, reconstruction, attention and a moving map point"
+        "live",
+        parents=[BUNDLED_CHECKPOINT, DEVICE],
+        help="live window: camera face, reconstruction, attention and a moving map point",
     )
     source = p.add_mutually_exclusive_group()
     source.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
     source.add_argument("--source", type=Path, default=None, help="a video file instead of the camera")
-    p.add_argument("--checkpoint", type=Path, default=Path("checkpoints/default"))
-    p.add_argument("--device", default="auto")
     p.add_argument(
         "--headless", action="store_true", help="no window: write the composed frames to --out as PNGs"
     )
@@ -292,12 +340,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("."), help="folder for headless frames and s snapshots")
     p.add_argument("--colour-by", default="emotion", help="attribute that colours the map")
     p.set_defaults(func=cmd_live)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "checkpoint", "") is None:  # bench and live without --checkpoint: the bundled one
+        from mmdemo.runtime import DEFAULT_CHECKPOINT
+
+        args.checkpoint = DEFAULT_CHECKPOINT
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
