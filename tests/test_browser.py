@@ -8,6 +8,9 @@ must stay text. Every stage is saved as a screenshot under the test's tmp dir; w
 MMDEMO_BROWSER_CHECKPOINT set (a trained model), the Analyze and Attention views also
 replace the README's pictures in assets/screenshots/.
 
+Without playwright or Chromium the test is skipped, except when CI=true: there it fails, since a
+skipped browser test would pass CI unnoticed.
+
     python -m pytest tests/test_browser.py --run-slow -q
     MMDEMO_BROWSER_CHECKPOINT=checkpoints/default python -m pytest tests/test_browser.py --run-slow -q
         (a trained checkpoint with a gallery instead of the tiny one: nicer README screenshots)
