@@ -98,6 +98,9 @@ def map_figure(
     return fig
 
 
+SYMBOLS_3D = ("circle", "circle-open", "cross", "diamond", "diamond-open", "square", "square-open", "x")
+
+
 def _add_points(
     fig, pts: np.ndarray, dims: int, *, name: str, colour: str, symbol: str, text, size=12, mode="markers"
 ):
@@ -117,7 +120,8 @@ def _add_points(
             )
         )
     else:
-        marker3 = dict(marker, size=size / 2)
+        # Scatter3d knows fewer marker symbols than Scatter and refuses the rest (a star raises)
+        marker3 = dict(marker, size=size / 2, symbol=symbol if symbol in SYMBOLS_3D else "diamond")
         marker3.pop("line")
         fig.add_trace(
             go.Scatter3d(
