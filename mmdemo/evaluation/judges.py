@@ -5,7 +5,9 @@ weights shared with the fusion model, so "the face generated from this
 description shows a smiling woman" is decided by a model that never saw the
 generator. Faces: a small CNN over all schema attributes, trained with blur
 so it judges the decoder's softer images fairly. Voices: an MLP over log-mel
-statistics for the voice-observable attributes. Stored as safetensors + JSON.
+statistics for the voice-observable attributes. Stored as safetensors + JSON
+(config.json also records what they were trained on and `judge_accuracy` on
+held-out real data: the ceiling of every figure they judge; see provenance.py).
 """
 
 from __future__ import annotations
@@ -76,8 +78,13 @@ def _blur(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 class Evaluator:
-    def __init__(self, face: FaceClassifier, voice: VoiceClassifier, device: torch.device):
+    """The two judges, and `info`: what they were trained on and how well they judge real data."""
+
+    def __init__(
+        self, face: FaceClassifier, voice: VoiceClassifier, device: torch.device, info: dict | None = None
+    ):
         self.face, self.voice, self.device = face.eval().to(device), voice.eval().to(device), device
+        self.info = dict(info or {})
 
     @torch.no_grad()
     def face_attributes(self, images: np.ndarray, batch_size: int = 256) -> list[dict[str, str]]:
@@ -104,9 +111,14 @@ class Evaluator:
         folder.mkdir(parents=True, exist_ok=True)
         ckpt.atomic_save_tensors(folder / "face.safetensors", self.face.state_dict())
         ckpt.atomic_save_tensors(folder / "voice.safetensors", self.voice.state_dict())
+        self.write_config(folder)
+
+    def write_config(self, folder: Path) -> None:
+        """config.json: the attributes judged and `info` (provenance and ceiling)."""
         ckpt.atomic_write_json(
             folder / "config.json",
             {
+                **self.info,
                 "format": 1,
                 "face_attributes": [a.name for a in ATTRIBUTES],
                 "voice_attributes": list(VOICE_ATTRIBUTES),
@@ -116,7 +128,7 @@ class Evaluator:
     @classmethod
     def load(cls, folder: Path, device: torch.device) -> Evaluator:
         ckpt.refuse_pickles(folder)
-        ckpt.read_json(folder / "config.json")
+        config = ckpt.read_json(folder / "config.json")
         face, voice = FaceClassifier(), VoiceClassifier()
         ckpt.load_state_into(
             face, ckpt.read_tensors(folder / "face.safetensors"), folder / "face.safetensors"
@@ -124,7 +136,40 @@ class Evaluator:
         ckpt.load_state_into(
             voice, ckpt.read_tensors(folder / "voice.safetensors"), folder / "voice.safetensors"
         )
-        return cls(face, voice, device)
+        info = {k: v for k, v in config.items() if k not in ("format", "face_attributes", "voice_attributes")}
+        return cls(face, voice, device, info)
+
+
+def _per_attribute(pred: list[dict[str, str]], labels: np.ndarray, names: Sequence[str]) -> dict:
+    """Share of correct judgements per attribute over the rows that label it, their mean, and the rows."""
+    out: dict[str, float | int] = {}
+    for j, name in enumerate(names):
+        known = labels[:, j] != UNKNOWN
+        if known.any():
+            said = np.array([BY_NAME[name].values.index(p[name]) for p in pred])
+            out[name] = float(np.mean(said[known] == labels[known, j]))
+    out["mean"] = float(np.mean(list(out.values()))) if out else float("nan")
+    out["rows"] = len(labels)
+    return out
+
+
+def judge_accuracy(
+    evaluator: Evaluator,
+    images: np.ndarray,
+    image_labels: np.ndarray,
+    waves: Sequence[np.ndarray],
+    voice_labels: np.ndarray,
+) -> dict:
+    """How often the judges name the labelled attributes of real faces and voices: the ceiling of every
+    figure they judge. Labels as in `train_evaluator` (class ids, UNKNOWN where unlabelled)."""
+    out = {}
+    if len(images):
+        out["image"] = _per_attribute(
+            evaluator.face_attributes(images), image_labels, [a.name for a in ATTRIBUTES]
+        )
+    if len(waves):
+        out["voice"] = _per_attribute(evaluator.voice_attributes(waves), voice_labels, VOICE_ATTRIBUTES)
+    return out
 
 
 def _fit(
