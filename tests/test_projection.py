@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from mmdemo.checkpoint import CheckpointError
-from mmdemo.inference.projection import COORDS, Gallery, load_gallery
+from mmdemo.inference.projection import COORDS, Gallery, load_gallery, pca_layout
 
 
 def _gallery(n=400, dim=16, seed=0) -> Gallery:
@@ -35,6 +35,27 @@ def test_a_new_point_lands_among_its_nearest_people():
     assert g.place(np.stack([mid, a])).shape == (2, 5)
 
 
+def test_on_a_linear_map_a_new_point_lands_near_its_exact_spot():
+    """On a PCA layout a new point's true spot is known (its projection), so the placement can be held
+    to it: it lands several times closer than a random person's spot would (what a placement that
+    ignored the point would give)."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(10, 16))
+
+    def people(n: int) -> np.ndarray:
+        x = centres[rng.integers(0, 10, n)] + 0.4 * rng.normal(size=(n, 16))
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    emb, new = people(500), people(100)
+    coords = np.concatenate([pca_layout(emb, 2), pca_layout(emb, 3)], 1)
+    g = Gallery(pd.DataFrame({"id": np.arange(500)}), emb, coords)
+    _, _, vt = np.linalg.svd(emb - emb.mean(0), full_matrices=False)  # as pca_layout computes it
+    exact = (new - emb.mean(0)) @ vt[:2].T
+    placed = np.linalg.norm(g.place(new)[:, :2] - exact, axis=1)
+    random_spot = np.linalg.norm(coords[rng.integers(0, 500, 100), :2] - exact, axis=1)
+    assert np.median(placed) < 0.25 * np.median(random_spot), (np.median(placed), np.median(random_spot))
+
+
 def test_fewer_people_than_k_still_places():
     g = _gallery(n=4)
     assert np.isfinite(g.place(np.ones(16))).all()
@@ -42,7 +63,9 @@ def test_fewer_people_than_k_still_places():
 
 def test_built_gallery_round_trip(tiny_app_checkpoint):
     g = load_gallery(tiny_app_checkpoint)
-    assert len(g.table) == len(g.coords) >= 50
+    assert len(g.table) == len(g.coords) >= 50 and g.table["person_id"].is_unique
+    stored = np.stack(g.table["embedding"].to_numpy())  # the model's own means, not normalised
+    assert np.allclose(g.coords, np.concatenate([pca_layout(stored, 2), pca_layout(stored, 3)], 1), atol=1e-4)
     placed = g.place(np.stack(g.table["embedding"].to_numpy())[:20])  # a barely trained model: crowded
     assert placed.shape == (20, 5)
     assert (placed >= g.coords.min(0) - 1e-4).all() and (placed <= g.coords.max(0) + 1e-4).all()

@@ -37,13 +37,11 @@ PLACE_TEMPERATURE = 0.03  # softmax temperature over their cosine similarities (
 PLACE_CUTOFF = 0.1  # cosine similarity below the best match beyond which a person cannot weigh in
 
 
-def fit_umap(
-    embeddings: np.ndarray, *, n_components: int, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0
-) -> np.ndarray:
-    """UMAP layout, reproducible across processes (PCA init; spectral init is not)."""
+def umap_reducer(*, n_components: int, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0):
+    """The map's UMAP settings, reproducible across processes (PCA init; spectral init is not)."""
     import umap
 
-    reducer = umap.UMAP(
+    return umap.UMAP(
         n_components=n_components,
         n_neighbors=n_neighbors,
         min_dist=min_dist,
@@ -51,6 +49,13 @@ def fit_umap(
         init="pca",
         random_state=seed,
     )
+
+
+def fit_umap(
+    embeddings: np.ndarray, *, n_components: int, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0
+) -> np.ndarray:
+    """UMAP layout of `embeddings`, (N, n_components) float32."""
+    reducer = umap_reducer(n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed)
     return reducer.fit_transform(embeddings).astype(np.float32)
 
 
