@@ -33,23 +33,14 @@ from pathlib import Path
 
 from mmdemo.data.real_sources import Candidate
 from mmdemo.schema import BY_NAME, NAMES, SPLITS
+from mmdemo.synth.contract import CORE_COLUMNS, publish_folder, write_metadata
 from mmdemo.synth.generator import check_destination
 
 MANIFEST_COLUMNS = tuple(
     "source repo commit path sha256 bytes licence modality labels split group person_id".split()
 )
 EXTRA_COLUMNS = ("source", "licence", "group", "origin")
-METADATA_COLUMNS = (
-    "id",
-    "split",
-    "person_id",
-    "image",
-    "text",
-    "audio",
-    *NAMES,
-    "text_mentions",
-    *EXTRA_COLUMNS,
-)
+METADATA_COLUMNS = (*CORE_COLUMNS, *EXTRA_COLUMNS)
 MODALITY_FOLDERS = {"image": "images", "voice": "audio"}
 VAL_SHARE = 0.1  # share of people (not files) in the validation split
 
@@ -295,9 +286,9 @@ def build_real_set(
                 meta.append(_materialise(files, tmp, row, blocked))
                 if progress:
                     progress(done, len(rows))
-        _write_csv(tmp / "metadata.csv", METADATA_COLUMNS, meta)
+        write_metadata(tmp / "metadata.csv", METADATA_COLUMNS, meta)
         (tmp / "summary.json").write_text(json.dumps(summarise(rows), indent=2) + "\n", encoding="utf-8")
-        _swap_into_place(tmp, out)
+        publish_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -341,24 +332,6 @@ def _materialise(
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "real"
-
-
-def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, str]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    """Renames the finished folder to `out`; an existing `out` is removed only after that succeeds."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}-{time.time_ns()}")
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def summarise(rows: list[dict[str, str]]) -> dict:

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+import shutil
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,7 +32,8 @@ from PIL import Image
 from mmdemo.schema import ATTRIBUTES, BY_NAME, NAMES, SPLITS
 from mmdemo.synth.descriptions import parse_description
 
-REQUIRED_COLUMNS: tuple[str, ...] = (
+# Every dataset folder's columns; a synthetic one adds the voice settings it was spoken with.
+CORE_COLUMNS: tuple[str, ...] = (
     "id",
     "split",
     "person_id",
@@ -38,10 +42,8 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "audio",
     *NAMES,
     "text_mentions",
-    "voice_variant",
-    "voice_pitch",
-    "voice_rate",
 )
+REQUIRED_COLUMNS: tuple[str, ...] = (*CORE_COLUMNS, "voice_variant", "voice_pitch", "voice_rate")
 IMAGE_SIDE = 128
 SAMPLE_RATE = 16000  # the rate mmdemo.audio writes and reads; the contract names it on its own
 # From this many rows on, a value that never occurs means the sampler is broken, not unlucky: the
@@ -259,3 +261,23 @@ def median_f0(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
     lag = lo + np.argmax(ac[:, lo:hi], axis=1)
     voiced = ac[np.arange(len(ac)), lag] > 0.3 * ac[:, 0]
     return float(np.median(sample_rate / lag[voiced])) if voiced.any() else float("nan")
+
+
+def write_metadata(path: Path, columns: tuple[str, ...], rows: list[dict[str, str]]) -> None:
+    """metadata.csv with `columns` in order (keys a row has beyond them are left out)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def publish_folder(tmp: Path, out: Path) -> None:
+    """Renames a finished dataset folder to `out`; an existing `out` is removed only after that succeeds,
+    so a reader never meets a half-written dataset and a failed build leaves the old one in place."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}-{time.time_ns()}")
+        out.rename(old)
+    tmp.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -11,13 +11,11 @@ to the destination and renamed into place only when complete.
 
 from __future__ import annotations
 
-import csv
 import logging
 import multiprocessing as mp
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ import cv2
 import numpy as np
 
 from mmdemo.schema import ATTRIBUTES, NAMES
-from mmdemo.synth.contract import REQUIRED_COLUMNS, SPLITS
+from mmdemo.synth.contract import REQUIRED_COLUMNS, SPLITS, publish_folder, write_metadata
 from mmdemo.synth.descriptions import describe
 
 log = logging.getLogger(__name__)
@@ -195,8 +193,8 @@ def generate_dataset(
         (tmp / "audio").mkdir()
         jobs = _plan(count, seed, tmp)
         rows = _run_jobs(jobs, workers or os.cpu_count() or 1, count, progress)
-        _write_metadata(tmp / "metadata.csv", rows)
-        _swap_into_place(tmp, out)
+        write_metadata(tmp / "metadata.csv", COLUMNS, rows)
+        publish_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -224,24 +222,6 @@ def _run_jobs(
         with mp.get_context("spawn").Pool(workers) as pool:
             collect(pool.imap(_generate_person, jobs, chunksize=16))
     return rows
-
-
-def _write_metadata(path: Path, rows: list[dict[str, str]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    """Renames the finished folder to `out`; an existing `out` is removed only after that succeeds."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}-{time.time_ns()}")
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def attribute_balance(rows: list[Mapping[str, str]]) -> dict[str, dict[str, float]]:
