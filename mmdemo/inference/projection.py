@@ -5,11 +5,9 @@ UMAP is fit once, offline (it compiles for seconds in every new process). A new
 point is placed where its nearest gallery people are: the softmax-weighted mean
 of the map coordinates of its k most cosine-similar gallery embeddings. That is
 how umap-learn's own `transform` starts before refining; measured against that
-`transform` (`python -m mmdemo bench`), it shares 0.57 of the 10 nearest map
-neighbours, umap-learn under another transform seed shares 0.69 with itself, and
-the MLP regressor used before shared 0.15 (its error on the gallery itself was
-larger than the distance between map neighbours). Stored beside the checkpoint
-in `gallery/`:
+`transform` (`python -m mmdemo bench`, docs/bench-cpu2.json), it shares 0.57 of
+the 10 nearest map neighbours, while umap-learn under another transform seed
+shares 0.69 with itself. Stored beside the checkpoint in `gallery/`:
     gallery.parquet   one row per person: ids, description, attributes, voice parameters,
                       embedding, 2D/3D UMAP coordinates (x2 y2 / x3 y3 z3), face (JPEG bytes)
     layout.json       how the layout was made (UMAP settings, data, people)

@@ -309,7 +309,10 @@ eSpeak NG voices, generated from ground-truth attributes (gender, age group, exp
 beard, hat, skin tone). **Real photographs are out of distribution**: the model has never seen one, so its
 reading of a real face is a guess about the nearest cartoon, not a measurement. Do not use it to judge people.
 
-**Metrics** (test split of a freshly generated dataset, seed not used in training):
+**Metrics** (test split of a freshly generated dataset, seed not used in training). Coherence figures
+are judged by independent classifiers (`evaluator/`), trained on the model's training split and never on
+its outputs; `evaluator/image_acc` and `evaluator/voice_acc` are those judges' own accuracy on real test
+faces and voices, the ceiling any coherence figure can be read against:
 
 | metric | value |
 |---|---|
