@@ -79,6 +79,36 @@ SOURCES = (
         "prefix": "data/EMOVO/",
         "cap": None,
     },
+    {
+        # CelebA aligned faces shrunk to 64x64: a 30,000-image sample across the whole numbering,
+        # with a five-bit label file (Bangs, Eyeglasses, beard, Smiling, ...). Glasses and beard come
+        # from those bits (they equal the official flags on all 3,014 images the attribute file
+        # below covers); images up to 020000 take every label from the official attribute file;
+        # identities come from CelebA's identity file, so one celebrity's photos share a split
+        "kind": "celeba",
+        "repo": "fulvio9999/diffusion-face-generator",
+        "commit": "72695d9dc74bb7939abbd35b07645870c4d53f82",
+        "prefix": "dataset/",
+        "cap": 3000,
+        "tables": {
+            "bits": (
+                "fulvio9999/diffusion-face-generator",
+                "72695d9dc74bb7939abbd35b07645870c4d53f82",
+                "dataset/train_full.txt",
+            ),
+            # the official list_attr_celeba.txt, cut to images 000001-020000
+            "attributes": (
+                "zgjsxx/face-property-detection-pytorch",
+                "9baf27d6fdd8fcb36dcf197fdf203455d76acc5e",
+                "list_attr_celeba.txt",
+            ),
+            "identities": (
+                "sdulloor/DCGAN-tensorflow",
+                "bbf5938d37de2860d76fb93a1ebf0650dc3d45c7",
+                "identity_CelebA.txt",
+            ),
+        },
+    },
 )
 SCANS = {
     "utkface": real_sources.scan_utkface,
@@ -94,7 +124,18 @@ def _candidates(source: dict, mirrors: Path) -> Iterator[real_sources.Candidate]
     if git_dir is None:
         raise SystemExit(f"no mirror of {source['repo']} under {mirrors}")
     paths = sorted(real_sources.list_tree(git_dir, source["commit"]))
-    found = SCANS[source["kind"]](paths, source["repo"], source["commit"], source["prefix"])
+    if source["kind"] == "celeba":
+        tables = {key: _read_text(mirrors, *where) for key, where in source["tables"].items()}
+        attributes = real_sources.merge_celeba_labels(
+            real_sources.parse_celeba_bits(tables["bits"]),
+            real_sources.parse_celeba_attributes(tables["attributes"]),
+        )
+        identities = real_sources.parse_celeba_identities(tables["identities"])
+        found = real_sources.scan_celeba(
+            paths, source["repo"], source["commit"], source["prefix"], attributes, identities
+        )
+    else:
+        found = SCANS[source["kind"]](paths, source["repo"], source["commit"], source["prefix"])
     if source["cap"] is None:
         yield from found
         return
@@ -104,6 +145,12 @@ def _candidates(source: dict, mirrors: Path) -> Iterator[real_sources.Candidate]
         if kept[key] < source["cap"]:
             kept[key] += 1
             yield c
+
+
+def _read_text(mirrors: Path, repo: str, commit: str, path: str) -> str:
+    """A label file from a local mirror at its pinned commit."""
+    with real.FileSource(mirrors, allow_download=False) as files:
+        return files.read(repo, commit, path)[0].decode("utf-8")
 
 
 def _decodes(candidate: real_sources.Candidate, data: bytes) -> bool:

@@ -56,6 +56,8 @@ def _files() -> dict[str, bytes]:
         "celeba/000005.jpg": _jpg(10),  # 000001-010000 reserved: skipped
         "celeba/010001.jpg": _jpg(11),
         "celeba/010002.jpg": _jpg(12),
+        "celeba/030001.jpg": _jpg(13),  # past the attribute file: glasses and beard from the bits
+        "celeba/030002.jpg": _jpg(14),  # in no label table: skipped
         "urdu/Angry/SM1_F1_A01.wav": _wav_bytes(1),  # man 1, angry
         "urdu/Sad/SF2_F3_S05.wav": _wav_bytes(2),  # woman 2, sad
         "urdu/Happy/SM1_F2_N01.wav": _wav_bytes(3),  # name says neutral, folder happy: skipped
@@ -69,6 +71,10 @@ def _files() -> dict[str, bytes]:
     flags = {"000005.jpg": [1] * 8, "010001.jpg": [1, 1, -1, -1, 1, 1, -1, -1], "010002.jpg": [-1] * 8}
     lines = [str(len(flags)), " ".join(HEADER)] + [f"{k} " + " ".join(map(str, v)) for k, v in flags.items()]
     files["list_attr_celeba.txt"] = "\n".join(lines).encode()
+    # five-bit labels (Bangs, Eyeglasses, beard, Smiling, ...); 010001's disagree with the official
+    # flags above on purpose: the official attribute file wins where it covers an image
+    files["celeba/train_full.txt"] = b"030001.jpg;01100\n010001.jpg;00000\n000005.jpg;11111\n"
+    files["identity_CelebA.txt"] = b"000005.jpg 7\n010001.jpg 7\n010002.jpg 7\n030001.jpg 12\n"
     return files
 
 
@@ -95,7 +101,11 @@ def mirror(tmp_path):
 
 def _candidates(mirrors: Path, commit: str) -> list[real.Candidate]:
     paths = real_sources.list_tree(real.find_git_dir(mirrors, FACES), commit)
-    attrs = real_sources.parse_celeba_attributes(_files()["list_attr_celeba.txt"].decode())
+    attrs = real_sources.merge_celeba_labels(
+        real_sources.parse_celeba_bits(_files()["celeba/train_full.txt"].decode()),
+        real_sources.parse_celeba_attributes(_files()["list_attr_celeba.txt"].decode()),
+    )
+    identities = real_sources.parse_celeba_identities(_files()["identity_CelebA.txt"].decode())
     voices = [
         real.Candidate("TestVoices", FACES, commit, p, "voice", {"Male": "1", "emotion": "angry"}, p[7:11])
         for p in paths
@@ -104,7 +114,7 @@ def _candidates(mirrors: Path, commit: str) -> list[real.Candidate]:
     return [
         *real_sources.scan_utkface(paths, FACES, commit, "crop_part1/"),
         *real_sources.scan_fer(paths, FACES, commit, "fer/"),
-        *real_sources.scan_celeba(paths, FACES, commit, "celeba/", attrs),
+        *real_sources.scan_celeba(paths, FACES, commit, "celeba/", attrs, identities),
         *real_sources.scan_urdu(paths, FACES, commit, "urdu/"),
         *real_sources.scan_emovo(paths, FACES, commit, "emovo/"),
         *voices,
@@ -144,6 +154,21 @@ def test_scans_map_each_source_onto_the_schema(mirror):
     assert "hair_color" not in by_path["celeba/010002.jpg"].labels
     skipped = ("9_1_0", "disgust", "PrivateTest", "000005")
     assert not [p for p in by_path if any(s in p for s in skipped)]
+
+
+def test_celeba_labels_from_bits_and_people_from_identities(mirror):
+    mirrors, commit, _ = mirror
+    celeba = {c.path: c for c in _candidates(mirrors, commit) if c.source == "CelebA"}
+    assert set(celeba) == {"celeba/010001.jpg", "celeba/010002.jpg", "celeba/030001.jpg"}
+    assert celeba["celeba/030001.jpg"].labels == {"Eyeglasses": "1", "Beard": "1"}
+    assert celeba["celeba/010001.jpg"].labels["Eyeglasses"] == "1"  # the official flag, not the bit
+    # one celebrity's photos are one person, so they share a split
+    assert celeba["celeba/010001.jpg"].person_id == celeba["celeba/010002.jpg"].person_id == "celeba:id7"
+    assert celeba["celeba/030001.jpg"].person_id == "celeba:id12"
+    # without the identity file each image is its own person
+    attrs = real_sources.parse_celeba_bits(_files()["celeba/train_full.txt"].decode())
+    alone = list(real_sources.scan_celeba(["c/030001.jpg", "c/000005.jpg"], FACES, commit, "c/", attrs))
+    assert [c.person_id for c in alone] == ["celeba:030001"]
 
 
 def test_speech_scans_map_gender_emotion_and_speaker(mirror):

@@ -125,17 +125,62 @@ def parse_celeba_attributes(text: str) -> dict[str, dict[str, str]]:
     return out
 
 
+# Bit positions of the five-bit label strings some CelebA subsets ship ("NNNNNN.jpg;BBBBB"); they are
+# the official flags for Bangs, Eyeglasses, not No_Beard, Smiling and one more. Only the two that
+# the schema uses are read: position 1 = Eyeglasses, position 2 = has a beard.
+_CELEBA_BITS = re.compile(r"^(\d{6}\.jpg);([01]{5})$")
+
+
+def parse_celeba_bits(text: str) -> dict[str, dict[str, str]]:
+    """A `name.jpg;BBBBB` label file -> {image file name: {"Eyeglasses", "Beard"}}."""
+    out = {}
+    for line in text.splitlines():
+        match = _CELEBA_BITS.match(line.strip())
+        if match:
+            name, bits = match.groups()
+            out[name] = {"Eyeglasses": bits[1], "Beard": bits[2]}
+    return out
+
+
+def merge_celeba_labels(*tables: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """Label tables merged per image; a later table's value wins for the same label (pass the
+    official attribute list last)."""
+    out: dict[str, dict[str, str]] = {}
+    for table in tables:
+        for name, labels in table.items():
+            out[name] = {**out.get(name, {}), **labels}
+    return out
+
+
+def parse_celeba_identities(text: str) -> dict[str, str]:
+    """identity_CelebA.txt ("NNNNNN.jpg <identity>" a line) -> {image file name: identity}."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            out[parts[0]] = parts[1]
+    return out
+
+
 def scan_celeba(
-    paths: Iterable[str], repo: str, commit: str, prefix: str, attributes: dict[str, dict[str, str]]
+    paths: Iterable[str],
+    repo: str,
+    commit: str,
+    prefix: str,
+    attributes: dict[str, dict[str, str]],
+    identities: dict[str, str] | None = None,
 ) -> Iterator[Candidate]:
-    """CelebA aligned images PREFIX<NNNNNN>.jpg with labels from list_attr_celeba.txt. Images
-    000001-010000 are reserved for the independent check and never used."""
+    """CelebA aligned images PREFIX<NNNNNN>.jpg with labels from list_attr_celeba.txt (or a table
+    derived from it). Images 000001-010000 are reserved for the independent check and never used.
+    With CelebA's identity file each image's person is its celebrity (`celeba:id<n>`), so all of
+    one celebrity's photos share a split; without it each image counts as its own person."""
     for path in paths:
         name = path[len(prefix) :] if path.startswith(prefix) else ""
         if not re.fullmatch(r"\d{6}\.jpg", name) or int(name[:6]) <= 10_000 or name not in attributes:
             continue
-        # CelebA's identity file is not in the mirrors, so each image counts as its own person.
-        yield Candidate("CelebA", repo, commit, path, "image", attributes[name], f"celeba:{name[:6]}")
+        identity = (identities or {}).get(name)
+        person = f"celeba:id{identity}" if identity else f"celeba:{name[:6]}"
+        yield Candidate("CelebA", repo, commit, path, "image", attributes[name], person)
 
 
 # ------------------------------------------------------------------ speech
