@@ -174,6 +174,33 @@ def is_silent(samples: np.ndarray, threshold_db: float = -45.0, sample_rate: int
     return bool(db[max(0, len(db) - 3)] < threshold_db)
 
 
+SPEECH_LEVEL_DB = -20.0  # where a quiet recording's speech is raised to (typical close-mic speech)
+QUIETEST_SPEECH_DB = -80.0  # below this even the loudest moments are a muted or absent microphone
+MIN_DYNAMICS_DB = 12.0  # speech rises this far above its pauses; steady hiss or hum does not
+
+
+def raise_quiet_speech(
+    samples: np.ndarray, threshold_db: float = -45.0, sample_rate: int = SAMPLE_RATE
+) -> tuple[np.ndarray, float]:
+    """(clip, gain in dB): speech recorded too quietly to pass `is_silent` is amplified so its loud
+    windows sit at SPEECH_LEVEL_DB; anything else comes back unchanged with gain 0.
+
+    A far or muted-by-software microphone records real speech at -50 to -70 dBFS. That is a person
+    talking and should be heard, not refused; steady hiss at the same level is not (its loudest and
+    quietest windows differ by far less than speech and pauses do), nor is digital silence."""
+    x = _as_float(np.asarray(samples)).reshape(-1)
+    if x.size == 0:
+        return x, 0.0
+    window = max(1, sample_rate // 10)
+    db = np.sort(_frame_rms_db(x, window, max(1, window // 2)))
+    level = float(db[max(0, len(db) - 3)])
+    floor = float(np.percentile(db, 10))
+    if level >= threshold_db or level < QUIETEST_SPEECH_DB or level - floor < MIN_DYNAMICS_DB:
+        return x, 0.0
+    gain = SPEECH_LEVEL_DB - level
+    return np.clip(x * 10 ** (gain / 20), -1.0, 1.0).astype(np.float32), gain
+
+
 def trim_silence(
     samples: np.ndarray, sample_rate: int = SAMPLE_RATE, threshold_db: float = -40.0, pad_ms: float = 50.0
 ) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -58,6 +59,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         device=args.device,
         steps=args.steps,
         init=args.init,
+        real_features=args.real_features,
         progress=not args.quiet,
     )
     print(f"checkpoint in {out} ({time.perf_counter() - start:.0f} s)")
@@ -66,6 +68,23 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"to serve it in the app, lay out its map once: python -m mmdemo gallery --checkpoint {out} "
             f"--data DIR  (DIR: people it did not train on, e.g. from `python -m mmdemo data --seed 777`)"
         )
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from mmdemo.data.features import KINDS, FeatureTable
+    from mmdemo.data.loaders import open_samples
+
+    for root in args.data:
+        samples = open_samples(root, "all")
+        for kind in KINDS:
+            start = time.perf_counter()
+            table = FeatureTable(root, kind)
+            done = table.update(samples, workers=args.workers, progress=not args.quiet)
+            print(
+                f"{kind}: {done} computed, {len(table.rows)} cached in {table.path} "
+                f"({time.perf_counter() - start:.0f} s)"
+            )
     return 0
 
 
@@ -211,7 +230,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_data, _add_train, _add_evaluate, _add_gallery, _add_embed, _add_bench, _add_live):
+    for add in (
+        _add_data,
+        _add_features,
+        _add_train,
+        _add_evaluate,
+        _add_gallery,
+        _add_embed,
+        _add_bench,
+        _add_live,
+    ):
         add(sub)
     return parser
 
@@ -232,9 +260,26 @@ def _add_data(sub) -> None:
     p.set_defaults(func=cmd_data)
 
 
+def _add_features(sub) -> None:
+    p = sub.add_parser(
+        "features",
+        parents=[QUIET],
+        help="cache the frozen real-world face and speaker features of dataset folders (train does it too)",
+    )
+    p.add_argument("--data", required=True, type=Path, nargs="+", help="dataset folders")
+    p.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1), help="processes")
+    p.set_defaults(func=cmd_features)
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser("train", parents=[DEVICE, QUIET], help="train the fusion autoencoder")
-    p.add_argument("--data", required=True, type=Path, help="dataset folder (metadata.csv or CelebA layout)")
+    p.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        nargs="+",
+        help="dataset folder(s) (metadata.csv or CelebA layout); several are trained on together",
+    )
     p.add_argument("--preset", choices=["tiny", "default"], default="tiny")
     p.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
     p.add_argument("--gan", action="store_true", help="add the PatchGAN hinge loss on faces")
@@ -247,6 +292,13 @@ def _add_train(sub) -> None:
         type=Path,
         default=None,
         help="fine-tune from this checkpoint (e.g. checkpoints/default) instead of starting afresh",
+    )
+    p.add_argument(
+        "--real-features",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="read faces and voices with the frozen real-world extractors too (default: the preset's "
+        "choice: on for default, off for tiny)",
     )
     p.set_defaults(func=cmd_train)
 

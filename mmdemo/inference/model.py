@@ -24,6 +24,10 @@ import torch
 
 from mmdemo.audio import HOP_LENGTH, SAMPLE_RATE, log_mel
 from mmdemo.data.preprocess import prepare_audio, prepare_image, prepare_text
+from mmdemo.extractors import face as face_extractor
+from mmdemo.extractors import speaker as speaker_extractor
+from mmdemo.extractors.face import read_face
+from mmdemo.extractors.speaker import embed_speech
 from mmdemo.inference.attention import AttentionMaps, attention_maps
 from mmdemo.model.network import FusionAutoencoder, FusionOutput, ModelConfig, load_network
 from mmdemo.model.text import TextVocab, shared_encoder, trim
@@ -48,17 +52,32 @@ class Inputs:
     images: np.ndarray | None = None  # (N, 64, 64, 3) uint8
     texts: list[str] | None = None
     waves: list[np.ndarray] | None = None  # float32 16 kHz clips
+    # frozen real-world features (mmdemo.extractors), for a model that reads them; None: not given
+    face_features: np.ndarray | None = None  # (N, face.FEATURE_DIM)
+    speaker_features: np.ndarray | None = None  # (N, speaker.EMBEDDING_DIM)
 
     @classmethod
-    def load(cls, samples: Sequence, modalities: Sequence[str] = MODALITIES) -> Inputs:
-        """Reads the chosen modalities of dataset samples (each must have them)."""
+    def load(
+        cls, samples: Sequence, modalities: Sequence[str] = MODALITIES, *, features: bool = False
+    ) -> Inputs:
+        """Reads the chosen modalities of dataset samples (each must have them); `features` also
+        computes their frozen features (from a folder's `mmdemo features` cache when it has them)."""
         from mmdemo.data.loaders import load_audio, load_image
 
-        return cls(
+        waves = [load_audio(s) for s in samples] if "voice" in modalities else None
+        out = cls(
             images=np.stack([load_image(s) for s in samples]) if "image" in modalities else None,
             texts=[s.text for s in samples] if "text" in modalities else None,
-            waves=[load_audio(s) for s in samples] if "voice" in modalities else None,
+            waves=waves,
         )
+        if features:
+            from mmdemo.data.features import cached_or_computed
+
+            if "image" in modalities:
+                out.face_features = cached_or_computed(samples, "face")
+            if "voice" in modalities:
+                out.speaker_features = cached_or_computed(samples, "speaker", waves=waves)
+        return out
 
     def __len__(self) -> int:
         return len(next(x for x in (self.images, self.texts, self.waves) if x is not None))
@@ -68,7 +87,12 @@ class Inputs:
         return {"image": self.images, "text": self.texts, "voice": self.waves}[modality]
 
     def rows(self, start: int, stop: int) -> Inputs:
-        return Inputs(*(None if x is None else x[start:stop] for x in (self.images, self.texts, self.waves)))
+        return Inputs(
+            *(
+                None if x is None else x[start:stop]
+                for x in (self.images, self.texts, self.waves, self.face_features, self.speaker_features)
+            )
+        )
 
 
 @dataclass
@@ -97,6 +121,11 @@ class MultimodalModel:
         self.config: ModelConfig = net.config
         self.vocab = TextVocab(self.config.text_vocab)
         self.text_encoder = shared_encoder().to(device)
+        # the frozen extractors run when the network was trained with them and they are installed;
+        # without them the feature tokens are left out, as training's feature dropout prepared it for
+        self.reads_face_features = bool(self.config.face_feature_dim) and face_extractor.available()
+        self.reads_speaker_features = bool(self.config.speaker_feature_dim) and speaker_extractor.available()
+        self.reads_features = self.reads_face_features or self.reads_speaker_features
 
     # ---------------------------------------------------------------- analyze
     def analyze(self, image=None, text=None, voice=None, *, audio=None) -> Analysis:
@@ -111,7 +140,7 @@ class MultimodalModel:
             )
             voice = audio if voice is None else voice
         notes: list[str] = []
-        face = prepared_text = wave = None
+        face = prepared_text = wave = face_features = speaker_features = None
         if image is not None:
             face = prepare_image(image, self.config.image_size)
             notes += face.warnings
@@ -122,10 +151,16 @@ class MultimodalModel:
             notes += voice_warnings
         if face is None and prepared_text is None and wave is None:
             raise ValueError("nothing to analyze: give a face photo, a description or a voice recording")
+        if face is not None and self.reads_face_features:
+            face_features = read_face(face.image, face.tight_box if face.face_found else None).features[None]
+        if wave is not None and self.reads_speaker_features:
+            speaker_features = embed_speech(wave)[None]
         enc = self.encode_inputs(
             face.crop[None] if face else None,
             [prepared_text] if prepared_text else None,
             [wave] if wave is not None else None,
+            face_features=face_features,
+            speaker_features=speaker_features,
         )
         fused = self.fuse(enc, want_attention=True)
         inputs = tuple(m for m in MODALITIES if m in enc.tokens)
@@ -201,9 +236,13 @@ class MultimodalModel:
             part = (
                 inputs.rows(start, stop)
                 if isinstance(inputs, Inputs)
-                else Inputs.load(inputs[start:stop], needed)
+                else Inputs.load(inputs[start:stop], needed, features=self.reads_features)
             )
-            enc = self.encode_inputs(*(part.get(m) if m in needed else None for m in MODALITIES))
+            enc = self.encode_inputs(
+                *(part.get(m) if m in needed else None for m in MODALITIES),
+                face_features=part.face_features if "image" in needed else None,
+                speaker_features=part.speaker_features if "voice" in needed else None,
+            )
             for subset in subsets:
                 out[subset].append(self.fuse(enc, subset).mu)
             if progress is not None:
@@ -217,8 +256,12 @@ class MultimodalModel:
         images: np.ndarray | None = None,
         texts: Sequence[str] | None = None,
         waves: Sequence[np.ndarray] | None = None,
+        *,
+        face_features: np.ndarray | None = None,
+        speaker_features: np.ndarray | None = None,
     ) -> Encoded:
-        """images: (B, 64, 64, 3) uint8; texts: B strings; waves: B float32 16 kHz clips."""
+        """images: (B, 64, 64, 3) uint8; texts: B strings; waves: B float32 16 kHz clips; the frozen
+        features (B, dim) of the faces and voices, when the network reads them (else ignored)."""
         inputs: dict[str, torch.Tensor] = {}
         text_tokens = None
         if images is not None:
@@ -230,6 +273,9 @@ class MultimodalModel:
             text_tokens = enc.tokens
         if waves is not None:
             inputs["mel"], inputs["mel_len"] = self._mel(waves)
+        for key, values in (("face_features", face_features), ("speaker_features", speaker_features)):
+            if values is not None:
+                inputs[key] = torch.as_tensor(np.asarray(values, np.float32), device=self.device)
         return Encoded(self.net.tokens(inputs), text_tokens)
 
     def _mel(self, waves: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -30,6 +30,12 @@ from mmdemo.schema import ATTRIBUTES, MODALITIES
 VOICE_PARAM_NAMES = ("pitch", "rate", "range", "volume")
 
 
+# config fields added after checkpoints were first published: absent means the default (not used)
+OPTIONAL_FIELDS = ("face_feature_dim", "speaker_feature_dim")
+# which modality each frozen feature token joins, and the input keys that carry it
+FEATURE_TOKENS = {"image": "face_features", "voice": "speaker_features"}
+
+
 @dataclass
 class ModelConfig:
     dim: int = 128  # width of every token in the fusion transformer
@@ -52,6 +58,9 @@ class ModelConfig:
     voice_variants: list[str] = field(default_factory=list)  # eSpeak variants the voice head chooses from
     voice_param_mean: list[float] = field(default_factory=lambda: [50.0, 170.0, 50.0, 100.0])
     voice_param_std: list[float] = field(default_factory=lambda: [15.0, 30.0, 25.0, 20.0])
+    # frozen real-world features, one extra token each (0 = not used; checkpoints before 0.3 lack them)
+    face_feature_dim: int = 0  # dlib descriptor + landmarks, beside the face's patch tokens
+    speaker_feature_dim: int = 0  # GE2E speaker embedding, beside the voice's frame tokens
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,7 +71,7 @@ class ModelConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown model config fields: {', '.join(unknown)}")
-        missing = sorted(known - set(d))
+        missing = sorted(known - set(d) - set(OPTIONAL_FIELDS))
         if missing:
             raise ValueError(f"model config lacks fields: {', '.join(missing)}")
         return cls(**d)
@@ -256,21 +265,54 @@ class FusionAutoencoder(nn.Module):
         )
         self.voice_head = _mlp(c.latent_dim, 128, len(c.voice_variants) + len(VOICE_PARAM_NAMES))
         self.attribute_head = _mlp(c.latent_dim, 128, sum(len(a.values) for a in ATTRIBUTES))
+        # frozen real-world features enter as one token each, like MiniLM's states enter as words
+        self.feature_proj = nn.ModuleDict(
+            {
+                key: nn.Sequential(nn.LayerNorm(width), _mlp(width, c.dim, c.dim))
+                for key, width in (
+                    ("face_features", c.face_feature_dim),
+                    ("speaker_features", c.speaker_feature_dim),
+                )
+                if width > 0
+            }
+        )
+
+    def extra_tokens(self, modality: str) -> int:
+        """Tokens after the modality's own (patches, words, frames): its frozen-feature token."""
+        return int(FEATURE_TOKENS.get(modality) in self.feature_proj)
+
+    def _with_features(self, modality: str, x, mask, inputs: Mapping[str, torch.Tensor]):
+        """Appends the modality's feature token; masked out for rows (or batches) without features."""
+        key = FEATURE_TOKENS.get(modality)
+        if key not in self.feature_proj:
+            return x, mask
+        b = x.shape[0]
+        width = self.feature_proj[key][0].normalized_shape[0]
+        feats = inputs.get(key)
+        if feats is None:
+            feats, present = x.new_zeros(b, width), torch.zeros(b, dtype=torch.bool, device=x.device)
+        else:
+            present = inputs.get(f"{key}_mask", torch.ones(b, dtype=torch.bool, device=x.device))
+        token = self.feature_proj[key](feats.to(x.dtype))[:, None]
+        return torch.cat([x, token], 1), torch.cat([mask, present[:, None]], 1)
 
     # -- encoding
     def tokens(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Per present modality: (tokens (B, n, D), mask (B, n)).
 
-        Keys: image; text_states + text_mask; mel + mel_len."""
+        Keys: image; text_states + text_mask; mel + mel_len; optional frozen features face_features and
+        speaker_features, each with an optional (B,) `<key>_mask` of rows that have them."""
         out = {}
         if "image" in inputs:
             x = self.image_encoder(inputs["image"])
-            out["image"] = (x, torch.ones(x.shape[:2], dtype=torch.bool, device=x.device))
+            mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+            out["image"] = self._with_features("image", x, mask, inputs)
         if "text_states" in inputs:
             states = inputs["text_states"]
             out["text"] = (self.text_proj(states) + self.text_pos[: states.shape[1]], inputs["text_mask"])
         if "mel" in inputs:
-            out["voice"] = self.voice_encoder(inputs["mel"], inputs["mel_len"])
+            x, mask = self.voice_encoder(inputs["mel"], inputs["mel_len"])
+            out["voice"] = self._with_features("voice", x, mask, inputs)
         return out
 
     def fuse(
@@ -288,7 +330,7 @@ class FusionAutoencoder(nn.Module):
                 x, mask = tokens[m]
                 seq.append(x + self.modality_embed[MODALITIES.index(m)])
                 masks.append(mask)
-                layout[m] = slice(start, start + x.shape[1])
+                layout[m] = slice(start, start + x.shape[1] - self.extra_tokens(m))  # own tokens only
                 start += x.shape[1]
         x, key_mask = torch.cat(seq, 1), torch.cat(masks, 1)  # (B, N, D), (B, N)
         attentions = []

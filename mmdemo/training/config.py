@@ -33,6 +33,10 @@ class TrainConfig:
     # text inputs
     text_token_dropout: float = 0.05  # share of word pieces hidden from the fusion (cached word dropout)
     text_wordings: int = 2  # cached wordings per training sample (original + one re-worded)
+    # frozen real-world features (dlib face descriptor + landmarks, GE2E speaker embedding)
+    real_features: bool = True  # one extra token per face and voice; see mmdemo.extractors
+    feature_dropout: float = 0.3  # share of rows trained without them: the model still reads a face
+    # or voice alone when an extractor is missing or too slow (the live view)
     # the optional PatchGAN on faces
     gan: bool = False  # the PatchGAN hinge loss on faces; train() sets it from --gan
     gan_weight: float = 0.05  # weight of the generator's hinge loss
@@ -52,6 +56,7 @@ PRESETS: dict[str, TrainConfig] = {
         warmup_steps=5,  # the schedule scaled down with the run
         kl_warmup_steps=10,  # likewise
         checkpoint_every=10,  # several checkpoints in a short run, so resume and kills can be tested
+        real_features=False,  # dlib costs ~0.1 s a face; tests that need the features turn them on
         # a small network, quick to train on a CPU
         model=ModelConfig(dim=64, depth=4, heads=4, latent_dim=32, decoder_channels=64, text_hidden=64),
     ),
@@ -62,12 +67,19 @@ FINE_TUNE_LR_SCALE = 0.25  # --init: a quarter of the preset's learning rate, so
 
 
 def resolve_config(
-    preset: str, *, gan: bool = False, steps: int | None = None, init: str | Path | None = None
+    preset: str,
+    *,
+    gan: bool = False,
+    steps: int | None = None,
+    init: str | Path | None = None,
+    real_features: bool | None = None,
 ) -> TrainConfig:
     """The preset with the command line's overrides; a ValueError names the presets there are."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     cfg = replace(PRESETS[preset], gan=gan, **({"steps": steps} if steps else {}))
+    if real_features is not None:
+        cfg = replace(cfg, real_features=real_features)
     if init is not None:
         cfg = replace(cfg, lr=cfg.lr * FINE_TUNE_LR_SCALE)
     return cfg

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -19,7 +20,10 @@ import torch
 from torch import nn
 
 from mmdemo import checkpoint as ckpt
+from mmdemo.data.features import KINDS, FeatureTable, sample_features
 from mmdemo.data.loaders import MultimodalDataset, Sample, add_log_mel, collate, open_samples
+from mmdemo.extractors.face import FEATURE_DIM as FACE_DIM
+from mmdemo.extractors.speaker import EMBEDDING_DIM as SPEAKER_DIM
 from mmdemo.model.discriminator import PatchDiscriminator
 from mmdemo.model.losses import hinge_d, hinge_g, warmup_cosine
 from mmdemo.model.network import VOICE_PARAM_NAMES, FusionAutoencoder, ModelConfig, load_network
@@ -36,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 def train(
-    data: str | Path,
+    data: str | Path | Sequence[str | Path],
     out: str | Path,
     *,
     preset: str = "tiny",
@@ -45,13 +49,16 @@ def train(
     device: str = "auto",
     steps: int | None = None,
     init: str | Path | None = None,
+    real_features: bool | None = None,
     progress: bool = True,
 ) -> Path:
-    """Trains on the train split of `data` and writes a checkpoint folder at `out`.
+    """Trains on the train split of `data` (one dataset folder or several) and writes a checkpoint
+    folder at `out`.
 
     init: a checkpoint folder to fine-tune from: its architecture, vocabulary and weights are kept and
-    the preset supplies the schedule (at `config.FINE_TUNE_LR_SCALE` of its learning rate)."""
-    cfg = resolve_config(preset, gan=gan, steps=steps, init=init)
+    the preset supplies the schedule (at `config.FINE_TUNE_LR_SCALE` of its learning rate).
+    real_features: read the frozen face and speaker features (None: as the preset says)."""
+    cfg = resolve_config(preset, gan=gan, steps=steps, init=init, real_features=real_features)
     out, dev = Path(out), resolve_device(device)
     state = _resume_state(out, resume)
     place = _set_up_process(out, dev, seed=cfg.seed, progress=progress)
@@ -63,7 +70,7 @@ def train(
             out,
             model=run.cfg.model.to_dict(),
             train={k: v for k, v in asdict(run.cfg).items() if k != "model"},
-            data=str(data),
+            data=" + ".join(str(d) for d in _folders(data)),
             init=str(init) if init else None,
         )
     StepLoop(run).to_end()
@@ -96,6 +103,8 @@ class Run:
     model: FusionAutoencoder
     opt: torch.optim.Optimizer
     gen: torch.Generator  # the run's own random stream: subset draws, latent noise, token dropout
+    # per kind ("face", "speaker"): (N, dim) frozen features of the samples and (N,) presence
+    features: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
     disc: PatchDiscriminator | None = None  # with --gan
     disc_opt: torch.optim.Optimizer | None = None
     start: int = 0  # the step the loop starts from (a resumed run's checkpoint step)
@@ -119,9 +128,10 @@ def build_run(
     """The run's pieces, in the order that fixes their random initialisation (so do not reorder).
 
     The model config comes from the checkpoint being resumed, else from `init`, else from the data."""
-    samples = open_samples(data, "train")
+    folders = _folders(data)
+    samples = [s for folder in folders for s in open_samples(folder, "train")]
     if not samples:
-        raise ValueError(f"{data} has no training samples")
+        raise ValueError(f"{' + '.join(map(str, folders))} has no training samples")
     choices = wordings(samples, cfg.text_wordings, cfg.seed)
     texts = [t for c in choices for t in c]
     start_from = None if resuming or init is None else load_network(init, place.device)
@@ -131,7 +141,12 @@ def build_run(
         model_cfg = start_from.config
     else:
         model_cfg = build_model_config(cfg, samples, texts)
+    if cfg.real_features and not resuming:
+        model_cfg = replace(model_cfg, face_feature_dim=FACE_DIM, speaker_feature_dim=SPEAKER_DIM)
+    if start_from is not None and start_from.config != model_cfg:  # fine-tuning adds the feature tokens
+        start_from = _widened(start_from, model_cfg, place.device)
     cfg = replace(cfg, model=model_cfg)
+    features = _train_features(folders, place) if model_cfg.face_feature_dim else {}
     cache = TextStateCache(texts, progress=place.progress, device=place.device)
     vocab = TextVocab(model_cfg.text_vocab)
     model = start_from if start_from is not None else FusionAutoencoder(model_cfg).to(place.device)
@@ -149,9 +164,38 @@ def build_run(
         model=model,
         opt=opt,
         gen=gen,
+        features=features,
         disc=disc,
         disc_opt=disc_opt,
     )
+
+
+def _folders(data: str | Path | Sequence[str | Path]) -> list[Path]:
+    return [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
+
+
+def _widened(net: FusionAutoencoder, config: ModelConfig, device: torch.device) -> FusionAutoencoder:
+    """`net` with the layers `config` adds (the frozen-feature tokens) freshly initialised."""
+    wider = FusionAutoencoder(config).to(device)
+    missing, unexpected = wider.load_state_dict(net.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("feature_proj.") for k in missing):
+        raise ValueError(f"cannot fine-tune: the checkpoint's layers differ ({unexpected or missing})")
+    return wider
+
+
+def _train_features(folders: list[Path], place: Place) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The train samples' frozen features, in `Run.samples` order (folder by folder), computed where
+    a folder's cache lacks them. Under torchrun the main process computes, the others wait and read."""
+    parts: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {kind: [] for kind in KINDS}
+    for folder in folders:
+        mine = open_samples(folder, "train")
+        for kind in KINDS:
+            if place.dd.main:
+                FeatureTable(folder, kind).update(mine, workers=1, progress=place.progress)
+            if place.dd.active:
+                torch.distributed.barrier()
+            parts[kind].append(sample_features({kind: FeatureTable(folder, kind)}, mine)[kind])
+    return {kind: (torch.cat([v for v, _ in p]), torch.cat([m for _, m in p])) for kind, p in parts.items()}
 
 
 def build_model_config(cfg: TrainConfig, samples: list[Sample], texts: list[str]) -> ModelConfig:
@@ -246,6 +290,11 @@ def prepare_batch(batch: dict, run: Run) -> dict:
     batch["has_voice_params"] = (batch["variant_idx"] >= 0) & ~batch["voice_params"].isnan().any(1)
     batch["voice_params_norm"] = run.model.normalise_voice(torch.nan_to_num(batch["voice_params"]))
     batch["has_target"] = torch.tensor([t is not None for t in batch["target_text"]])
+    for kind, key in (("face", "face_features"), ("speaker", "speaker_features")):
+        if kind in run.features:
+            values, present = run.features[kind]
+            keep = torch.rand(len(batch["index"]), generator=run.gen) >= run.cfg.feature_dropout
+            batch[key], batch[f"{key}_mask"] = values[batch["index"]], present[batch["index"]] & keep
     device = run.place.device
     batch = {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
     return add_log_mel(batch)

@@ -1,0 +1,153 @@
+"""Frozen real-world features of a dataset's samples, computed once and cached beside the data.
+
+dlib's face descriptor costs about 0.1 s an image on a laptop core, far too slow to run per
+training step, and frozen networks give the same answer every epoch, so each sample's features
+are computed once (from the stored file, before augmentation, as the app computes them from the
+photo it is given) and kept in `<dataset>/features/<kind>.safetensors`, keyed by sample id and
+a hash of the file's bytes. A changed file is read again; an interrupted run keeps
+what it finished (the cache is saved every few hundred samples, atomically).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from mmdemo.data.loaders import Sample, load_audio
+from mmdemo.extractors import face, speaker
+
+KINDS = {"face": face.FEATURE_DIM, "speaker": speaker.EMBEDDING_DIM}
+SAVE_EVERY = 500
+
+
+def face_features_of_file(path: str | Path) -> np.ndarray:
+    """(FEATURE_DIM,) features of the largest face in an image file (the whole image when none is
+    found: dataset crops are usually tight faces)."""
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"cannot read image {path}")
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return face.read_face(rgb, face.find_face(rgb)).features
+
+
+def _one(job: tuple[str, str]) -> np.ndarray:
+    kind, path = job
+    if kind == "face":
+        return face_features_of_file(path)
+    sample = Sample(id="", split="", person_id="", image=None, text=None, audio=Path(path), attrs={})
+    return speaker.embed_speech(load_audio(sample))
+
+
+def _file_key(path: Path) -> str:
+    # the content, not the modification time: a copied or rebuilt folder keeps its cache
+    return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+
+
+class FeatureTable:
+    """id -> cached feature vector of one kind for one dataset folder."""
+
+    def __init__(self, root: str | Path, kind: str):
+        if kind not in KINDS:
+            raise ValueError(f"unknown feature kind {kind!r}; choose one of {', '.join(KINDS)}")
+        self.path = Path(root) / "features" / f"{kind}.safetensors"
+        self.kind = kind
+        self.rows: dict[str, tuple[str, np.ndarray]] = {}
+        if self.path.is_file():
+            tensors = load_file(self.path)
+            meta = json.loads(tensors["_index"].numpy().tobytes().decode())
+            values = tensors["values"].numpy()
+            self.rows = {i: (k, values[j]) for j, (i, k) in enumerate(zip(meta["ids"], meta["keys"]))}
+
+    def get(self, sample_id: str) -> np.ndarray | None:
+        row = self.rows.get(sample_id)
+        return None if row is None else row[1]
+
+    def save(self) -> None:
+        ids = sorted(self.rows)
+        index = json.dumps({"ids": ids, "keys": [self.rows[i][0] for i in ids]}).encode()
+        values = np.stack([self.rows[i][1] for i in ids]) if ids else np.zeros((0, KINDS[self.kind]))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        save_file(
+            {
+                "values": torch.from_numpy(values.astype(np.float32)),
+                "_index": torch.frombuffer(bytearray(index), dtype=torch.uint8),
+            },
+            tmp,
+        )
+        os.replace(tmp, self.path)
+
+    def update(self, samples: Sequence[Sample], *, workers: int = 1, progress: bool = False) -> int:
+        """Computes the features of every sample that lacks fresh ones; returns how many it computed."""
+        todo = []
+        for s in samples:
+            path = s.image if self.kind == "face" else s.audio
+            if path is None:
+                continue
+            key = _file_key(Path(path))
+            if self.rows.get(s.id, ("",))[0] != key:
+                todo.append((s.id, key, str(path)))
+        if not todo:
+            return 0
+        jobs = [(self.kind, p) for _, _, p in todo]
+        bar = tqdm(total=len(todo), desc=f"{self.kind} features", disable=not progress)
+        pool = ProcessPoolExecutor(workers) if workers > 1 else None
+        results = pool.map(_one, jobs, chunksize=16) if pool else map(_one, jobs)
+        try:
+            for n, ((sid, key, _), vec) in enumerate(zip(todo, results), 1):
+                self.rows[sid] = (key, np.asarray(vec, dtype=np.float32))
+                bar.update()
+                if n % SAVE_EVERY == 0:
+                    self.save()
+        finally:
+            if pool:
+                pool.shutdown(cancel_futures=True)
+            self.save()
+            bar.close()
+        return len(todo)
+
+
+def sample_features(
+    tables: dict[str, FeatureTable], samples: Sequence[Sample]
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per kind: (N, dim) features in `samples` order and (N,) bool presence."""
+    out = {}
+    for kind, table in tables.items():
+        vecs = [table.get(s.id) for s in samples]
+        present = torch.tensor([v is not None for v in vecs])
+        values = torch.zeros(len(samples), KINDS[kind])
+        for i, v in enumerate(vecs):
+            if v is not None:
+                values[i] = torch.from_numpy(v)
+        out[kind] = (values, present)
+    return out
+
+
+def cached_or_computed(samples: Sequence[Sample], kind: str, *, waves: Sequence | None = None) -> np.ndarray:
+    """(N, dim) features of dataset samples: from their folder's cache where it is fresh (a folder
+    is where metadata.csv is), computed otherwise (`waves`: the clips already loaded, if any)."""
+    tables: dict[Path, FeatureTable] = {}
+    out = np.zeros((len(samples), KINDS[kind]), np.float32)
+    for i, s in enumerate(samples):
+        path = Path(s.image if kind == "face" else s.audio)
+        root = next((p for p in path.parents if (p / "metadata.csv").is_file()), None)
+        table = tables.setdefault(root, FeatureTable(root, kind)) if root is not None else None
+        cached = table.rows.get(s.id) if table is not None else None
+        if cached is not None and cached[0] == _file_key(path):
+            out[i] = cached[1]
+        elif kind == "face":
+            out[i] = face_features_of_file(path)
+        else:
+            out[i] = speaker.embed_speech(waves[i]) if waves is not None else _one((kind, str(path)))
+    return out

@@ -1,0 +1,136 @@
+"""Real-face features from dlib: where the face is, its 68 landmarks and a 128-d descriptor.
+
+The descriptor is dlib's ResNet trained on about 3 M real faces for identity; identity carries
+gender, age, beard and hair well but ignores expression by design, so the 68 landmarks (mouth
+and brow shape) travel beside it. Models come from the `face-recognition-models` package's data
+folder; it is located without importing the package (its `__init__` needs pkg_resources).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+DESCRIPTOR_DIM = 128
+N_LANDMARKS = 68
+# descriptor, landmarks (x, y) in the face box's frame, and a found-by-the-detector flag
+FEATURE_DIM = DESCRIPTOR_DIM + 2 * N_LANDMARKS + 1
+DETECT_SIDE = 480  # detection runs on a copy no larger than this: same faces, bounded cost
+UPSAMPLE_BELOW = 240
+MIN_FACE_SIDE = 120  # small images are upsampled once so faces of ~40 px are still found
+
+_LOCK = threading.Lock()  # dlib's objects are not documented as thread-safe
+
+
+class ExtractorMissing(RuntimeError):
+    """A frozen extractor's package is not installed."""
+
+
+def models_dir() -> Path:
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or spec.origin is None:
+        raise ExtractorMissing(
+            "the face models are not installed: pip install face-recognition-models==0.3.0 dlib-bin"
+        )
+    return Path(spec.origin).parent / "models"
+
+
+@lru_cache(maxsize=1)
+def _dlib():
+    try:
+        import dlib
+    except ImportError:
+        raise ExtractorMissing("dlib is not installed: pip install dlib-bin") from None
+    folder = models_dir()
+    return (
+        dlib,
+        dlib.get_frontal_face_detector(),
+        dlib.shape_predictor(str(folder / "shape_predictor_68_face_landmarks.dat")),
+        dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat")),
+    )
+
+
+def available() -> bool:
+    try:
+        _dlib()
+    except (ExtractorMissing, RuntimeError):
+        return False
+    return True
+
+
+def find_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Largest frontal face as (x, y, w, h) in `rgb`'s pixels, or None. HOG finds faces in tight
+    crops and small photos where the Haar cascade misses them."""
+    import cv2
+
+    dlib, detector, _, _ = _dlib()
+    h, w = rgb.shape[:2]
+    scale = min(1.0, DETECT_SIDE / max(h, w))
+    small = cv2.resize(
+        rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+    )
+    if scale >= 1:
+        small = np.ascontiguousarray(rgb)
+    upsample = 1 if max(small.shape[:2]) < UPSAMPLE_BELOW else 0
+    with _LOCK:
+        rects = detector(small, upsample)
+    if len(rects) == 0:
+        return None
+    r = max(rects, key=lambda r: r.width() * r.height())
+    x, y = max(0, r.left()), max(0, r.top())
+    return (
+        int(x / scale),
+        int(y / scale),
+        int((min(r.right(), small.shape[1] - 1) - x + 1) / scale),
+        int((min(r.bottom(), small.shape[0] - 1) - y + 1) / scale),
+    )
+
+
+@dataclass
+class FaceReading:
+    features: np.ndarray  # (FEATURE_DIM,) float32
+    landmarks: np.ndarray  # (68, 2) in the image's pixels
+    found: bool  # the detector found the face (otherwise the whole image was read as one)
+
+
+def read_face(rgb: np.ndarray, box: tuple[int, int, int, int] | None) -> FaceReading:
+    """Landmarks and descriptor of the face in `box` (x, y, w, h); with no box, the whole image is
+    read as a tight face crop, which is what a dataset crop or a detector miss on one usually is."""
+    import cv2
+
+    dlib, _, predictor, recogniser = _dlib()
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    x, y, bw, bh = box if box is not None else _whole_image_box(w, h)
+    if max(bw, bh) < MIN_FACE_SIDE:  # landmarks need ~100 px faces: upscale small ones first
+        k = MIN_FACE_SIDE / max(bw, bh)
+        rgb = cv2.resize(rgb, (round(w * k), round(h * k)), interpolation=cv2.INTER_CUBIC)
+        x, y, bw, bh = (round(v * k) for v in (x, y, bw, bh))
+        found = box is not None
+        reading = read_face(rgb, (x, y, bw, bh))
+        reading.features[-1] = float(found)
+        reading.landmarks /= k
+        reading.found = found
+        return reading
+    rect = dlib.rectangle(int(x), int(y), int(x + bw - 1), int(y + bh - 1))
+    with _LOCK:
+        shape = predictor(rgb, rect)
+        descriptor = np.asarray(recogniser.compute_face_descriptor(rgb, shape), dtype=np.float32)
+    points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+    # landmarks in the box's frame, centred and scaled by the box: pose and expression, not position
+    centre = np.array([x + bw / 2, y + bh / 2], dtype=np.float32)
+    local = (points - centre) / max(bw, bh)
+    features = np.concatenate([descriptor, local.ravel(), [1.0 if box is not None else 0.0]])
+    return FaceReading(features.astype(np.float32), points, box is not None)
+
+
+def _whole_image_box(w: int, h: int) -> tuple[int, int, int, int]:
+    # dataset crops frame the face with a margin; dlib's boxes are tight around brows and chin
+    side = min(w, h)
+    inner = int(side * 0.8)
+    return (w - inner) // 2, (h - inner) // 2 + int(side * 0.04), inner, inner
