@@ -176,7 +176,7 @@ def is_silent(samples: np.ndarray, threshold_db: float = -45.0, sample_rate: int
 
 SPEECH_LEVEL_DB = -20.0  # where a quiet recording's speech is raised to (typical close-mic speech)
 QUIETEST_SPEECH_DB = -80.0  # below this even the loudest moments are a muted or absent microphone
-MIN_DYNAMICS_DB = 12.0  # speech rises this far above its pauses; steady hiss or hum does not
+MIN_DYNAMICS_DB = 6.0  # syllables rise this far above the quiet between them; steady hiss varies ~1 dB
 
 
 def raise_quiet_speech(

@@ -76,7 +76,9 @@ def find_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     )
     if scale >= 1:
         small = np.ascontiguousarray(rgb)
-    upsample = 1 if max(small.shape[:2]) < UPSAMPLE_BELOW else 0
+    # HOG's window is 80 px: upsampling lets it find faces filling a 48-px crop or ~40 px in a photo
+    side = max(small.shape[:2])
+    upsample = 2 if side < UPSAMPLE_BELOW // 2 else 1 if side < UPSAMPLE_BELOW else 0
     with _LOCK:
         rects = detector(small, upsample)
     if len(rects) == 0:

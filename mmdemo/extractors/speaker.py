@@ -27,7 +27,7 @@ WINDOW = 400  # 25 ms
 HOP = 160  # 10 ms
 PARTIAL_FRAMES = 160  # 1.6 s
 PARTIAL_STEP = round(SAMPLE_RATE / 1.3 / HOP)  # frames between partial starts (1.3 partials a second)
-TARGET_DBFS = -30.0  # loudness the encoder was trained at; quieter clips are raised to it
+TARGET_DBFS = -30.0  # the loudness the encoder's training clips were raised to
 
 
 WEIGHTS = Path(__file__).parent / "weights" / "speaker_encoder.safetensors"
@@ -102,12 +102,13 @@ def mel_power(wave: np.ndarray) -> torch.Tensor:
 
 
 def normalise_loudness(wave: np.ndarray, target_dbfs: float = TARGET_DBFS) -> np.ndarray:
-    """Raises a quiet clip to `target_dbfs` RMS (never lowers a loud one), clipped to [-1, 1]."""
+    """The clip at `target_dbfs` RMS, clipped to [-1, 1]. Resemblyzer only raises quiet clips; here
+    loud ones are lowered too, so the same voice gives the same embedding at any recording level."""
     rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) if len(wave) else 0.0
     if rms <= 1e-7:
         return wave
     gain = 10 ** ((target_dbfs - 20 * np.log10(rms)) / 20)
-    return np.clip(wave * max(1.0, gain), -1.0, 1.0).astype(np.float32)
+    return np.clip(wave * gain, -1.0, 1.0).astype(np.float32)
 
 
 def partials(mel: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,191 @@
+"""The frozen real-world extractors (dlib face features, GE2E speaker embedding), their cache, the
+feature tokens in the fusion, and quiet speech being heard rather than refused."""
+
+import numpy as np
+import pytest
+import torch
+
+from mmdemo.audio import raise_quiet_speech
+from mmdemo.data.features import FeatureTable
+from mmdemo.data.loaders import load_image, open_samples
+from mmdemo.data.preprocess import prepare_audio, prepare_image
+from mmdemo.extractors import face, speaker
+from mmdemo.model.network import FusionAutoencoder, ModelConfig
+from mmdemo.synth.voices import VoiceParams, synthesize
+
+
+# ------------------------------------------------------------------ speaker encoder
+def test_speaker_mel_filters_are_librosas():
+    """The encoder was trained on librosa's Slaney mel filters; these figures are librosa 0.11's
+    `filters.mel(sr=16000, n_fft=400, n_mels=40)`."""
+    fb = speaker.mel_filters().numpy()
+    assert fb.shape == (201, 40)
+    assert fb.sum() == pytest.approx(0.9994971752166748, rel=1e-5)
+    assert fb[:, 0].max() == pytest.approx(0.012404520995914936, rel=1e-5)
+    assert fb[:, 39].sum() == pytest.approx(0.02497875690460205, rel=1e-5)
+    assert int(fb[:, 10].argmax()) == 20
+
+
+def _espeak(variant: str, pitch: int, text: str) -> np.ndarray:
+    return synthesize(text, VoiceParams(variant=variant, pitch=pitch, rate=170, range=50, volume=100))
+
+
+def test_speaker_embedding_tells_voices_apart():
+    a1 = speaker.embed_speech(_espeak("m3", 30, "The weather is lovely today, isn't it?"))
+    a2 = speaker.embed_speech(_espeak("m3", 30, "I will meet you at the station at noon."))
+    b1 = speaker.embed_speech(_espeak("f2", 80, "The weather is lovely today, isn't it?"))
+    assert a1.shape == (speaker.EMBEDDING_DIM,) and np.linalg.norm(a1) == pytest.approx(1, abs=1e-5)
+    # the same voice saying something else is nearer than another voice saying the same words
+    assert float(a1 @ a2) > float(a1 @ b1) + 0.05
+
+
+def test_speaker_embedding_ignores_loudness_and_handles_short_clips():
+    clip = _espeak("m3", 30, "Hello there.")
+    loud, quiet = speaker.embed_speech(clip), speaker.embed_speech(clip * 0.01)
+    assert float(loud @ quiet) > 0.99
+    assert np.isfinite(speaker.embed_speech(clip[:2000])).all()  # 0.125 s: one zero-padded window
+
+
+# ------------------------------------------------------------------ quiet speech
+def test_quiet_speech_is_amplified_not_refused():
+    clip = _espeak("f2", 70, "Can you hear me from over here?")
+    quiet = (clip / np.abs(clip).max() * 10 ** (-55 / 20)).astype(np.float32)  # a far microphone
+    wave, notes = prepare_audio((16000, quiet))
+    assert any("amplified" in n for n in notes)
+    assert np.abs(wave).max() > 0.05
+    loud_wave, loud_notes = prepare_audio((16000, clip))
+    assert loud_notes == [] and np.array_equal(loud_wave, clip)  # normal recordings are untouched
+
+
+def test_hiss_and_silence_are_still_refused():
+    hiss = np.random.default_rng(0).normal(0, 10 ** (-55 / 20), 32000).astype(np.float32)
+    assert raise_quiet_speech(hiss)[1] == 0.0
+    for clip in (hiss, np.zeros(32000, np.float32)):
+        with pytest.raises(ValueError, match="no voice detected"):
+            prepare_audio((16000, clip))
+
+
+# ------------------------------------------------------------------ face features
+@pytest.fixture(scope="module")
+def faces(tiny_data):
+    import cv2
+
+    samples = [s for s in open_samples(tiny_data, "all") if s.image is not None][:12]
+    return samples, [cv2.cvtColor(cv2.imread(str(s.image)), cv2.COLOR_BGR2RGB) for s in samples]
+
+
+def test_face_detector_finds_a_real_face_and_its_landmarks():
+    from skimage.data import astronaut  # a public-domain NASA portrait shipped inside scikit-image
+
+    photo = astronaut()
+    x, y, w, h = face.find_face(photo)
+    assert 150 < x + w / 2 < 260 and 100 < y + h / 2 < 180  # Eileen Collins' face, upper middle
+    reading = face.read_face(photo, (x, y, w, h))
+    eyes = reading.landmarks[36:48]  # dlib's 68-point scheme: 36-47 are the eyes
+    assert (eyes[:, 0] > x).all() and (eyes[:, 0] < x + w).all() and (eyes[:, 1] < y + h / 2 + 5).all()
+    import cv2
+
+    crop = photo[max(0, y - h // 4) : y + h + h // 8, x - w // 8 : x + w + w // 8]
+    tiny = cv2.resize(crop, (48, 48), interpolation=cv2.INTER_AREA)  # like a 48-px expression crop
+    assert face.find_face(tiny) is not None
+
+
+def test_face_features_of_synthetic_faces(faces):
+    _, images = faces
+    boxes = [face.find_face(im) for im in images]
+    assert any(b is not None for b in boxes)  # HOG finds some cartoon faces; the rest are read whole
+    for im, box in zip(images, boxes):
+        reading = face.read_face(im, box)
+        assert reading.features.shape == (face.FEATURE_DIM,) and np.isfinite(reading.features).all()
+        assert reading.found == (box is not None) and reading.features[-1] == float(box is not None)
+        h, w = im.shape[:2]
+        inside = (reading.landmarks >= -0.1 * w) & (reading.landmarks <= 1.1 * w)
+        assert inside.mean() > 0.95, "landmarks should sit on the face"
+
+
+def test_prepared_image_keeps_the_photo_and_a_tight_box():
+    from skimage.data import astronaut
+
+    prepared = prepare_image(astronaut())
+    assert prepared.face_found and prepared.image is not None
+    x, y, w, h = prepared.tight_box
+    bx, by, bw, bh = prepared.box
+    assert bw > w and by < y  # the framing box is the cascade's: wider and higher than dlib's
+
+
+def test_feature_cache_computes_once_and_notices_changed_files(faces, tmp_path):
+    import shutil
+
+    samples, _ = faces
+    root = samples[0].image.parents[1]
+    copy = tmp_path / "data"
+    shutil.copytree(root, copy)
+    mine = [s for s in open_samples(copy, "all") if s.image is not None][:4]
+    table = FeatureTable(copy, "face")
+    assert table.update(mine) == 4
+    assert FeatureTable(copy, "face").update(mine) == 0  # read back from disk, nothing to do
+    again = FeatureTable(copy, "face")
+    assert np.array_equal(again.get(mine[1].id), table.get(mine[1].id))
+    flipped = load_image(mine[2], 128)[:, ::-1]
+    import cv2
+
+    cv2.imwrite(str(mine[2].image), cv2.cvtColor(np.ascontiguousarray(flipped), cv2.COLOR_RGB2BGR))
+    assert again.update(mine) == 1
+    assert not list((copy / "features").glob("*.tmp"))
+
+
+# ------------------------------------------------------------------ feature tokens in the fusion
+def _tiny_net(**dims) -> FusionAutoencoder:
+    torch.manual_seed(0)
+    cfg = ModelConfig(dim=32, depth=1, heads=2, latent_dim=8, decoder_channels=16, text_hidden=16, **dims)
+    return FusionAutoencoder(cfg).eval()
+
+
+def test_feature_token_sits_outside_the_patch_layout():
+    net = _tiny_net(face_feature_dim=face.FEATURE_DIM, speaker_feature_dim=speaker.EMBEDDING_DIM)
+    image = torch.rand(2, 3, 64, 64)
+    feats = torch.randn(2, face.FEATURE_DIM)
+    out = net.encode({"image": image, "face_features": feats}, want_attention=True)
+    assert out.layout["image"] == slice(1, 65)  # the 8x8 patches only: attention maps stay 8x8
+    assert out.key_mask.shape[1] == 66  # [FUSE], 64 patches, the feature token
+    absent = net.encode({"image": image}).mu
+    masked = net.encode({"image": image, "face_features": feats, "face_features_mask": torch.zeros(2).bool()})
+    assert torch.allclose(absent, masked.mu, atol=1e-6)  # a masked token is no token
+    assert not torch.allclose(absent, out.mu, atol=1e-4)  # a present one is read
+
+
+def test_checkpoints_without_feature_fields_still_load():
+    old = {k: v for k, v in ModelConfig().to_dict().items() if not k.endswith("_feature_dim")}
+    cfg = ModelConfig.from_dict(old)
+    assert cfg.face_feature_dim == 0 and cfg.speaker_feature_dim == 0
+    assert len(_tiny_net().feature_proj) == 0
+
+
+# ------------------------------------------------------------------ end to end
+@pytest.mark.slow
+def test_fine_tuning_adds_feature_tokens_and_analyze_reads_them(tiny_checkpoint, tiny_data, tmp_path, faces):
+    from mmdemo.inference.model import load_model
+    from mmdemo.training.loop import train
+
+    out = train(
+        tiny_data,
+        tmp_path / "ft",
+        preset="tiny",
+        steps=6,
+        device="cpu",
+        init=tiny_checkpoint,
+        real_features=True,
+        progress=False,
+    )
+    assert (tiny_data / "features" / "face.safetensors").is_file()
+    model = load_model(out, device="cpu")
+    assert model.reads_face_features and model.reads_speaker_features
+    assert model.config.face_feature_dim == face.FEATURE_DIM
+    _, images = faces
+    voice = (16000, _espeak("m3", 40, "Good morning."))
+    result = model.analyze(images[0], "a smiling man", voice)
+    assert result.attention.text_to_image.shape[1:] == (8, 8)
+    without = load_model(tiny_checkpoint, device="cpu").analyze(images[0], "a smiling man", voice)
+    assert set(result.attributes) == set(without.attributes)
+    people = open_samples(tiny_data, "test")[:6]
+    assert model.embed(people, [("image", "voice")])[("image", "voice")].shape[0] == 6
