@@ -110,6 +110,37 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate_real(args: argparse.Namespace) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from mmdemo.checkpoint import atomic_write_json
+    from mmdemo.evaluation.real import evaluate_real
+
+    start = time.perf_counter()
+    with tqdm(unit="file", desc="real people", disable=args.quiet) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        metrics = evaluate_real(
+            args.checkpoint,
+            args.data,
+            split=args.split,
+            per_source=args.per_source,
+            device=args.device,
+            progress=progress,
+        )
+    rounded = {k: round(v, 4) for k, v in metrics.items()}
+    print(json.dumps(rounded, indent=2))
+    if args.json:
+        atomic_write_json(args.json, rounded)
+    print(f"read {args.split} real files in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
 def cmd_gallery(args: argparse.Namespace) -> int:
     from mmdemo.inference.projection import build_gallery
 
@@ -235,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_features,
         _add_train,
         _add_evaluate,
+        _add_evaluate_real,
         _add_gallery,
         _add_embed,
         _add_bench,
@@ -317,6 +349,19 @@ def _add_evaluate(sub) -> None:
         help="if the model's training data is gone, train the evaluator on --data's train split",
     )
     p.set_defaults(func=cmd_evaluate)
+
+
+def _add_evaluate_real(sub) -> None:
+    p = sub.add_parser(
+        "evaluate-real",
+        parents=[BUNDLED_CHECKPOINT, DEVICE, QUIET],
+        help="how well a checkpoint reads real faces and voices (a real set from scripts/build_real_set.py)",
+    )
+    p.add_argument("--data", required=True, type=Path, help="the real set's folder")
+    p.add_argument("--split", choices=["val", "train", "all"], default="val")
+    p.add_argument("--per-source", type=int, default=None, help="at most this many files per source")
+    p.add_argument("--json", type=Path, default=None, help="also write the metrics here")
+    p.set_defaults(func=cmd_evaluate_real)
 
 
 def _add_gallery(sub) -> None:

@@ -35,25 +35,32 @@ class TestSet:
     images: np.ndarray  # (N, 64, 64, 3) uint8
     texts: list[str]
     waves: list[np.ndarray]
+    face_features: np.ndarray | None = None  # frozen features, for a model that reads them
+    speaker_features: np.ndarray | None = None
 
     @property
     def inputs(self) -> Inputs:
-        return Inputs(self.images, self.texts, self.waves)
+        return Inputs(self.images, self.texts, self.waves, self.face_features, self.speaker_features)
 
 
-def load_test_set(data: str | Path, split: str, limit: int | None = None) -> TestSet:
-    """Samples that have all three modalities (the subsets are cut from them)."""
+def load_test_set(
+    data: str | Path, split: str, limit: int | None = None, *, features: bool = False
+) -> TestSet:
+    """Samples that have all three modalities (the subsets are cut from them); `features` adds their
+    frozen face and speaker features (from the folder's cache where fresh), as the app computes them."""
     samples = [s for s in open_samples(data, split) if s.image and s.text and s.audio]
     if limit:
         samples = samples[:limit]
     if not samples:
         raise ValueError(f"{data} has no {split} samples with face, text and voice to evaluate")
-    return TestSet(
-        samples,
-        np.stack([load_image(s) for s in samples]),
-        [s.text for s in samples],
-        [load_audio(s) for s in samples],
-    )
+    waves = [load_audio(s) for s in samples]
+    ts = TestSet(samples, np.stack([load_image(s) for s in samples]), [s.text for s in samples], waves)
+    if features:
+        from mmdemo.data.features import cached_or_computed
+
+        ts.face_features = cached_or_computed(samples, "face")
+        ts.speaker_features = cached_or_computed(samples, "speaker", waves=waves)
+    return ts
 
 
 def _accuracy(pred: Sequence[dict], truth: Sequence[dict], attrs_per_row: Sequence[Sequence[str]]) -> float:
@@ -92,7 +99,8 @@ def evaluate(
     evaluator = ensure_evaluator(
         Path(checkpoint), data, model.device, allow_other_data=train_evaluator_on_data
     )
-    return measure(model, evaluator, load_test_set(data, split, limit), batch_size=batch_size, seed=seed)
+    test_set = load_test_set(data, split, limit, features=model.reads_features)
+    return measure(model, evaluator, test_set, batch_size=batch_size, seed=seed)
 
 
 def measure(
