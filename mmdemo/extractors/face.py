@@ -21,8 +21,9 @@ N_LANDMARKS = 68
 # descriptor, landmarks (x, y) in the face box's frame, and a found-by-the-detector flag
 FEATURE_DIM = DESCRIPTOR_DIM + 2 * N_LANDMARKS + 1
 DETECT_SIDE = 480  # detection runs on a copy no larger than this: same faces, bounded cost
-UPSAMPLE_BELOW = 240
-MIN_FACE_SIDE = 120  # small images are upsampled once so faces of ~40 px are still found
+UPSAMPLE_BELOW = 240  # images smaller than this are upsampled (twice under half of it) before detection
+MIN_FACE_SIDE = 120  # faces smaller than this are enlarged before landmarks and descriptor
+PAD_SHARE = 0.25  # edge extension for the second try on tight crops
 
 _LOCK = threading.Lock()  # dlib's objects are not documented as thread-safe
 
@@ -65,32 +66,45 @@ def available() -> bool:
 
 def find_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     """Largest frontal face as (x, y, w, h) in `rgb`'s pixels, or None. HOG finds faces in tight
-    crops and small photos where the Haar cascade misses them."""
+    crops and small photos where the Haar cascade misses them; a crop so tight that the chin or brow
+    touches the border is tried again with its edges extended (about a third of such misses)."""
     import cv2
 
-    dlib, detector, _, _ = _dlib()
     h, w = rgb.shape[:2]
     scale = min(1.0, DETECT_SIDE / max(h, w))
-    small = cv2.resize(
-        rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
-    )
-    if scale >= 1:
+    if scale < 1:
+        small = cv2.resize(
+            rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
+    else:
         small = np.ascontiguousarray(rgb)
+    box = _detect(small)
+    if box is None:
+        pad = round(PAD_SHARE * max(small.shape[:2]))
+        box = _detect(cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE))
+        if box is not None:
+            box = (box[0] - pad, box[1] - pad, box[2], box[3])
+    if box is None:
+        return None
+    x0, y0 = max(0, box[0]), max(0, box[1])
+    x1, y1 = min(small.shape[1], box[0] + box[2]), min(small.shape[0], box[1] + box[3])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return int(x0 / scale), int(y0 / scale), int((x1 - x0) / scale), int((y1 - y0) / scale)
+
+
+def _detect(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+    """dlib's HOG detector on an image of at most DETECT_SIDE (+ padding) pixels; the largest face."""
+    _, detector, _, _ = _dlib()
     # HOG's window is 80 px: upsampling lets it find faces filling a 48-px crop or ~40 px in a photo
-    side = max(small.shape[:2])
+    side = max(rgb.shape[:2])
     upsample = 2 if side < UPSAMPLE_BELOW // 2 else 1 if side < UPSAMPLE_BELOW else 0
     with _LOCK:
-        rects = detector(small, upsample)
+        rects = detector(rgb, upsample)
     if len(rects) == 0:
         return None
     r = max(rects, key=lambda r: r.width() * r.height())
-    x, y = max(0, r.left()), max(0, r.top())
-    return (
-        int(x / scale),
-        int(y / scale),
-        int((min(r.right(), small.shape[1] - 1) - x + 1) / scale),
-        int((min(r.bottom(), small.shape[0] - 1) - y + 1) / scale),
-    )
+    return r.left(), r.top(), r.width(), r.height()
 
 
 @dataclass

@@ -5,7 +5,6 @@ gallery, and one method per user action returning display-ready results
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -27,6 +26,7 @@ from mmdemo.serving.figures import (
     voice_attention_figure,
     word_maps,
 )
+from mmdemo.serving.model_card import model_card
 
 log = logging.getLogger(__name__)
 DISPLAY = 256  # px a side for faces shown in the UI (the model works at 64)
@@ -283,46 +283,8 @@ class DemoService:
         )
 
     def model_card(self) -> str:
-        rows = "\n".join(f"| `{k}` | {v:.3f} |" for k, v in self.metrics.items())
-        return MODEL_CARD.format(
-            metrics=rows or "| (no metrics.json beside this checkpoint) | |",
-            people=len(self.gallery.table),
-            checkpoint=html.escape(str(self.checkpoint)),
-        )
+        return model_card(self.checkpoint, self.metrics, len(self.gallery.table), self.model.reads_features)
 
 
 def _verdict(cos: float) -> str:
     return "agree" if cos > 0.6 else ("partly" if cos > 0.3 else "disagree")
-
-
-MODEL_CARD = """
-### Model card
-
-**What it is.** A trimodal fusion autoencoder: a conv stem turns the face (64x64) into 8x8 patch tokens,
-the frozen all-MiniLM-L6-v2 encoder turns the description into word-piece states, a conv stack turns the
-voice's log-mel spectrogram into tokens; one transformer fuses whichever are present through a learned
-[FUSE] token into a Gaussian latent, and decoders produce a face, a description, voice parameters
-(spoken by eSpeak NG) and attribute predictions from it. Checkpoint: `{checkpoint}`.
-
-**Training data.** Entirely synthetic: procedurally drawn cartoon faces, templated English descriptions and
-eSpeak NG voices, generated from ground-truth attributes (gender, age group, expression, hair colour, glasses,
-beard, hat, skin tone). **Real photographs are out of distribution**: the model has never seen one, so its
-reading of a real face is a guess about the nearest cartoon, not a measurement. Do not use it to judge people.
-
-**Metrics** (test split of a freshly generated dataset, seed not used in training). Coherence figures
-are judged by independent classifiers (`evaluator/`), trained on the model's training split and never on
-its outputs; `evaluator/image_acc` and `evaluator/voice_acc` are those judges' own accuracy on real test
-faces and voices, the ceiling any coherence figure can be read against:
-
-| metric | value |
-|---|---|
-{metrics}
-
-**Limitations.** Eight attributes only; English descriptions only (other scripts become unknown tokens);
-voices are a synthesiser's, so a human voice is also out of distribution; attention maps show where the
-fusion transformer looks, which is not the same as why it decides.
-
-**Privacy.** Nothing you upload, type or record is stored: inputs live in memory for the request and your
-session, and "add to map" points stay in your browser session. A share link makes this app public to anyone
-with the link; use `--auth` to require a password. The map shows {people} synthetic gallery people.
-"""

@@ -1,0 +1,141 @@
+"""The model card the About tab shows, written from what the checkpoint folder says about itself.
+
+`metrics.json` holds the synthetic test figures; a checkpoint that reads real people also holds
+`real_metrics.json` (from `python -m mmdemo evaluate-real`) and `training_data.json` (its real
+sources, their counts and licences, copied from the real set's summary). Everything shown comes
+from those files, so the card cannot drift from the weights it describes.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+REAL_METRICS_FILE = "real_metrics.json"
+TRAINING_DATA_FILE = "training_data.json"
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def model_card(checkpoint: Path, metrics: dict, people: int, reads_real: bool) -> str:
+    real_metrics = _read(checkpoint / REAL_METRICS_FILE)
+    sources = _read(checkpoint / TRAINING_DATA_FILE).get("sources", {})
+    rows = "\n".join(f"| `{k}` | {v:.3f} |" for k, v in metrics.items())
+    parts = [
+        WHAT.format(checkpoint=html.escape(str(checkpoint))),
+        (TRAINED_ON_REAL + _sources_table(sources)) if sources else TRAINED_ON_SYNTHETIC,
+        _real_figures(real_metrics) if real_metrics else "",
+        SYNTHETIC_METRICS.format(metrics=rows or "| (no metrics.json beside this checkpoint) | |"),
+        WARNING,
+        LIMITATIONS.format(real="" if reads_real else NOT_REAL),
+        PRIVACY.format(people=people),
+    ]
+    return "\n\n".join(p.strip() for p in parts if p)
+
+
+def _sources_table(sources: dict) -> str:
+    lines = ["| source | files | licence |", "|---|---|---|"]
+    for name, s in sorted(sources.items()):
+        licence = "; ".join(s.get("licence", [])) or "unknown"
+        lines.append(f"| {html.escape(name)} | {s.get('files', '?'):,} | {html.escape(licence)} |")
+    return "\n" + "\n".join(lines)
+
+
+def _real_figures(m: dict) -> str:
+    """Overall balanced accuracy per attribute, then per source and group where they were scored."""
+    overall = sorted(
+        k for k in m if k.count("/") == 2 and not k.endswith("/n") and k.split("/")[1] in ("image", "voice")
+    )
+    lines = [REAL_HEADER, "| input | attribute | balanced accuracy | files |", "|---|---|---|---|"]
+    for k in overall:
+        _, modality, name = k.split("/")
+        lines.append(
+            f"| {'face' if modality == 'image' else 'voice'} | {name} | {m[k]:.3f} | {m.get(k + '/n', '')} |"
+        )
+    groups = sorted(k for k in m if k.count("/") == 4 and not k.endswith("/n"))
+    if groups:
+        lines += ["", "Per group (UTKFace's race/ethnicity code; used only to report, never as a label):", ""]
+        lines += ["| group | attribute | balanced accuracy | files |", "|---|---|---|---|"]
+        for k in groups:
+            _, source, group, _, name = k.split("/")
+            lines.append(f"| {source} {html.escape(group)} | {name} | {m[k]:.3f} | {m.get(k + '/n', '')} |")
+    found = sorted(k for k in m if k.endswith("/face_found"))
+    if found:
+        lines += [
+            "",
+            "Face found by the detector: " + ", ".join(f"{k.split('/')[1]} {m[k]:.2f}" for k in found) + ".",
+        ]
+    return "\n".join(lines)
+
+
+WHAT = """
+### Model card
+
+**What it is.** A trimodal fusion autoencoder: a conv stem turns the face (64x64) into 8x8 patch tokens,
+the frozen all-MiniLM-L6-v2 encoder turns the description into word-piece states, a conv stack turns the
+voice's log-mel spectrogram into tokens; one transformer fuses whichever are present through a learned
+[FUSE] token into a Gaussian latent, and decoders produce a face, a description, voice parameters
+(spoken by eSpeak NG) and attribute predictions from it. Checkpoint: `{checkpoint}`.
+"""
+
+TRAINED_ON_SYNTHETIC = """
+**Training data.** Entirely synthetic: procedurally drawn cartoon faces, templated English descriptions and
+eSpeak NG voices, generated from ground-truth attributes (gender, age group, expression, hair colour, glasses,
+beard, hat, skin tone). **Real photographs are out of distribution**: the model has never seen one, so its
+reading of a real face is a guess about the nearest cartoon, not a measurement.
+"""
+
+TRAINED_ON_REAL = """
+**Training data.** Synthetic people (cartoon faces, templated English descriptions, eSpeak NG voices, each
+with ground-truth attributes) together with real labelled photos and speech from public datasets, listed
+below with their licences. Two frozen networks trained by others on real people read every face and
+voice beside the model's own encoders: dlib's face descriptor and landmarks (trained on about 3 M faces)
+and a GE2E speaker encoder (Resemblyzer's weights). **Licences:** several sources allow non-commercial
+research only, so these weights inherit that restriction: use them to learn and explore, not in a product.
+No real photo or recording is shipped with the app; the map and the examples are synthetic.
+"""
+
+REAL_HEADER = """
+**Reading real people** (validation split of the real set: people never trained on, each file analysed
+alone through the public API; balanced accuracy, chance = 1 / classes):
+"""
+
+SYNTHETIC_METRICS = """
+**Metrics on synthetic people** (test split of a freshly generated dataset, seed not used in training).
+Coherence figures are judged by independent classifiers (`evaluator/`), trained on the model's training
+split and never on its outputs; `evaluator/image_acc` and `evaluator/voice_acc` are those judges' own
+accuracy on held-out faces and voices, the ceiling any coherence figure can be read against:
+
+| metric | value |
+|---|---|
+{metrics}
+"""
+
+WARNING = """
+**Do not use this to make decisions about people.** Its attribute guesses are often wrong, worse for some
+groups than others (see the tables), and gender, age and emotion cannot be read reliably from a face or a
+voice by anyone. It is a demonstration of multimodal fusion, not a measurement of a person.
+"""
+
+NOT_REAL = (
+    " This checkpoint has never seen a real face or voice (or the real-feature extractors are not"
+    " installed), so a real person's reading is a guess about the nearest synthetic one."
+)
+
+LIMITATIONS = """
+**Limitations.** Eight attributes only; English descriptions only (other scripts become unknown tokens);
+generated voices are a synthesiser's; attention maps show where the fusion transformer looks, which is
+not the same as why it decides.{real}
+"""
+
+PRIVACY = """
+**Privacy.** Nothing you upload, type or record is stored: inputs live in memory for the request and your
+session, and "add to map" points stay in your browser session. A share link makes this app public to anyone
+with the link; use `--auth` to require a password. The map shows {people} synthetic gallery people.
+"""
