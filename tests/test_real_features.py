@@ -189,3 +189,101 @@ def test_fine_tuning_adds_feature_tokens_and_analyze_reads_them(tiny_checkpoint,
     assert set(result.attributes) == set(without.attributes)
     people = open_samples(tiny_data, "test")[:6]
     assert model.embed(people, [("image", "voice")])[("image", "voice")].shape[0] == 6
+
+
+# ------------------------------------------------------------------ reading real people, reported
+def _real_like_folder(tiny_data, root):
+    """A real set's layout (source and group columns, faces-only and voices-only rows, partial
+    labels) made of tiny synthetic files, plus one silent clip that must be counted as refused."""
+    import csv
+    import shutil
+
+    import soundfile as sf
+
+    samples = open_samples(tiny_data, "all")[:60]
+    root.mkdir()
+    (root / "images").mkdir()
+    (root / "audio").mkdir()
+    rows = []
+    for i, s in enumerate(samples):
+        group = ("white", "black")[i % 2]
+        if i < 40:
+            shutil.copy(s.image, root / "images" / f"f{i}.png")
+            labels = {"Male": s.attrs["Male"], "age_group": s.attrs["age_group"]}
+            rows.append(
+                {"id": f"f{i}", "image": f"images/f{i}.png", "source": "UTKFace", "group": group, **labels}
+            )
+        else:
+            shutil.copy(s.audio, root / "audio" / f"v{i}.wav")
+            rows.append(
+                {"id": f"v{i}", "audio": f"audio/v{i}.wav", "source": "URDU", "Male": s.attrs["Male"]}
+            )
+    sf.write(root / "audio" / "silent.wav", np.zeros(16000, np.float32), 16000)
+    rows.append({"id": "silent", "audio": "audio/silent.wav", "source": "URDU", "Male": "1"})
+    columns = [
+        "id",
+        "split",
+        "person_id",
+        "image",
+        "text",
+        "audio",
+        "Male",
+        "age_group",
+        "emotion",
+        "hair_color",
+        "Eyeglasses",
+        "Beard",
+        "Wearing_Hat",
+        "skin_tone",
+        "text_mentions",
+        "voice_variant",
+        "voice_pitch",
+        "voice_rate",
+        "source",
+        "group",
+    ]
+    with open(root / "metadata.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, columns, restval="")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({"split": "val", "person_id": r["id"], **r})
+    return root
+
+
+def test_evaluate_real_reports_balanced_accuracy_per_source_and_group(tiny_checkpoint, tiny_data, tmp_path):
+    from mmdemo.evaluation.real import balanced_accuracy, evaluate_real
+
+    assert (
+        balanced_accuracy(["a", "a", "a", "b"], ["a", "a", "a", "a"]) == 0.5
+    )  # not 0.75: classes weigh equally
+    m = evaluate_real(tiny_checkpoint, _real_like_folder(tiny_data, tmp_path / "real"), device="cpu")
+    assert m["real/image/Male/n"] == 40 and m["real/voice/Male/n"] == 20
+    for key in (
+        "real/image/Male",
+        "real/UTKFace/image/Male",
+        "real/UTKFace/white/image/Male",
+        "real/voice/Male",
+    ):
+        assert 0.0 <= m[key] <= 1.0, key
+    assert "real/UTKFace/black/image/age_group" in m
+    assert 0.0 <= m["real/UTKFace/face_found"] <= 1.0
+    assert m["real/voice/refused"] == 1  # the silent clip: refused, counted, and the run goes on
+
+
+def test_model_card_states_sources_licences_figures_and_the_warning(tmp_path):
+    import json
+
+    from mmdemo.serving.model_card import model_card
+
+    (tmp_path / "training_data.json").write_text(
+        json.dumps({"sources": {"UTKFace": {"files": 5613, "licence": ["non-commercial research"]}}})
+    )
+    (tmp_path / "real_metrics.json").write_text(
+        json.dumps({"real/image/Male": 0.95, "real/image/Male/n": 600, "real/UTKFace/asian/image/Male": 0.9})
+    )
+    card = model_card(tmp_path, {"attr_acc/image": 0.99}, 2500, reads_real=True)
+    assert "UTKFace" in card and "5,613" in card and "non-commercial" in card
+    assert "| face | Male | 0.950 | 600 |" in card and "UTKFace asian" in card
+    assert "Do not use this to make decisions about people" in card
+    synthetic_only = model_card(tmp_path / "none", {}, 10, reads_real=False)
+    assert "has never seen a real face" in synthetic_only and "Do not use this" in synthetic_only
