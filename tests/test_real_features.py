@@ -287,3 +287,21 @@ def test_model_card_states_sources_licences_figures_and_the_warning(tmp_path):
     assert "Do not use this to make decisions about people" in card
     synthetic_only = model_card(tmp_path / "none", {}, 10, reads_real=False)
     assert "has never seen a real face" in synthetic_only and "Do not use this" in synthetic_only
+
+
+def test_face_worker_reads_as_this_process_does_and_survives_its_death(caplog):
+    from skimage.data import astronaut
+
+    from mmdemo.extractors.face_worker import FaceWorker
+
+    photo = astronaut()
+    box = face.find_face(photo)
+    here = face.read_face(photo, box)
+    worker = FaceWorker()
+    there = worker.submit(photo, box).result(timeout=60)
+    assert np.array_equal(here.features, there.features) and np.array_equal(here.landmarks, there.landmarks)
+    worker.proc.kill()
+    worker.proc.wait()
+    again = worker.submit(photo, box).result(timeout=60)  # read in this process instead, with a warning
+    assert worker.failed and np.array_equal(again.features, here.features)
+    assert "face-feature worker failed" in caplog.text

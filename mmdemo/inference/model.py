@@ -14,6 +14,7 @@ map, the embedding export, evaluation and the benchmark all use.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,12 +28,15 @@ from mmdemo.data.preprocess import prepare_audio, prepare_image, prepare_text
 from mmdemo.extractors import face as face_extractor
 from mmdemo.extractors import speaker as speaker_extractor
 from mmdemo.extractors.face import read_face
+from mmdemo.extractors.face_worker import shared_worker
 from mmdemo.extractors.speaker import embed_speech
 from mmdemo.inference.attention import AttentionMaps, attention_maps
 from mmdemo.model.network import FusionAutoencoder, FusionOutput, ModelConfig, load_network
 from mmdemo.model.text import TextVocab, shared_encoder, trim
 from mmdemo.runtime import DEFAULT_CHECKPOINT, resolve_device
 from mmdemo.schema import ATTRIBUTES, MODALITIES, SUBSETS
+
+log = logging.getLogger(__name__)
 
 VOICE_PHRASE = "Hello, this is my voice."
 
@@ -126,6 +130,10 @@ class MultimodalModel:
         self.reads_face_features = bool(self.config.face_feature_dim) and face_extractor.available()
         self.reads_speaker_features = bool(self.config.speaker_feature_dim) and speaker_extractor.available()
         self.reads_features = self.reads_face_features or self.reads_speaker_features
+        # dlib's descriptor (~0.1 s) holds the GIL; in a worker process it overlaps the other encoders
+        self.parallel_face_features = self.reads_face_features and device.type == "cpu"
+        if self.parallel_face_features:
+            shared_worker().start()  # loads dlib's models in the background
 
     # ---------------------------------------------------------------- analyze
     def analyze(self, image=None, text=None, voice=None, *, audio=None) -> Analysis:
@@ -152,7 +160,7 @@ class MultimodalModel:
         if face is None and prepared_text is None and wave is None:
             raise ValueError("nothing to analyze: give a face photo, a description or a voice recording")
         if face is not None and self.reads_face_features:
-            face_features = read_face(face.image, face.tight_box if face.face_found else None).features[None]
+            face_features = self._face_features_later(face)  # runs while text and voice are encoded
         if wave is not None and self.reads_speaker_features:
             speaker_features = embed_speech(wave)[None]
         enc = self.encode_inputs(
@@ -168,6 +176,16 @@ class MultimodalModel:
         result = self._result(enc, fused, inputs, unimodal, face, notes)
         result.voice_input = wave
         return result
+
+    def _face_features_later(self, face) -> Callable[[], np.ndarray]:
+        """A call that returns the face's (1, dim) frozen features: computed in the face worker
+        process, in parallel with whatever this process does until it is called, when
+        `parallel_face_features` is on; else when called."""
+        box = face.tight_box if face.face_found else None
+        if not self.parallel_face_features:
+            return lambda: read_face(face.image, box).features[None]
+        pending = shared_worker().submit(face.image, box)
+        return lambda: pending.result().features[None]
 
     def _result(self, enc: Encoded, fused: FusionOutput, inputs, unimodal, face, notes) -> Analysis:
         probs = self.attribute_probs(fused.mu)
@@ -257,11 +275,12 @@ class MultimodalModel:
         texts: Sequence[str] | None = None,
         waves: Sequence[np.ndarray] | None = None,
         *,
-        face_features: np.ndarray | None = None,
+        face_features: np.ndarray | Callable[[], np.ndarray] | None = None,
         speaker_features: np.ndarray | None = None,
     ) -> Encoded:
         """images: (B, 64, 64, 3) uint8; texts: B strings; waves: B float32 16 kHz clips; the frozen
-        features (B, dim) of the faces and voices, when the network reads them (else ignored)."""
+        features (B, dim) of the faces and voices, when the network reads them (else ignored). The face
+        features may be a call that returns them: it is made after the text and voice are encoded."""
         inputs: dict[str, torch.Tensor] = {}
         text_tokens = None
         if images is not None:
@@ -273,6 +292,8 @@ class MultimodalModel:
             text_tokens = enc.tokens
         if waves is not None:
             inputs["mel"], inputs["mel_len"] = self._mel(waves)
+        if callable(face_features):
+            face_features = face_features()
         for key, values in (("face_features", face_features), ("speaker_features", speaker_features)):
             if values is not None:
                 inputs[key] = torch.as_tensor(np.asarray(values, np.float32), device=self.device)

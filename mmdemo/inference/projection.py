@@ -154,7 +154,7 @@ def build_gallery(
     model = load_model(checkpoint, device)
     samples = one_per_person(data, people)
     say(f"embedding {len(samples)} people")
-    inputs = Inputs.load(samples)  # the faces are kept for the table's thumbnails
+    inputs = Inputs.load(samples, features=model.reads_features)  # faces kept for the thumbnails
     emb = model.embed(inputs, [MODALITIES])[MODALITIES].float().cpu().numpy()
     say(f"laying out the map ({layout}, 2D and 3D)")
     settings = {"n_neighbors": n_neighbors, "min_dist": min_dist, "seed": seed}
