@@ -162,8 +162,13 @@ def app_url(browser_checkpoint, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory):
+    import cv2
+    from skimage.data import astronaut  # a public-domain NASA portrait: a real face, free to show
+
     d = tmp_path_factory.mktemp("media")
-    write_y4m(d / "webcam.y4m", EXAMPLES / "person2.png")
+    portrait = astronaut()[30:240, 122:332]  # head and shoulders, as a webcam frames a person
+    cv2.imwrite(str(d / "astronaut.png"), cv2.cvtColor(portrait, cv2.COLOR_RGB2BGR))
+    write_y4m(d / "webcam.y4m", d / "astronaut.png")
     write_wav(d / "microphone.wav", EXAMPLES / "person2.wav")
     return d
 
@@ -318,7 +323,7 @@ def test_webcam_microphone_analyze_in_a_real_browser(sync_api, browser_page, app
     shot("1-face")
 
     page.get_by_role("textbox", name="Description", exact=True).fill(
-        "A photo of a furious elderly bearded man with tan skin, silver hair and a hat."
+        "A smiling woman in her forties with short brown hair and light skin."
     )
 
     # Voice from the microphone: Record, wait for Stop (recording really started), 2 s, Stop.
