@@ -14,7 +14,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PLUMBING = {"mmdemo.schema", "mmdemo.audio", "mmdemo.runtime", "mmdemo.checkpoint"}
-RANK = {"synth": 1, "data": 2, "model": 3, "training": 4, "inference": 4, "serving": 5, "evaluation": 6}
+RANK = {
+    "synth": 1,
+    "extractors": 1,
+    "data": 2,
+    "model": 3,
+    "training": 4,
+    "inference": 4,
+    "serving": 5,
+    "evaluation": 6,
+}
 ENTRY_POINTS = {"mmdemo", "mmdemo.cli", "mmdemo.__main__", "mmdemo.analysis", "mmdemo.dataset"}
 TOP = 7  # the package entry, the CLI and the deprecated re-exports sit above every layer
 
