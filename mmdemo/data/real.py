@@ -438,3 +438,27 @@ def _manifest_row(c: Candidate, digest: str, size: int, licence: str) -> dict[st
         "group": c.group,
         "person_id": c.person_id,
     }
+
+
+TRAINING_DATA_FILE = "training_data.json"  # beside a checkpoint's config.json
+
+
+def training_data_record(folders: list[Path]) -> dict:
+    """What a run trained on, for its checkpoint's `training_data.json` and model card: per real
+    source (a folder built by `build_real_set`, which writes summary.json) its files, repositories
+    and licence; per other folder the number of samples, as synthetic or the user's own data."""
+    from mmdemo.data.loaders import open_samples
+
+    record: dict = {"folders": [], "sources": {}}
+    for folder in folders:
+        summary = Path(folder) / "summary.json"
+        if summary.is_file():
+            sources = json.loads(summary.read_text(encoding="utf-8")).get("sources", {})
+            for name, s in sources.items():
+                record["sources"][name] = {k: s[k] for k in ("files", "people", "repos", "licence") if k in s}
+            record["folders"].append({"path": str(folder), "kind": "real", "sources": sorted(sources)})
+        else:
+            record["folders"].append(
+                {"path": str(folder), "kind": "other", "samples": len(open_samples(folder))}
+            )
+    return record

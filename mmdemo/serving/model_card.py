@@ -12,8 +12,9 @@ import html
 import json
 from pathlib import Path
 
+from mmdemo.data.real import TRAINING_DATA_FILE
+
 REAL_METRICS_FILE = "real_metrics.json"
-TRAINING_DATA_FILE = "training_data.json"
 
 
 def _read(path: Path) -> dict:
@@ -40,7 +41,7 @@ def model_card(checkpoint: Path, metrics: dict, people: int, reads_real: bool) -
 
 
 def _sources_table(sources: dict) -> str:
-    lines = ["| source | files | licence |", "|---|---|---|"]
+    lines = ["| source | files in the real set (trained on its train split) | licence |", "|---|---|---|"]
     for name, s in sorted(sources.items()):
         licence = "; ".join(s.get("licence", [])) or "unknown"
         lines.append(f"| {html.escape(name)} | {s.get('files', '?'):,} | {html.escape(licence)} |")

@@ -22,6 +22,7 @@ from torch import nn
 from mmdemo import checkpoint as ckpt
 from mmdemo.data.features import KINDS, FeatureTable, sample_features
 from mmdemo.data.loaders import MultimodalDataset, Sample, add_log_mel, collate, open_samples
+from mmdemo.data.real import TRAINING_DATA_FILE, training_data_record
 from mmdemo.extractors.face import FEATURE_DIM as FACE_DIM
 from mmdemo.extractors.speaker import EMBEDDING_DIM as SPEAKER_DIM
 from mmdemo.model.discriminator import PatchDiscriminator
@@ -73,6 +74,7 @@ def train(
             data=" + ".join(str(d) for d in _folders(data)),
             init=str(init) if init else None,
         )
+        ckpt.atomic_write_json(out / TRAINING_DATA_FILE, training_data_record(_folders(data)))
     StepLoop(run).to_end()
     shutdown_distributed(place.dd)
     return out
