@@ -343,8 +343,10 @@ class MultimodalDataset(Dataset):
             elif self.augment:
                 text = aug.augment_text(s.attrs, s.mentions, text, rng)
             item["text"] = text
-        if applicable_attributes(s.attrs):
-            # what the text decoder learns to write: every known attribute, wording drawn at random
+        if s.text is not None and applicable_attributes(s.attrs):
+            # what the text decoder learns to write: every known attribute, wording drawn at random.
+            # Only for people who come with a description: a real photo labelled with two attributes
+            # would teach the decoder to describe everyone in two words.
             item["target_text"] = describe(s.attrs, rng, mentions=applicable_attributes(s.attrs))[0]
         if "voice_variant" in s.voice:
             item["voice_variant"] = s.voice["voice_variant"]
