@@ -148,16 +148,21 @@ def haar_to_hog(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
 
 
 def find_face_boxes(rgb: np.ndarray) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]] | None:
-    """(framing box, tight box) of the largest face: dlib's HOG detector first (it finds faces in
-    tight crops and small photos the cascade misses), the Haar cascade when dlib is absent or misses."""
+    """(framing box, tight box) of the largest face either detector finds. dlib's HOG detector finds
+    real faces in tight crops and small photos that the Haar cascade misses; the cascade finds
+    drawn faces HOG misses (a quarter of the synthetic ones). Both run (~10 ms each on a webcam
+    frame); with dlib absent, the cascade alone."""
     from mmdemo.extractors import face
 
+    candidates = []
     if face.available():
         tight = face.find_face(rgb)
         if tight is not None:
-            return hog_to_haar(tight), tight
+            candidates.append((hog_to_haar(tight), tight))
     box = detect_face(rgb)
-    return None if box is None else (box, haar_to_hog(box))
+    if box is not None:
+        candidates.append((box, haar_to_hog(box)))
+    return max(candidates, key=lambda c: c[0][2] * c[0][3], default=None)
 
 
 def detect_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
