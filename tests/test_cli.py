@@ -10,11 +10,11 @@ import pytest
 from mmdemo.cli import build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
-SUBCOMMANDS = ["data", "train", "evaluate", "gallery", "embed", "bench", "live"]
+SUBCOMMANDS = ["data", "features", "train", "evaluate", "evaluate-real", "gallery", "embed", "bench", "live"]
 SHARED = {  # flag -> the subcommands that take it
-    "--device": {"train", "evaluate", "gallery", "embed", "live"},
-    "--quiet": {"data", "train", "gallery", "embed", "bench"},
-    "--checkpoint": {"evaluate", "gallery", "embed", "bench", "live"},
+    "--device": {"train", "evaluate", "evaluate-real", "gallery", "embed", "live"},
+    "--quiet": {"data", "features", "train", "evaluate-real", "gallery", "embed", "bench"},
+    "--checkpoint": {"evaluate", "evaluate-real", "gallery", "embed", "bench", "live"},
 }
 
 
@@ -74,8 +74,14 @@ def test_bench_and_live_default_to_the_bundled_checkpoint(monkeypatch):
 
     monkeypatch.setattr(cli, "cmd_bench", recorder("bench"))
     monkeypatch.setattr(cli, "cmd_live", recorder("live"))
+    monkeypatch.setattr(cli, "cmd_evaluate_real", recorder("evaluate-real"))
     assert main(["bench"]) == 0 and main(["live", "--headless"]) == 0
-    assert seen == {"bench": DEFAULT_CHECKPOINT, "live": DEFAULT_CHECKPOINT}
+    assert main(["evaluate-real", "--data", "somewhere"]) == 0
+    assert seen == {
+        "bench": DEFAULT_CHECKPOINT,
+        "live": DEFAULT_CHECKPOINT,
+        "evaluate-real": DEFAULT_CHECKPOINT,
+    }
     assert DEFAULT_CHECKPOINT.is_absolute()
 
 
