@@ -11,6 +11,7 @@ from mmdemo.data.loaders import load_image, open_samples
 from mmdemo.data.preprocess import prepare_audio, prepare_image
 from mmdemo.extractors import face, speaker
 from mmdemo.model.network import FusionAutoencoder, ModelConfig
+from mmdemo.synth.contract import REQUIRED_COLUMNS
 from mmdemo.synth.voices import VoiceParams, synthesize
 
 
@@ -220,28 +221,7 @@ def _real_like_folder(tiny_data, root):
             )
     sf.write(root / "audio" / "silent.wav", np.zeros(16000, np.float32), 16000)
     rows.append({"id": "silent", "audio": "audio/silent.wav", "source": "URDU", "Male": "1"})
-    columns = [
-        "id",
-        "split",
-        "person_id",
-        "image",
-        "text",
-        "audio",
-        "Male",
-        "age_group",
-        "emotion",
-        "hair_color",
-        "Eyeglasses",
-        "Beard",
-        "Wearing_Hat",
-        "skin_tone",
-        "text_mentions",
-        "voice_variant",
-        "voice_pitch",
-        "voice_rate",
-        "source",
-        "group",
-    ]
+    columns = [*REQUIRED_COLUMNS, "source", "group"]  # what build_real_set writes, less provenance
     with open(root / "metadata.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, columns, restval="")
         writer.writeheader()
