@@ -42,26 +42,37 @@ def models_dir() -> Path:
 
 
 @lru_cache(maxsize=1)
-def _dlib():
+def _module():
     try:
         import dlib
     except ImportError:
         raise ExtractorMissing("dlib is not installed: pip install dlib-bin") from None
-    folder = models_dir()
+    return dlib
+
+
+@lru_cache(maxsize=1)
+def _detector():
+    return _module().get_frontal_face_detector()  # a few MB: all the app needs to find faces
+
+
+@lru_cache(maxsize=1)
+def _readers():
+    """The landmark predictor and the descriptor network (~130 MB), loaded on first use only."""
+    dlib, folder = _module(), models_dir()
     return (
-        dlib,
-        dlib.get_frontal_face_detector(),
         dlib.shape_predictor(str(folder / "shape_predictor_68_face_landmarks.dat")),
         dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat")),
     )
 
 
 def available() -> bool:
+    """dlib and its models are installed (nothing is loaded)."""
     try:
-        _dlib()
-    except (ExtractorMissing, RuntimeError):
+        _module()
+        folder = models_dir()
+    except ExtractorMissing:
         return False
-    return True
+    return (folder / "dlib_face_recognition_resnet_model_v1.dat").is_file()
 
 
 def find_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -95,7 +106,7 @@ def find_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
 
 def _detect(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     """dlib's HOG detector on an image of at most DETECT_SIDE (+ padding) pixels; the largest face."""
-    _, detector, _, _ = _dlib()
+    detector = _detector()
     # HOG's window is 80 px: upsampling lets it find faces filling a 48-px crop or ~40 px in a photo
     side = max(rgb.shape[:2])
     upsample = 2 if side < UPSAMPLE_BELOW // 2 else 1 if side < UPSAMPLE_BELOW else 0
@@ -119,7 +130,7 @@ def read_face(rgb: np.ndarray, box: tuple[int, int, int, int] | None) -> FaceRea
     read as a tight face crop, which is what a dataset crop or a detector miss on one usually is."""
     import cv2
 
-    dlib, _, predictor, recogniser = _dlib()
+    dlib, (predictor, recogniser) = _module(), _readers()
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     h, w = rgb.shape[:2]
     x, y, bw, bh = box if box is not None else _whole_image_box(w, h)
