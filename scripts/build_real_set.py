@@ -1,6 +1,6 @@
 """Rebuilds the real face/voice dataset from data_manifests/real.csv, or re-makes that manifest.
 
-python scripts/build_real_set.py build --out /work/realdata/real [--mirrors DIR] [--no-download]
+python scripts/build_real_set.py build --out data/real [--mirrors DIR] [--no-download]
 python scripts/build_real_set.py manifest --mirrors DIR
 
 `build` takes every file from a bare git mirror under --mirrors when one holds it and otherwise
