@@ -117,21 +117,14 @@ class FeatureTable:
             bar.close()
         return len(todo)
 
-
-def sample_features(
-    tables: dict[str, FeatureTable], samples: Sequence[Sample]
-) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Per kind: (N, dim) features in `samples` order and (N,) bool presence."""
-    out = {}
-    for kind, table in tables.items():
-        vecs = [table.get(s.id) for s in samples]
-        present = torch.tensor([v is not None for v in vecs])
-        values = torch.zeros(len(samples), KINDS[kind])
+    def stacked(self, samples: Sequence[Sample]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, dim) features in `samples` order (zeros where missing) and (N,) bool presence."""
+        vecs = [self.get(s.id) for s in samples]
+        values = torch.zeros(len(samples), KINDS[self.kind])
         for i, v in enumerate(vecs):
             if v is not None:
                 values[i] = torch.from_numpy(v)
-        out[kind] = (values, present)
-    return out
+        return values, torch.tensor([v is not None for v in vecs])
 
 
 def cached_or_computed(samples: Sequence[Sample], kind: str, *, waves: Sequence | None = None) -> np.ndarray:
@@ -142,7 +135,9 @@ def cached_or_computed(samples: Sequence[Sample], kind: str, *, waves: Sequence 
     for i, s in enumerate(samples):
         path = Path(s.image if kind == "face" else s.audio)
         root = next((p for p in path.parents if (p / "metadata.csv").is_file()), None)
-        table = tables.setdefault(root, FeatureTable(root, kind)) if root is not None else None
+        if root is not None and root not in tables:  # each folder's cache is read once, not per sample
+            tables[root] = FeatureTable(root, kind)
+        table = tables.get(root)
         cached = table.rows.get(s.id) if table is not None else None
         if cached is not None and cached[0] == _file_key(path):
             out[i] = cached[1]

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from mmdemo import checkpoint as ckpt
-from mmdemo.data.features import KINDS, FeatureTable, sample_features
+from mmdemo.data.features import KINDS, FeatureTable
 from mmdemo.data.loaders import MultimodalDataset, Sample, add_log_mel, collate, open_samples
 from mmdemo.data.real import TRAINING_DATA_FILE, training_data_record
 from mmdemo.extractors.face import FEATURE_DIM as FACE_DIM
@@ -196,7 +196,7 @@ def _train_features(folders: list[Path], place: Place) -> dict[str, tuple[torch.
                 FeatureTable(folder, kind).update(mine, workers=1, progress=place.progress)
             if place.dd.active:
                 torch.distributed.barrier()
-            parts[kind].append(sample_features({kind: FeatureTable(folder, kind)}, mine)[kind])
+            parts[kind].append(FeatureTable(folder, kind).stacked(mine))
     return {kind: (torch.cat([v for v, _ in p]), torch.cat([m for _, m in p])) for kind, p in parts.items()}
 
 
