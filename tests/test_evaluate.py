@@ -19,6 +19,7 @@ from mmdemo.evaluation.judges import (
     judge_accuracy,
     train_evaluator,
 )
+from mmdemo.inference.model import Reading
 from mmdemo.schema import ATTRIBUTES, NAMES, VOICE_ATTRIBUTES, to_indices
 from mmdemo.synth.descriptions import applicable_attributes, describe
 from mmdemo.synth.generator import sample_attributes
@@ -76,13 +77,14 @@ class StandInModel:
         rows = nearest.argmax(1).numpy()
         return self.perm.get(output, np.arange(len(self.e)))[rows]
 
-    def embed(self, inputs, subsets, *, batch_size=256):
+    def read(self, inputs, subsets, *, batch_size=256):
         assert len(inputs) == len(self.e)
         return {
-            tuple(s): self.e[self.perm.get(f"embed/{'+'.join(s)}", np.arange(len(self.e)))] for s in subsets
+            tuple(s): Reading(self.e[self.perm.get(f"embed/{'+'.join(s)}", np.arange(len(self.e)))])
+            for s in subsets
         }
 
-    def predict_attributes(self, mu):
+    def predict_attributes(self, mu, evidence=None):
         return [dict(self.ts.samples[i].attrs) for i in self._rows("attributes", mu)]
 
     def decode_images(self, z):

@@ -162,6 +162,64 @@ def test_checkpoints_without_feature_fields_still_load():
     assert len(_tiny_net().feature_proj) == 0
 
 
+def test_attribute_readers_correct_only_what_their_modality_carries():
+    from mmdemo.schema import ATTRIBUTES
+
+    net = _tiny_net(
+        face_feature_dim=face.FEATURE_DIM, speaker_feature_dim=speaker.EMBEDDING_DIM, attribute_readers=True
+    )
+    torch.manual_seed(1)
+    mel, mel_len = torch.randn(3, 120, 64), torch.tensor([120, 100, 80])
+    voice_feats = torch.randn(3, speaker.EMBEDDING_DIM)
+    out = net.encode(
+        {
+            "mel": mel,
+            "mel_len": mel_len,
+            "speaker_features": voice_feats,
+            "speaker_features_mask": torch.tensor([True, True, False]),
+        }
+    )
+    assert out.evidence_rows.tolist() == [True, True, False]
+    assert out.evidence[2].abs().max() == 0  # no feature token, no correction
+    per_attribute = out.evidence.split([len(a.values) for a in ATTRIBUTES], -1)
+    for a, ev in zip(ATTRIBUTES, per_attribute):
+        assert (ev[:2].abs().max() > 0) == ("voice" in a.observable_from), a.name
+    corrected = net.attribute_logits(out.mu, out.evidence)
+    plain = net.attribute_logits(out.mu)
+    assert all(torch.equal(c[2], p[2]) for c, p in zip(corrected, plain))
+    text_only = net.encode({"text_states": torch.randn(3, 5, 384), "text_mask": torch.ones(3, 5).bool()})
+    assert text_only.evidence_rows.sum() == 0
+
+
+def test_reader_loss_leaves_the_latent_head_alone():
+    """The readers learn the latent's residual error; the latent's own head must keep reading alone."""
+    from mmdemo.schema import ATTRIBUTES
+    from mmdemo.training.objective import decoder_losses
+
+    net = _tiny_net(face_feature_dim=face.FEATURE_DIM, attribute_readers=True).train()
+    b = 4
+    inputs = {"image": torch.rand(b, 3, 64, 64), "face_features": torch.randn(b, face.FEATURE_DIM)}
+    out = net.encode(inputs)
+    batch = {
+        "image": inputs["image"],
+        "has_image": torch.ones(b, dtype=torch.bool),
+        "has_voice_params": torch.zeros(b, dtype=torch.bool),
+        "attrs": torch.zeros(b, len(ATTRIBUTES), dtype=torch.long),
+    }
+    losses, _ = decoder_losses(
+        net,
+        batch,
+        out.mu,
+        out.logvar,
+        rows=torch.ones(b, dtype=torch.bool),
+        gen=torch.Generator().manual_seed(0),
+        evidence=(out.evidence, out.evidence_rows),
+    )
+    losses["attribute_readers"].backward()
+    assert all(p.grad is None or p.grad.abs().max() == 0 for p in net.attribute_head.parameters())
+    assert net.attribute_readers["face_features"].weight.grad.abs().max() > 0
+
+
 # ------------------------------------------------------------------ end to end
 @pytest.mark.slow
 def test_fine_tuning_adds_feature_tokens_and_analyze_reads_them(tiny_checkpoint, tiny_data, tmp_path, faces):
@@ -182,6 +240,7 @@ def test_fine_tuning_adds_feature_tokens_and_analyze_reads_them(tiny_checkpoint,
     model = load_model(out, device="cpu")
     assert model.reads_face_features and model.reads_speaker_features
     assert model.config.face_feature_dim == face.FEATURE_DIM
+    assert set(model.net.attribute_readers) == {"face_features", "speaker_features"}
     _, images = faces
     voice = (16000, _espeak("m3", 40, "Good morning."))
     result = model.analyze(images[0], "a smiling man", voice)

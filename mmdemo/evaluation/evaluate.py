@@ -108,10 +108,11 @@ def measure(
 ) -> tuple[dict, dict]:
     """Every metric of `model` on `ts`, judged by `evaluator`; (metrics, predictions for reports)."""
     truth = [s.attrs for s in ts.samples]
-    mus = {subset_name(s): mu for s, mu in model.embed(ts.inputs, SUBSETS, batch_size=batch_size).items()}
+    readings = {subset_name(s): r for s, r in model.read(ts.inputs, SUBSETS, batch_size=batch_size).items()}
+    mus = {subset: r.mu for subset, r in readings.items()}
     metrics, preds = {}, {}
-    for subset in mus:
-        preds[subset] = model.predict_attributes(mus[subset])
+    for subset, r in readings.items():
+        preds[subset] = model.predict_attributes(r.mu, r.evidence)  # as analyze reads them
         metrics[f"attr_acc/{subset}"] = _accuracy(
             preds[subset], truth, [scored_attributes(subset, s) for s in ts.samples]
         )

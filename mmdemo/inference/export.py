@@ -62,14 +62,16 @@ def embed_dataset(
     bar = tqdm(total=len(samples), unit="sample", desc="embed", disable=not progress)
     for available, members in groups.items():
         advance = lambda k, base=bar.n: bar.update(base + k - bar.n)
-        mus = model.embed(members, subsets_of(available), batch_size=BATCH, progress=advance)
+        readings = model.read(members, subsets_of(available), batch_size=BATCH, progress=advance)
         # Rows go out batch by batch, each batch's subsets in turn: the order earlier versions wrote.
         for i in range(0, len(members), BATCH):
             chunk = members[i : i + BATCH]
             own = _own_faces(chunk) if "image" in available else None
-            for subset, mu in mus.items():
-                rows += _subset_rows(model, gallery, chunk, subset, mu[i : i + BATCH])
-                faces += list(own if own is not None else model.decode_images(mu[i : i + BATCH]))
+            for subset, r in readings.items():
+                mu = r.mu[i : i + BATCH]
+                evidence = None if r.evidence is None else r.evidence[i : i + BATCH]
+                rows += _subset_rows(model, gallery, chunk, subset, mu, evidence)
+                faces += list(own if own is not None else model.decode_images(mu))
     bar.close()
     if gallery is None:
         log.warning("%s has no map (gallery/); the x/y columns are left out", checkpoint)
@@ -82,10 +84,11 @@ def _own_faces(samples) -> np.ndarray:
     return np.stack([load_image(s) for s in samples])
 
 
-def _subset_rows(model, gallery, samples, subset: tuple[str, ...], mu) -> list[dict]:
-    """The table rows of `samples` embedded (as `mu`) from `subset` of their inputs."""
+def _subset_rows(model, gallery, samples, subset: tuple[str, ...], mu, evidence) -> list[dict]:
+    """The table rows of `samples` embedded (as `mu`, with the readers' `evidence`) from `subset`
+    of their inputs."""
     emb = mu.float().cpu().numpy()
-    predicted = model.predict_attributes(mu)
+    predicted = model.predict_attributes(mu, evidence)
     coords = gallery.place(emb) if gallery is not None else None
     return [
         {

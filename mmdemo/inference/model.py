@@ -100,6 +100,23 @@ class Inputs:
 
 
 @dataclass
+class Reading:
+    """N people read under one subset: the fused latent means and, for a network with attribute
+    readers, their (N, logits) correction from the frozen features (see `attribute_probs`)."""
+
+    mu: torch.Tensor  # (N, Z)
+    evidence: torch.Tensor | None = None
+
+    @classmethod
+    def joined(cls, parts: Sequence[FusionOutput]) -> Reading:
+        evidence = [p.evidence for p in parts]
+        return cls(
+            torch.cat([p.mu for p in parts]),
+            None if any(e is None for e in evidence) else torch.cat(evidence),
+        )
+
+
+@dataclass
 class Analysis:
     inputs: tuple[str, ...]  # modalities that were used
     embedding: np.ndarray  # fused latent mean, (Z,)
@@ -188,7 +205,7 @@ class MultimodalModel:
         return lambda: pending.result().features[None]
 
     def _result(self, enc: Encoded, fused: FusionOutput, inputs, unimodal, face, notes) -> Analysis:
-        probs = self.attribute_probs(fused.mu)
+        probs = self.attribute_probs(fused.mu, fused.evidence)  # with the frozen features' correction
         attributes, confidences = {}, {}
         for a, p in zip(ATTRIBUTES, probs):
             k = int(p[0].argmax())
@@ -237,6 +254,21 @@ class MultimodalModel:
         progress: Callable[[int], None] | None = None,
     ) -> dict[tuple[str, ...], torch.Tensor]:
         """Fused latent means (N, Z) of N people under each subset, encoding each batch once.
+        Arguments as `read`'s."""
+        readings = self.read(inputs, subsets, batch_size=batch_size, progress=progress)
+        return {s: r.mu for s, r in readings.items()}
+
+    @torch.no_grad()
+    def read(
+        self,
+        inputs: Inputs | Sequence,
+        subsets: Sequence[Sequence[str]] = SUBSETS,
+        *,
+        batch_size: int = 256,
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[tuple[str, ...], Reading]:
+        """Per subset, N people's fused latent means and the attribute readers' evidence (what
+        `analyze` reads attributes from), encoding each batch once.
 
         inputs: `Inputs`, or dataset samples that have every modality the subsets use; samples are
         read one batch at a time, so a large dataset's voices never sit in memory all at once.
@@ -248,7 +280,7 @@ class MultimodalModel:
             missing = [m for m in needed if inputs.get(m) is None]
             if missing:
                 raise ValueError(f"the subsets use {', '.join(missing)}, which the inputs do not have")
-        out: dict[tuple[str, ...], list[torch.Tensor]] = {s: [] for s in subsets}
+        out: dict[tuple[str, ...], list[FusionOutput]] = {s: [] for s in subsets}
         for start in range(0, len(inputs), batch_size):
             stop = start + batch_size
             part = (
@@ -262,10 +294,10 @@ class MultimodalModel:
                 speaker_features=part.speaker_features if "voice" in needed else None,
             )
             for subset in subsets:
-                out[subset].append(self.fuse(enc, subset).mu)
+                out[subset].append(self.fuse(enc, subset))
             if progress is not None:
                 progress(min(stop, len(inputs)))
-        return {s: torch.cat(v) for s, v in out.items()}
+        return {s: Reading.joined(parts) for s, parts in out.items()}
 
     # ---------------------------------------------------------------- encode
     @torch.no_grad()
@@ -364,12 +396,18 @@ class MultimodalModel:
         ]
 
     @torch.no_grad()
-    def attribute_probs(self, mu: torch.Tensor) -> list[np.ndarray]:
-        """Per attribute (schema order): (B, n_values) probabilities."""
-        return [lg.softmax(-1).cpu().numpy() for lg in self.net.attribute_logits(mu.to(self.device))]
+    def attribute_probs(self, mu: torch.Tensor, evidence: torch.Tensor | None = None) -> list[np.ndarray]:
+        """Per attribute (schema order): (B, n_values) probabilities read from the latent, corrected
+        by the attribute readers when `evidence` (`FusionOutput.evidence`) is given."""
+        logits = self.net.attribute_logits(
+            mu.to(self.device), None if evidence is None else evidence.to(self.device)
+        )
+        return [lg.float().softmax(-1).cpu().numpy() for lg in logits]
 
-    def predict_attributes(self, mu: torch.Tensor) -> list[dict[str, str]]:
-        probs = self.attribute_probs(mu)
+    def predict_attributes(
+        self, mu: torch.Tensor, evidence: torch.Tensor | None = None
+    ) -> list[dict[str, str]]:
+        probs = self.attribute_probs(mu, evidence)
         return [
             {a.name: a.values[int(p[i].argmax())] for a, p in zip(ATTRIBUTES, probs)}
             for i in range(mu.shape[0])

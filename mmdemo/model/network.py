@@ -31,7 +31,7 @@ VOICE_PARAM_NAMES = ("pitch", "rate", "range", "volume")
 
 
 # config fields added after checkpoints were first published: absent means the default (not used)
-OPTIONAL_FIELDS = ("face_feature_dim", "speaker_feature_dim")
+OPTIONAL_FIELDS = ("face_feature_dim", "speaker_feature_dim", "attribute_readers")
 # which modality each frozen feature token joins, and the input keys that carry it
 FEATURE_TOKENS = {"image": "face_features", "voice": "speaker_features"}
 
@@ -61,6 +61,10 @@ class ModelConfig:
     # frozen real-world features, one extra token each (0 = not used; checkpoints before 0.3 lack them)
     face_feature_dim: int = 0  # dlib descriptor + landmarks, beside the face's patch tokens
     speaker_feature_dim: int = 0  # GE2E speaker embedding, beside the voice's frame tokens
+    # per feature token, a linear reader whose logits correct the latent's attribute reading: the
+    # frozen features know a real face's gender or a real voice's sex better than a 64-d latent that
+    # also has to redraw the face (see FusionAutoencoder.fuse)
+    attribute_readers: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,6 +88,10 @@ class FusionOutput:
     layout: dict[str, slice]  # where each present modality's tokens sit in the sequence
     key_mask: torch.Tensor  # (B, N) True for a real token
     attentions: list[torch.Tensor] | None  # per layer (B, H, N, N), when asked
+    # the attribute readers' correction to attribute_logits(mu), (B, sum of attribute values), and
+    # the (B,) rows it applies to (a fused feature token); None for a network without readers
+    evidence: torch.Tensor | None = None
+    evidence_rows: torch.Tensor | None = None
 
 
 # ------------------------------------------------------------------ encoders
@@ -277,6 +285,17 @@ class FusionAutoencoder(nn.Module):
             }
         )
 
+        n_logits = sum(len(a.values) for a in ATTRIBUTES)
+        self.attribute_readers = nn.ModuleDict(
+            {key: nn.Linear(c.dim, n_logits) for key in self.feature_proj} if c.attribute_readers else {}
+        )
+        for modality, key in FEATURE_TOKENS.items():
+            # a reader only speaks for the attributes its modality carries (a voice says nothing of hats)
+            observes = torch.cat(
+                [torch.full((len(a.values),), modality in a.observable_from) for a in ATTRIBUTES]
+            )
+            self.register_buffer(f"_{key}_observes", observes.float(), persistent=False)
+
     def extra_tokens(self, modality: str) -> int:
         """Tokens after the modality's own (patches, words, frames): its frozen-feature token."""
         return int(FEATURE_TOKENS.get(modality) in self.feature_proj)
@@ -338,16 +357,42 @@ class FusionAutoencoder(nn.Module):
             x, attn = block(x, key_mask, want_attention)
             attentions.append(attn)
         mu, logvar = self.to_latent(self.norm(x[:, 0])).chunk(2, -1)
+        evidence, evidence_rows = self._evidence(tokens, b) if self.attribute_readers else (None, None)
         return FusionOutput(
-            mu, logvar.clamp(-10, 6), layout, key_mask, attentions if want_attention else None
+            mu,
+            logvar.clamp(-10, 6),
+            layout,
+            key_mask,
+            attentions if want_attention else None,
+            evidence,
+            evidence_rows,
         )
+
+    def _evidence(self, tokens, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The readers' summed logits over the fused modalities' feature tokens (masked rows add 0)."""
+        first = next(iter(tokens.values()))[0]
+        evidence = first.new_zeros(b, self.attribute_head[-1].out_features)
+        rows = torch.zeros(b, dtype=torch.bool, device=first.device)
+        for m, (x, mask) in tokens.items():
+            key = FEATURE_TOKENS.get(m)
+            if key in self.attribute_readers:
+                present = mask[:, -1]  # the feature token is the modality's last
+                observes = getattr(self, f"_{key}_observes")
+                evidence = evidence + self.attribute_readers[key](x[:, -1]) * observes * present[:, None]
+                rows = rows | present
+        return evidence, rows
 
     def encode(self, inputs: Mapping[str, torch.Tensor], *, want_attention: bool = False) -> FusionOutput:
         return self.fuse(self.tokens(inputs), want_attention=want_attention)
 
     # -- decoding
-    def attribute_logits(self, z: torch.Tensor) -> list[torch.Tensor]:
-        return list(self.attribute_head(z).split([len(a.values) for a in ATTRIBUTES], -1))
+    def attribute_logits(self, z: torch.Tensor, evidence: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Per attribute (schema order): (B, n_values) logits read from the latent, plus the
+        attribute readers' correction when `evidence` (FusionOutput.evidence) is given."""
+        logits = self.attribute_head(z)
+        if evidence is not None:
+            logits = logits + evidence.to(logits.dtype)
+        return list(logits.split([len(a.values) for a in ATTRIBUTES], -1))
 
     def voice_outputs(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(variant logits (B, n_variants), normalised pitch/rate/range/volume (B, 4))."""

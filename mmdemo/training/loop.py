@@ -144,8 +144,10 @@ def build_run(
     else:
         model_cfg = build_model_config(cfg, samples, texts)
     if cfg.real_features and not resuming:
-        model_cfg = replace(model_cfg, face_feature_dim=FACE_DIM, speaker_feature_dim=SPEAKER_DIM)
-    if start_from is not None and start_from.config != model_cfg:  # fine-tuning adds the feature tokens
+        model_cfg = replace(
+            model_cfg, face_feature_dim=FACE_DIM, speaker_feature_dim=SPEAKER_DIM, attribute_readers=True
+        )
+    if start_from is not None and start_from.config != model_cfg:  # fine-tuning adds the feature layers
         start_from = _widened(start_from, model_cfg, place.device)
     cfg = replace(cfg, model=model_cfg)
     features = _train_features(folders, place) if model_cfg.face_feature_dim else {}
@@ -177,10 +179,11 @@ def _folders(data: str | Path | Sequence[str | Path]) -> list[Path]:
 
 
 def _widened(net: FusionAutoencoder, config: ModelConfig, device: torch.device) -> FusionAutoencoder:
-    """`net` with the layers `config` adds (the frozen-feature tokens) freshly initialised."""
+    """`net` with the layers `config` adds (the frozen-feature tokens and their attribute readers)
+    freshly initialised."""
     wider = FusionAutoencoder(config).to(device)
     missing, unexpected = wider.load_state_dict(net.state_dict(), strict=False)
-    if unexpected or any(not k.startswith("feature_proj.") for k in missing):
+    if unexpected or any(not k.startswith(("feature_proj.", "attribute_readers.")) for k in missing):
         raise ValueError(f"cannot fine-tune: the checkpoint's layers differ ({unexpected or missing})")
     return wider
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from mmdemo.model.losses import info_nce, kl_to_standard_normal, ssim
 from mmdemo.model.network import FusionAutoencoder
-from mmdemo.schema import MODALITIES, SUBSETS, UNKNOWN
+from mmdemo.schema import ATTRIBUTES, MODALITIES, SUBSETS, UNKNOWN
 from mmdemo.training.config import TrainConfig
 
 
@@ -44,11 +44,17 @@ def random_singles(avail: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 def fuse_by_subset(model: FusionAutoencoder, tokens: dict, chosen: torch.Tensor):
     """Fuses each row with only its chosen modalities; rows sharing a subset run together.
 
-    Returns mu, logvar (B, Z). Grouping keeps sequences short: no padded keys for absent modalities."""
+    Returns mu, logvar (B, Z) and the attribute readers' evidence: (B, logits) and its (B,) rows, or
+    None for a network without readers. Grouping keeps sequences short: no padded keys for absent
+    modalities."""
     b = chosen.shape[0]
     z = model.config.latent_dim
     device = next(iter(tokens.values()))[0].device
     mu, logvar = torch.zeros(b, z, device=device), torch.zeros(b, z, device=device)
+    evidence = evidence_rows = None
+    if model.attribute_readers:
+        evidence = torch.zeros(b, model.attribute_head[-1].out_features, device=device)
+        evidence_rows = torch.zeros(b, dtype=torch.bool, device=device)
     patterns, inverse = torch.unique(chosen, dim=0, return_inverse=True)
     for p, pattern in enumerate(patterns):
         rows = (inverse == p).nonzero()[:, 0].to(device)
@@ -57,14 +63,25 @@ def fuse_by_subset(model: FusionAutoencoder, tokens: dict, chosen: torch.Tensor)
             continue
         out = model.fuse(sub)
         mu, logvar = mu.index_copy(0, rows, out.mu), logvar.index_copy(0, rows, out.logvar)
-    return mu, logvar
+        if out.evidence is not None:
+            evidence = evidence.index_copy(0, rows, out.evidence.to(evidence.dtype))
+            evidence_rows = evidence_rows.index_copy(0, rows, out.evidence_rows)
+    return mu, logvar, (evidence, evidence_rows) if evidence is not None else None
 
 
 def decoder_losses(
-    model: FusionAutoencoder, batch: dict, mu, logvar, *, rows: torch.Tensor, gen: torch.Generator
+    model: FusionAutoencoder,
+    batch: dict,
+    mu,
+    logvar,
+    *,
+    rows: torch.Tensor,
+    gen: torch.Generator,
+    evidence: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Reconstruction, attribute, voice and KL losses of one latent batch, over the `rows` marked
-    True; also returns the decoded faces."""
+    True; also returns the decoded faces. `evidence`: the attribute readers' (logits, rows), whose
+    loss trains them to correct the latent's reading."""
     eps = torch.randn(mu.shape, generator=gen).to(mu.device)
     z = mu + eps * (0.5 * logvar).exp()
     losses = {}
@@ -84,15 +101,30 @@ def decoder_losses(
         v_ce = F.cross_entropy(variant_logits, batch["variant_idx"].clamp_min(0), reduction="none")
         v_mse = ((params - batch["voice_params_norm"]) ** 2).mean(1)
         losses["voice"] = ((v_ce + v_mse) * has_vp).sum() / has_vp.sum()
-    attr_losses = [
-        F.cross_entropy(logits, batch["attrs"][:, i], ignore_index=UNKNOWN, reduction="none")
-        for i, logits in enumerate(model.attribute_logits(mu))
-    ]
-    known = (batch["attrs"] != UNKNOWN).float()
-    per_row = torch.stack(attr_losses, 1).sum(1) / known.sum(1).clamp_min(1)
-    losses["attributes"] = (per_row * rows).sum() / denom
+    losses["attributes"] = (_attribute_loss(model.attribute_logits(mu), batch) * rows).sum() / denom
+    if evidence is not None:
+        # the readers learn what the latent's reading misses; the latent's head is not moved by it, so
+        # the latent alone still reads every attribute (descriptions, neighbours and gallery need it)
+        logits, has_evidence = evidence
+        has_evidence = has_evidence.float() * rows
+        latent = model.attribute_head(mu).detach()
+        corrected = _attribute_loss(list((latent + logits).split(ATTRIBUTE_SIZES, -1)), batch)
+        losses["attribute_readers"] = (corrected * has_evidence).sum() / has_evidence.sum().clamp_min(1)
     losses["kl"] = (kl_to_standard_normal(mu, logvar) * rows).sum() / denom
     return losses, recon
+
+
+ATTRIBUTE_SIZES = [len(a.values) for a in ATTRIBUTES]
+
+
+def _attribute_loss(logits: list[torch.Tensor], batch: dict) -> torch.Tensor:
+    """(B,) cross-entropy averaged over each row's known attributes."""
+    per_attribute = [
+        F.cross_entropy(lg, batch["attrs"][:, i], ignore_index=UNKNOWN, reduction="none")
+        for i, lg in enumerate(logits)
+    ]
+    known = (batch["attrs"] != UNKNOWN).float()
+    return torch.stack(per_attribute, 1).sum(1) / known.sum(1).clamp_min(1)
 
 
 def _text_loss(model: FusionAutoencoder, batch: dict, z: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -116,17 +148,18 @@ def step_losses(model: FusionAutoencoder, cfg: TrainConfig, batch: dict, step: i
     tokens = model.tokens(inputs)
     avail = torch.stack([batch["has_image"], batch["has_text"], batch["has_voice"]], 1).cpu()
     subset, single = random_subsets(avail, gen), random_singles(avail, gen)
-    mu_a, logvar_a = fuse_by_subset(model, tokens, subset)
-    mu_b, logvar_b = fuse_by_subset(model, tokens, single)
+    mu_a, logvar_a, evidence_a = fuse_by_subset(model, tokens, subset)
+    mu_b, logvar_b, evidence_b = fuse_by_subset(model, tokens, single)
     every = torch.ones(avail.shape[0], dtype=torch.bool, device=mu_a.device)
-    parts_a, recon_a = decoder_losses(model, batch, mu_a, logvar_a, rows=every, gen=gen)
-    parts_b, _ = decoder_losses(model, batch, mu_b, logvar_b, rows=every, gen=gen)
+    parts_a, recon_a = decoder_losses(model, batch, mu_a, logvar_a, rows=every, gen=gen, evidence=evidence_a)
+    parts_b, _ = decoder_losses(model, batch, mu_b, logvar_b, rows=every, gen=gen, evidence=evidence_b)
     weights = {
         "image_l1": cfg.image_l1,
         "image_ssim": cfg.image_ssim,
         "text_ce": cfg.text_ce,
         "voice": cfg.voice,
         "attributes": cfg.attributes,
+        "attribute_readers": cfg.attributes,
         "kl": cfg.kl_weight * min(1.0, step / max(1, cfg.kl_warmup_steps)),
     }
     parts = {k: 0.5 * (parts_a.get(k, 0) + parts_b.get(k, 0)) for k in parts_a}
