@@ -220,6 +220,32 @@ def test_reader_loss_leaves_the_latent_head_alone():
     assert net.attribute_readers["face_features"].weight.grad.abs().max() > 0
 
 
+def test_a_training_step_feeds_the_batch_features_to_the_fusion():
+    """The loop puts each row's frozen features and their presence in the batch; the step must pass
+    them on, or the feature tokens and readers train on nothing."""
+    from mmdemo.schema import ATTRIBUTES
+    from mmdemo.training.config import resolve_config
+    from mmdemo.training.objective import step_losses
+
+    net = _tiny_net(face_feature_dim=face.FEATURE_DIM, attribute_readers=True).train()
+    b = 6
+    batch = {
+        "image": torch.rand(b, 3, 64, 64),
+        "has_image": torch.ones(b, dtype=torch.bool),
+        "has_text": torch.zeros(b, dtype=torch.bool),
+        "has_voice": torch.zeros(b, dtype=torch.bool),
+        "has_voice_params": torch.zeros(b, dtype=torch.bool),
+        "attrs": torch.zeros(b, len(ATTRIBUTES), dtype=torch.long),
+        "face_features": torch.randn(b, face.FEATURE_DIM),
+        "face_features_mask": torch.tensor([True, True, True, False, False, False]),
+    }
+    cfg = resolve_config("tiny")
+    _, parts, _ = step_losses(net, cfg, batch, 1, torch.Generator().manual_seed(0))
+    assert parts["attribute_readers"] > 0
+    parts["attribute_readers"].backward()
+    assert net.attribute_readers["face_features"].weight.grad.abs().max() > 0
+
+
 # ------------------------------------------------------------------ end to end
 @pytest.mark.slow
 def test_fine_tuning_adds_feature_tokens_and_analyze_reads_them(tiny_checkpoint, tiny_data, tmp_path, faces):

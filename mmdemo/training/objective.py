@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmdemo.model.losses import info_nce, kl_to_standard_normal, ssim
-from mmdemo.model.network import FusionAutoencoder
+from mmdemo.model.network import FEATURE_TOKENS, FusionAutoencoder
 from mmdemo.schema import ATTRIBUTES, MODALITIES, SUBSETS, UNKNOWN
 from mmdemo.training.config import TrainConfig
 
@@ -145,6 +145,9 @@ def step_losses(model: FusionAutoencoder, cfg: TrainConfig, batch: dict, step: i
         inputs["text_states"], inputs["text_mask"] = batch["text_states"], batch["text_mask"]
     if batch["has_voice"].any():
         inputs["mel"], inputs["mel_len"] = batch["mel"], batch["mel_len"]
+    for key in FEATURE_TOKENS.values():  # the frozen features, with the rows that have them
+        if key in batch:
+            inputs[key], inputs[f"{key}_mask"] = batch[key], batch[f"{key}_mask"]
     tokens = model.tokens(inputs)
     avail = torch.stack([batch["has_image"], batch["has_text"], batch["has_voice"]], 1).cpu()
     subset, single = random_subsets(avail, gen), random_singles(avail, gen)
