@@ -71,6 +71,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fit_readers(args: argparse.Namespace) -> int:
+    import json
+
+    from mmdemo.training.readers import refit_checkpoint
+
+    start = time.perf_counter()
+    record = refit_checkpoint(
+        args.checkpoint, args.data, l2=args.l2, device=args.device, progress=not args.quiet
+    )
+    print(json.dumps(record, indent=2))
+    print(f"refitted the attribute readers of {args.checkpoint} in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
 def cmd_features(args: argparse.Namespace) -> int:
     from mmdemo.data.features import KINDS, FeatureTable
     from mmdemo.data.loaders import open_samples
@@ -265,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_data,
         _add_features,
         _add_train,
+        _add_fit_readers,
         _add_evaluate,
         _add_evaluate_real,
         _add_gallery,
@@ -333,6 +348,21 @@ def _add_train(sub) -> None:
         "choice: on for default, off for tiny)",
     )
     p.set_defaults(func=cmd_train)
+
+
+def _add_fit_readers(sub) -> None:
+    p = sub.add_parser(
+        "fit-readers",
+        parents=[CHECKPOINT, DEVICE, QUIET],
+        help="refit a checkpoint's attribute readers (train does it last) on its frozen-feature data",
+    )
+    p.add_argument(
+        "--data", required=True, type=Path, nargs="+", help="dataset folders: fit on train, choose on val"
+    )
+    p.add_argument(
+        "--l2", type=float, default=None, help="the weights' L2 penalty (default: chosen on the val split)"
+    )
+    p.set_defaults(func=cmd_fit_readers)
 
 
 def _add_evaluate(sub) -> None:

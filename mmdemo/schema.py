@@ -62,6 +62,8 @@ ATTRIBUTES: tuple[Attribute, ...] = (
 )
 BY_NAME: dict[str, Attribute] = {a.name: a for a in ATTRIBUTES}
 NAMES: tuple[str, ...] = tuple(a.name for a in ATTRIBUTES)
+# how many values each attribute has: the widths of its slice of the attribute logits, in schema order
+ATTRIBUTE_SIZES: tuple[int, ...] = tuple(len(a.values) for a in ATTRIBUTES)
 VOICE_ATTRIBUTES: tuple[str, ...] = tuple(a.name for a in ATTRIBUTES if "voice" in a.observable_from)
 
 # Age ranges behind each age group (years), used by the renderer and descriptions.

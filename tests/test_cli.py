@@ -10,11 +10,22 @@ import pytest
 from mmdemo.cli import build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
-SUBCOMMANDS = ["data", "features", "train", "evaluate", "evaluate-real", "gallery", "embed", "bench", "live"]
+SUBCOMMANDS = [
+    "data",
+    "features",
+    "train",
+    "fit-readers",
+    "evaluate",
+    "evaluate-real",
+    "gallery",
+    "embed",
+    "bench",
+    "live",
+]
 SHARED = {  # flag -> the subcommands that take it
-    "--device": {"train", "evaluate", "evaluate-real", "gallery", "embed", "live"},
-    "--quiet": {"data", "features", "train", "evaluate-real", "gallery", "embed", "bench"},
-    "--checkpoint": {"evaluate", "evaluate-real", "gallery", "embed", "bench", "live"},
+    "--device": {"train", "fit-readers", "evaluate", "evaluate-real", "gallery", "embed", "live"},
+    "--quiet": {"data", "features", "train", "fit-readers", "evaluate-real", "gallery", "embed", "bench"},
+    "--checkpoint": {"fit-readers", "evaluate", "evaluate-real", "gallery", "embed", "bench", "live"},
 }
 
 
@@ -55,7 +66,7 @@ def test_shared_flag_defaults():
         assert parsers[name].get_default("device") == "auto"
     for name in SHARED["--quiet"]:
         assert parsers[name].get_default("quiet") is False
-    for name in ("evaluate", "gallery", "embed"):
+    for name in ("fit-readers", "evaluate", "gallery", "embed"):
         assert parsers[name]._option_string_actions["--checkpoint"].required
 
 
@@ -89,3 +100,14 @@ def test_main_returns_the_exit_status_of_a_refused_command(tmp_path, capsys):
     status = main(["data", "--out", str(tmp_path / "d"), "--count", "-1", "--quiet"])
     assert status == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_refitting_readers_of_a_checkpoint_without_them_is_refused_and_changes_nothing(
+    tiny_checkpoint, tiny_data, capsys
+):
+    weights = (tiny_checkpoint / "model.safetensors").read_bytes()
+    status = main(["fit-readers", "--checkpoint", str(tiny_checkpoint), "--data", str(tiny_data), "--quiet"])
+    assert status == 2
+    assert "--real-features" in capsys.readouterr().err
+    assert (tiny_checkpoint / "model.safetensors").read_bytes() == weights
+    assert not (tiny_checkpoint / "readers.json").exists()

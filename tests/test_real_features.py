@@ -91,6 +91,26 @@ def test_face_detector_finds_a_real_face_and_its_landmarks():
     assert face.find_face(tiny) is not None
 
 
+def test_the_cnn_detector_finds_turned_faces_in_small_crops_that_hog_and_haar_miss():
+    import cv2
+    from skimage.data import astronaut
+
+    from mmdemo.data.preprocess import detect_face, find_face_boxes
+
+    photo = astronaut()
+    x, y, w, h = face.find_face(photo)
+    crop = photo[max(0, y - h // 4) : y + h + h // 8, x - w // 8 : x + w + w // 8]
+    turn = cv2.getRotationMatrix2D((crop.shape[1] / 2, crop.shape[0] / 2), 45, 1.0)
+    turned = cv2.warpAffine(crop, turn, crop.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+    tiny = cv2.resize(turned, (48, 48), interpolation=cv2.INTER_AREA)  # a 48-px crop, head tilted
+    assert face.find_face(tiny) is None and detect_face(tiny) is None
+    bx, by, bw, bh = face.find_face_in_small_crop(tiny)
+    assert 28 <= bw <= 48 and abs(bx + bw / 2 - 24) < 8 and abs(by + bh / 2 - 24) < 8
+    assert find_face_boxes(tiny)[1] == (bx, by, bw, bh)  # the app falls back to it
+    big = cv2.resize(tiny, (400, 400))
+    assert face.find_face_in_small_crop(big) is None  # too slow on large images: not tried
+
+
 def test_face_features_of_synthetic_faces(faces):
     _, images = faces
     boxes = [face.find_face(im) for im in images]
@@ -133,6 +153,30 @@ def test_feature_cache_computes_once_and_notices_changed_files(faces, tmp_path):
     cv2.imwrite(str(mine[2].image), cv2.cvtColor(np.ascontiguousarray(flipped), cv2.COLOR_RGB2BGR))
     assert again.update(mine) == 1
     assert not list((copy / "features").glob("*.tmp"))
+
+
+def test_cached_face_features_are_those_analyze_reads_and_older_recipes_are_recomputed(faces, tmp_path):
+    import shutil
+
+    import cv2
+    from safetensors.torch import load_file
+
+    from mmdemo.data.features import features_of_face
+
+    samples, _ = faces
+    copy = tmp_path / "data"
+    shutil.copytree(samples[0].image.parents[1], copy)
+    mine = [s for s in open_samples(copy, "all") if s.image is not None][:4]
+    table = FeatureTable(copy, "face")
+    table.update(mine)
+    for s in mine:  # what MultimodalModel.analyze computes from the same photo
+        rgb = cv2.cvtColor(cv2.imread(str(s.image)), cv2.COLOR_BGR2RGB)
+        assert np.array_equal(table.get(s.id), features_of_face(prepare_image(rgb)))
+    # a cache written by the earlier recipe (keys were the bare file hash) is stale, row by row
+    table.rows[mine[0].id] = (table.rows[mine[0].id][0].split(":", 1)[1], np.zeros(face.FEATURE_DIM))
+    table.save()
+    assert "_index" in load_file(table.path)
+    assert FeatureTable(copy, "face").update(mine) == 1
 
 
 # ------------------------------------------------------------------ feature tokens in the fusion
@@ -267,6 +311,10 @@ def test_fine_tuning_adds_feature_tokens_and_analyze_reads_them(tiny_checkpoint,
     assert model.reads_face_features and model.reads_speaker_features
     assert model.config.face_feature_dim == face.FEATURE_DIM
     assert set(model.net.attribute_readers) == {"face_features", "speaker_features"}
+    import json
+
+    fitted = json.loads((out / "readers.json").read_text())  # the readers were solved after the steps
+    assert fitted["train_rows"] > 0 and set(fitted["val_balanced_accuracy"]) >= {"Male", "age_group"}
     _, images = faces
     voice = (16000, _espeak("m3", 40, "Good morning."))
     result = model.analyze(images[0], "a smiling man", voice)

@@ -2,10 +2,11 @@
 
 dlib's face descriptor costs about 0.1 s an image on a laptop core, far too slow to run per
 training step, and frozen networks give the same answer every epoch, so each sample's features
-are computed once (from the stored file, before augmentation, as the app computes them from the
-photo it is given) and kept in `<dataset>/features/<kind>.safetensors`, keyed by sample id and
-a hash of the file's bytes. A changed file is read again; an interrupted run keeps
-what it finished (the cache is saved every few hundred samples, atomically).
+are computed once (from the stored file, before augmentation, exactly as the app computes them from
+the photo it is given: the same face detection and framing) and kept in
+`<dataset>/features/<kind>.safetensors`, keyed by sample id, a hash of the file's bytes and the
+recipe that computed them. A changed file, or features from an older recipe, are read again; an
+interrupted run keeps what it finished (the cache is saved every few hundred samples, atomically).
 """
 
 from __future__ import annotations
@@ -23,22 +24,31 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from mmdemo.data.loaders import Sample, load_audio
+from mmdemo.data.preprocess import PreparedImage, prepare_image
 from mmdemo.extractors import face, speaker
 
 KINDS = {"face": face.FEATURE_DIM, "speaker": speaker.EMBEDDING_DIM}
+# what computed a kind's cached features; a cache row from another recipe is stale. face "app":
+# detected and framed by the app's own `prepare_image` (HOG, Haar, then the CNN detector on small
+# crops), so training reads the features analyze reads (before it, ~a fifth of real faces differed)
+RECIPES = {"face": "app", "speaker": ""}
 SAVE_EVERY = 500
 
 
 def face_features_of_file(path: str | Path) -> np.ndarray:
-    """(FEATURE_DIM,) features of the largest face in an image file (the whole image when none is
-    found: dataset crops are usually tight faces)."""
+    """(FEATURE_DIM,) features of the face in an image file, found and framed as the app does."""
     import cv2
 
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise ValueError(f"cannot read image {path}")
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    return face.read_face(rgb, face.find_face(rgb)).features
+    return features_of_face(prepare_image(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+
+
+def features_of_face(prepared: PreparedImage) -> np.ndarray:
+    """(FEATURE_DIM,) features of a prepared photo's face, as `MultimodalModel.analyze` reads them:
+    in dlib's tight framing when a detector found it, else the whole image as one tight crop."""
+    return face.read_face(prepared.image, prepared.tight_box if prepared.face_found else None).features
 
 
 def _one(job: tuple[str, str]) -> np.ndarray:
@@ -49,9 +59,10 @@ def _one(job: tuple[str, str]) -> np.ndarray:
     return speaker.embed_speech(load_audio(sample))
 
 
-def _file_key(path: Path) -> str:
+def _file_key(path: Path, kind: str) -> str:
     # the content, not the modification time: a copied or rebuilt folder keeps its cache
-    return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+    digest = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+    return f"{RECIPES[kind]}:{digest}" if RECIPES[kind] else digest
 
 
 class FeatureTable:
@@ -70,6 +81,7 @@ class FeatureTable:
             self.rows = {i: (k, values[j]) for j, (i, k) in enumerate(zip(meta["ids"], meta["keys"]))}
 
     def get(self, sample_id: str) -> np.ndarray | None:
+        """The cached features of a sample (fresh or not: `update` first to refresh them)."""
         row = self.rows.get(sample_id)
         return None if row is None else row[1]
 
@@ -95,7 +107,7 @@ class FeatureTable:
             path = s.image if self.kind == "face" else s.audio
             if path is None:
                 continue
-            key = _file_key(Path(path))
+            key = _file_key(Path(path), self.kind)
             if self.rows.get(s.id, ("",))[0] != key:
                 todo.append((s.id, key, str(path)))
         if not todo:
@@ -139,7 +151,7 @@ def cached_or_computed(samples: Sequence[Sample], kind: str, *, waves: Sequence 
             tables[root] = FeatureTable(root, kind)
         table = tables.get(root)
         cached = table.rows.get(s.id) if table is not None else None
-        if cached is not None and cached[0] == _file_key(path):
+        if cached is not None and cached[0] == _file_key(path, kind):
             out[i] = cached[1]
         elif kind == "face":
             out[i] = face_features_of_file(path)

@@ -151,7 +151,8 @@ def find_face_boxes(rgb: np.ndarray) -> tuple[tuple[int, int, int, int], tuple[i
     """(framing box, tight box) of the largest face either detector finds. dlib's HOG detector finds
     real faces in tight crops and small photos that the Haar cascade misses; the cascade finds
     drawn faces HOG misses (a quarter of the synthetic ones). Both run (~10 ms each on a webcam
-    frame); with dlib absent, the cascade alone."""
+    frame); when both miss in a small image, dlib's slower CNN detector tries; with dlib absent, the
+    cascade alone."""
     from mmdemo.extractors import face
 
     candidates = []
@@ -162,6 +163,10 @@ def find_face_boxes(rgb: np.ndarray) -> tuple[tuple[int, int, int, int], tuple[i
     box = detect_face(rgb)
     if box is not None:
         candidates.append((box, haar_to_hog(box)))
+    if not candidates and face.available():  # a small tight crop of a turned or grimacing face
+        tight = face.find_face_in_small_crop(rgb)
+        if tight is not None:
+            candidates.append((hog_to_haar(tight), tight))
     return max(candidates, key=lambda c: c[0][2] * c[0][3], default=None)
 
 

@@ -24,6 +24,10 @@ DETECT_SIDE = 480  # detection runs on a copy no larger than this: same faces, b
 UPSAMPLE_BELOW = 240  # images smaller than this are upsampled (twice under half of it) before detection
 MIN_FACE_SIDE = 120  # faces smaller than this are enlarged before landmarks and descriptor
 PAD_SHARE = 0.25  # edge extension for the second try on tight crops
+# dlib's CNN (MMOD) detector finds the turned and grimacing faces HOG misses in small tight crops,
+# at ~0.3 s on a crop scaled to CNN_SIDE: a last resort for images no larger than CNN_MAX_SIDE
+CNN_MAX_SIDE = 256
+CNN_SIDE = 120
 
 _LOCK = threading.Lock()  # dlib's objects are not documented as thread-safe
 
@@ -53,6 +57,11 @@ def _module():
 @lru_cache(maxsize=1)
 def _detector():
     return _module().get_frontal_face_detector()  # a few MB: all the app needs to find faces
+
+
+@lru_cache(maxsize=1)
+def _cnn_detector():
+    return _module().cnn_face_detection_model_v1(str(models_dir() / "mmod_human_face_detector.dat"))
 
 
 @lru_cache(maxsize=1)
@@ -102,6 +111,35 @@ def find_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     if x1 <= x0 or y1 <= y0:
         return None
     return int(x0 / scale), int(y0 / scale), int((x1 - x0) / scale), int((y1 - y0) / scale)
+
+
+def find_face_in_small_crop(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Largest face as (x, y, w, h) by dlib's CNN detector, for an image of at most CNN_MAX_SIDE
+    pixels (larger ones: None, the detector would take seconds). For crops the HOG detector and the
+    Haar cascade both miss; on 48-px expression crops it finds about nine in ten of those."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    if max(h, w) > CNN_MAX_SIDE:
+        return None
+    k = CNN_SIDE / max(h, w)
+    small = cv2.resize(
+        np.ascontiguousarray(rgb, dtype=np.uint8),
+        (max(1, round(w * k)), max(1, round(h * k))),
+        interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC,
+    )
+    pad = round(PAD_SHARE * CNN_SIDE)  # a crop's chin or brow may touch its border
+    padded = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    with _LOCK:
+        found = _cnn_detector()(padded, 0)
+    if len(found) == 0:
+        return None
+    r = max((d.rect for d in found), key=lambda r: r.width() * r.height())
+    x0, y0 = max(0, r.left() - pad), max(0, r.top() - pad)
+    x1, y1 = min(small.shape[1], r.right() + 1 - pad), min(small.shape[0], r.bottom() + 1 - pad)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return int(x0 / k), int(y0 / k), max(1, int((x1 - x0) / k)), max(1, int((y1 - y0) / k))
 
 
 def _detect(rgb: np.ndarray) -> tuple[int, int, int, int] | None:

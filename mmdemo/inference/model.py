@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from mmdemo.audio import HOP_LENGTH, SAMPLE_RATE, log_mel
+from mmdemo.data.features import features_of_face
 from mmdemo.data.preprocess import prepare_audio, prepare_image, prepare_text
 from mmdemo.extractors import face as face_extractor
 from mmdemo.extractors import speaker as speaker_extractor
-from mmdemo.extractors.face import read_face
 from mmdemo.extractors.face_worker import shared_worker
 from mmdemo.extractors.speaker import embed_speech
 from mmdemo.inference.attention import AttentionMaps, attention_maps
@@ -198,10 +198,10 @@ class MultimodalModel:
         """A call that returns the face's (1, dim) frozen features: computed in the face worker
         process, in parallel with whatever this process does until it is called, when
         `parallel_face_features` is on; else when called."""
-        box = face.tight_box if face.face_found else None
         if not self.parallel_face_features:
-            return lambda: read_face(face.image, box).features[None]
-        pending = shared_worker().submit(face.image, box)
+            return lambda: features_of_face(face)[None]
+        # the worker runs features_of_face's reading: the same box, the same numbers
+        pending = shared_worker().submit(face.image, face.tight_box if face.face_found else None)
         return lambda: pending.result().features[None]
 
     def _result(self, enc: Encoded, fused: FusionOutput, inputs, unimodal, face, notes) -> Analysis:

@@ -25,7 +25,7 @@ from torch import nn
 
 from mmdemo import checkpoint as ckpt
 from mmdemo.model.text import BOS, EOS, MAX_TOKENS, PAD, TEXT_ENCODER, TEXT_WIDTH
-from mmdemo.schema import ATTRIBUTES, MODALITIES
+from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, MODALITIES
 
 VOICE_PARAM_NAMES = ("pitch", "rate", "range", "volume")
 
@@ -272,7 +272,7 @@ class FusionAutoencoder(nn.Module):
             max_len=c.text_max_tokens,
         )
         self.voice_head = _mlp(c.latent_dim, 128, len(c.voice_variants) + len(VOICE_PARAM_NAMES))
-        self.attribute_head = _mlp(c.latent_dim, 128, sum(len(a.values) for a in ATTRIBUTES))
+        self.attribute_head = _mlp(c.latent_dim, 128, sum(ATTRIBUTE_SIZES))
         # frozen real-world features enter as one token each, like MiniLM's states enter as words
         self.feature_proj = nn.ModuleDict(
             {
@@ -285,10 +285,8 @@ class FusionAutoencoder(nn.Module):
             }
         )
 
-        n_logits = sum(len(a.values) for a in ATTRIBUTES)
-        self.attribute_readers = nn.ModuleDict(
-            {key: nn.Linear(c.dim, n_logits) for key in self.feature_proj} if c.attribute_readers else {}
-        )
+        readers = {key: nn.Linear(c.dim, sum(ATTRIBUTE_SIZES)) for key in self.feature_proj}
+        self.attribute_readers = nn.ModuleDict(readers if c.attribute_readers else {})
         for modality, key in FEATURE_TOKENS.items():
             # a reader only speaks for the attributes its modality carries (a voice says nothing of hats)
             observes = torch.cat(
@@ -371,7 +369,7 @@ class FusionAutoencoder(nn.Module):
     def _evidence(self, tokens, b: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The readers' summed logits over the fused modalities' feature tokens (masked rows add 0)."""
         first = next(iter(tokens.values()))[0]
-        evidence = first.new_zeros(b, self.attribute_head[-1].out_features)
+        evidence = first.new_zeros(b, sum(ATTRIBUTE_SIZES))
         rows = torch.zeros(b, dtype=torch.bool, device=first.device)
         for m, (x, mask) in tokens.items():
             key = FEATURE_TOKENS.get(m)
@@ -392,7 +390,7 @@ class FusionAutoencoder(nn.Module):
         logits = self.attribute_head(z)
         if evidence is not None:
             logits = logits + evidence.to(logits.dtype)
-        return list(logits.split([len(a.values) for a in ATTRIBUTES], -1))
+        return list(logits.split(ATTRIBUTE_SIZES, -1))
 
     def voice_outputs(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(variant logits (B, n_variants), normalised pitch/rate/range/volume (B, 4))."""

@@ -76,8 +76,23 @@ def train(
         )
         ckpt.atomic_write_json(out / TRAINING_DATA_FILE, training_data_record(_folders(data)))
     StepLoop(run).to_end()
+    if place.dd.main and run.model.attribute_readers:
+        _fit_readers(run, _folders(data))
     shutdown_distributed(place.dd)
     return out
+
+
+def _fit_readers(run: Run, folders: list[Path]) -> None:
+    """Solves the attribute readers to convergence on the finished network (the steps only start
+    them) and publishes the weights with them."""
+    from mmdemo.inference.model import MultimodalModel
+    from mmdemo.training import readers
+
+    record = readers.fit_readers(
+        MultimodalModel(run.model, run.place.device), folders, progress=run.place.progress
+    )
+    readers.save(run.model, run.place.out, record)
+    log.info("attribute readers fitted: val balanced accuracy %s", record["val_balanced_accuracy"])
 
 
 # ----------------------------------------------------------------- the run

@@ -14,7 +14,7 @@ from torch import nn
 
 from mmdemo.model.losses import info_nce, kl_to_standard_normal, ssim
 from mmdemo.model.network import FEATURE_TOKENS, FusionAutoencoder
-from mmdemo.schema import ATTRIBUTES, MODALITIES, SUBSETS, UNKNOWN
+from mmdemo.schema import ATTRIBUTE_SIZES, MODALITIES, SUBSETS, UNKNOWN
 from mmdemo.training.config import TrainConfig
 
 
@@ -53,7 +53,7 @@ def fuse_by_subset(model: FusionAutoencoder, tokens: dict, chosen: torch.Tensor)
     mu, logvar = torch.zeros(b, z, device=device), torch.zeros(b, z, device=device)
     evidence = evidence_rows = None
     if model.attribute_readers:
-        evidence = torch.zeros(b, model.attribute_head[-1].out_features, device=device)
+        evidence = torch.zeros(b, sum(ATTRIBUTE_SIZES), device=device)
         evidence_rows = torch.zeros(b, dtype=torch.bool, device=device)
     patterns, inverse = torch.unique(chosen, dim=0, return_inverse=True)
     for p, pattern in enumerate(patterns):
@@ -112,9 +112,6 @@ def decoder_losses(
         losses["attribute_readers"] = (corrected * has_evidence).sum() / has_evidence.sum().clamp_min(1)
     losses["kl"] = (kl_to_standard_normal(mu, logvar) * rows).sum() / denom
     return losses, recon
-
-
-ATTRIBUTE_SIZES = [len(a.values) for a in ATTRIBUTES]
 
 
 def _attribute_loss(logits: list[torch.Tensor], batch: dict) -> torch.Tensor:

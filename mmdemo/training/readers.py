@@ -1,0 +1,293 @@
+"""Fitting the attribute readers to convergence on a model that is otherwise finished.
+
+Each reader is a linear head on its modality's frozen-feature token whose logits are added to the
+latent's attribute logits (`FusionAutoencoder.attribute_readers`). The training loop teaches them
+the same thing by SGD, `CE(latent head's logits (detached) + reader logits)`, but a fine-tune's few
+hundred steps at a low learning rate leave them far from the optimum: the latent then reads a real
+face's age or expression worse than a logistic regression on the same features does.
+
+Here the rest of the network is frozen, so that objective is a convex problem: a multinomial
+logistic regression per attribute with the latent's logits as a fixed offset, over the training
+rows' feature tokens. It is solved full-batch with L-BFGS, with two changes that matter for real
+people:
+- classes are weighted inversely to their frequency (per attribute), so a reader does not learn
+  that nearly everyone is an adult without glasses; the real sets are that skewed;
+- an L2 penalty on the weights, whose strength `select_l2` picks on a validation split.
+Rows are read under the subsets the app meets: the feature-carrying modality alone and everything
+the sample has together, so the readers also behave when a description or voice joins the face.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mmdemo.data.loaders import Sample, open_samples
+from mmdemo.inference.model import Inputs, MultimodalModel
+from mmdemo.model.network import FEATURE_TOKENS
+from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, MODALITIES
+
+log = logging.getLogger(__name__)
+
+READERS_FILE = "readers.json"  # beside the weights: how the readers were fitted and how they scored
+L2_CHOICES = (1e-6, 1e-5, 1e-4)  # penalty per squared weight, against a loss summed over attributes
+DEFAULT_L2 = 1e-5
+# per feature key: the reader's (logits, dim) weight and (logits,) bias
+Weights = dict[str, tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class ReaderRows:
+    """Rows to fit or score the readers on: per feature key, (N, dim) tokens and (N,) presence; the
+    (N, logits) latent offsets and (N, attributes) value indices (-1 unknown)."""
+
+    tokens: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    offsets: torch.Tensor
+    targets: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    @classmethod
+    def joined(cls, parts: Sequence[ReaderRows]) -> ReaderRows:
+        keys = {k for p in parts for k in p.tokens}
+        tokens = {}
+        for key in keys:
+            width = next(p.tokens[key][0].shape[1] for p in parts if key in p.tokens)
+            values = [p.tokens[key][0] if key in p.tokens else torch.zeros(len(p), width) for p in parts]
+            present = [
+                p.tokens[key][1] if key in p.tokens else torch.zeros(len(p), dtype=torch.bool) for p in parts
+            ]
+            tokens[key] = (torch.cat(values), torch.cat(present))
+        return cls(tokens, torch.cat([p.offsets for p in parts]), torch.cat([p.targets for p in parts]))
+
+
+def _targets(samples: Sequence[Sample]) -> torch.Tensor:
+    return torch.tensor(
+        [[a.index(s.attrs[a.name]) if a.name in s.attrs else -1 for a in ATTRIBUTES] for s in samples],
+        dtype=torch.long,
+    ).reshape(len(samples), len(ATTRIBUTES))
+
+
+def _subsets(available: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The subsets a sample is read under: each feature-carrying modality alone, and all it has."""
+    singles = [(m,) for m in available if m in FEATURE_TOKENS]
+    return list(dict.fromkeys([*singles, available])) if singles else []
+
+
+@torch.no_grad()
+def read_rows(
+    model: MultimodalModel,
+    samples: Sequence[Sample],
+    *,
+    batch_size: int = 128,
+    progress: Callable[[int], None] | None = None,
+) -> ReaderRows:
+    """The reader rows of `samples` (features from each folder's cache where it has them)."""
+    groups: dict[tuple[str, ...], list[Sample]] = {}
+    for s in samples:
+        available = tuple(m for m in MODALITIES if getattr(s, {"voice": "audio"}.get(m, m)) is not None)
+        groups.setdefault(available, []).append(s)
+    parts, done = [], 0
+    for available, members in groups.items():
+        subsets = _subsets(available)
+        if not subsets:
+            done += len(members)
+            continue
+        for start in range(0, len(members), batch_size):
+            chunk = members[start : start + batch_size]
+            part = Inputs.load(chunk, available, features=True)
+            enc = model.encode_inputs(
+                *(part.get(m) for m in MODALITIES),
+                face_features=part.face_features,
+                speaker_features=part.speaker_features,
+            )
+            targets = _targets(chunk)
+            for subset in subsets:
+                fused = model.fuse(enc, subset)
+                tokens = {
+                    FEATURE_TOKENS[m]: (enc.tokens[m][0][:, -1].float().cpu(), enc.tokens[m][1][:, -1].cpu())
+                    for m in subset
+                    if FEATURE_TOKENS.get(m) in model.net.attribute_readers
+                }
+                offsets = model.net.attribute_head(fused.mu).float().cpu()
+                parts.append(ReaderRows(tokens, offsets, targets))
+            done += len(chunk)
+            if progress is not None:
+                progress(done)
+    if not parts:
+        raise ValueError("none of the samples has a face or voice whose features a reader could read")
+    return ReaderRows.joined(parts)
+
+
+def _logits(weights: Weights, rows: ReaderRows, observes) -> torch.Tensor:
+    logits = rows.offsets.clone()
+    for key, (w, b) in weights.items():
+        if key in rows.tokens:
+            x, present = rows.tokens[key]
+            logits = logits + (x @ w.T + b) * observes[key] * present[:, None]
+    return logits
+
+
+def _class_weights(targets: torch.Tensor) -> list[torch.Tensor]:
+    """Per attribute, (n_values,) weights inverse to each value's frequency among the known rows
+    (mean 1 over those rows); a value no row has gets 0."""
+    out = []
+    for i, size in enumerate(ATTRIBUTE_SIZES):
+        known = targets[:, i][targets[:, i] >= 0]
+        counts = torch.bincount(known, minlength=size).float()
+        weight = torch.where(counts > 0, len(known) / (size * counts.clamp_min(1)), torch.zeros(()))
+        present = (counts > 0).sum().clamp_min(1)
+        out.append(weight * size / present)  # values no row has do not inflate the others
+    return out
+
+
+def weighted_loss(logits: torch.Tensor, targets: torch.Tensor, class_weights: list[torch.Tensor]):
+    """Sum over attributes of the class-weighted mean cross-entropy of the rows that know it."""
+    total = logits.new_zeros(())
+    for i, lg in enumerate(logits.split(ATTRIBUTE_SIZES, -1)):
+        t = targets[:, i]
+        known = t >= 0
+        if known.any():
+            total = total + F.cross_entropy(lg[known], t[known], weight=class_weights[i])
+    return total
+
+
+def fit(model: MultimodalModel, rows: ReaderRows, *, l2: float = DEFAULT_L2, max_iter: int = 300) -> Weights:
+    """The readers' weights and biases, (logits, dim) and (logits,) per feature key, minimising the
+    class-weighted offset cross-entropy plus `l2` times the squared weights. Does not change `model`."""
+    net = model.net
+    observes = {key: getattr(net, f"_{key}_observes").cpu() for key in net.attribute_readers}
+    weights = {
+        key: (
+            torch.zeros(sum(ATTRIBUTE_SIZES), rows.tokens[key][0].shape[1], requires_grad=True),
+            torch.zeros(sum(ATTRIBUTE_SIZES), requires_grad=True),
+        )
+        for key in net.attribute_readers
+        if key in rows.tokens and rows.tokens[key][1].any()
+    }
+    params = [p for pair in weights.values() for p in pair]
+    if not params:
+        raise ValueError("no row has a feature token to fit a reader on")
+    class_weights = _class_weights(rows.targets)
+    opt = torch.optim.LBFGS(params, lr=1, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = weighted_loss(_logits(weights, rows, observes), rows.targets, class_weights)
+        loss = loss + l2 * sum((w**2).sum() for w, _ in weights.values())
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return {key: (w.detach(), b.detach()) for key, (w, b) in weights.items()}
+
+
+def install(model: MultimodalModel, weights: Weights) -> None:
+    """Writes fitted weights into the model's readers (keys not fitted keep their weights)."""
+    for key, (w, b) in weights.items():
+        layer = model.net.attribute_readers[key]
+        layer.weight.data.copy_(w.to(layer.weight))
+        layer.bias.data.copy_(b.to(layer.bias))
+
+
+def balanced_accuracies(model: MultimodalModel, weights: Weights, rows: ReaderRows) -> dict[str, float]:
+    """Per attribute, the balanced accuracy of the corrected reading over the rows that know it."""
+    net = model.net
+    observes = {key: getattr(net, f"_{key}_observes").cpu() for key in net.attribute_readers}
+    logits = _logits(weights, rows, observes).split(ATTRIBUTE_SIZES, -1)
+    out = {}
+    for i, a in enumerate(ATTRIBUTES):
+        t = rows.targets[:, i]
+        known = t >= 0
+        if known.sum() < 20:
+            continue
+        pred = logits[i][known].argmax(1)
+        truth = t[known]
+        recalls = [(pred[truth == c] == c).float().mean() for c in truth.unique()]
+        out[a.name] = round(float(torch.stack(recalls).mean()), 4)
+    return out
+
+
+def fit_readers(
+    model: MultimodalModel,
+    data: Sequence[str | Path],
+    *,
+    l2: float | None = None,
+    progress: bool = False,
+) -> dict:
+    """Fits the readers of `model` on the train split of `data` and installs them. With `l2=None`
+    the penalty is chosen among L2_CHOICES by the mean balanced accuracy on the folders' val split
+    (when they have one). Returns a record of what was fitted and how it scored."""
+    if not model.net.attribute_readers:
+        raise ValueError("this checkpoint has no attribute readers (train it with --real-features)")
+    folders = [Path(d) for d in data]
+    train = [s for f in folders for s in open_samples(f, "train")]
+    val = [s for f in folders for s in open_samples(f, "val")]
+    train_rows = _read(model, train, "train", progress)
+    val_rows = _read(model, val, "val", progress) if val else None
+    candidates = [DEFAULT_L2] if l2 is None and val_rows is None else list(L2_CHOICES) if l2 is None else [l2]
+    before = balanced_accuracies(model, _current(model), val_rows) if val_rows is not None else {}
+    best = None
+    for penalty in candidates:
+        weights = fit(model, train_rows, l2=penalty)
+        scores = balanced_accuracies(model, weights, val_rows) if val_rows is not None else {}
+        mean = float(np.mean(list(scores.values()))) if scores else 0.0
+        log.info("readers with l2=%g: val balanced accuracy %s", penalty, scores)
+        if best is None or mean > best[0]:
+            best = (mean, penalty, weights, scores)
+    _, penalty, weights, scores = best
+    install(model, weights)
+    return {
+        "data": [str(f) for f in folders],
+        "train_rows": len(train_rows),
+        "val_rows": len(val_rows) if val_rows is not None else 0,
+        "l2": penalty,
+        "val_balanced_accuracy_before": before,
+        "val_balanced_accuracy": scores,
+    }
+
+
+def _current(model: MultimodalModel) -> Weights:
+    return {
+        key: (layer.weight.detach().float().cpu(), layer.bias.detach().float().cpu())
+        for key, layer in model.net.attribute_readers.items()
+    }
+
+
+def _read(model: MultimodalModel, samples: list[Sample], split: str, progress: bool) -> ReaderRows:
+    from tqdm import tqdm
+
+    with tqdm(total=len(samples), desc=f"reader rows ({split})", disable=not progress, unit="sample") as bar:
+        return read_rows(model, samples, progress=lambda n: bar.update(n - bar.n))
+
+
+def refit_checkpoint(
+    folder: str | Path,
+    data: Sequence[str | Path],
+    *,
+    l2: float | None = None,
+    device: str = "auto",
+    progress: bool = False,
+) -> dict:
+    """Refits the readers of the checkpoint at `folder` and rewrites its weights (atomically) and
+    its `READERS_FILE` record."""
+    from mmdemo.inference.model import load_model
+
+    model = load_model(folder, device)
+    record = fit_readers(model, data, l2=l2, progress=progress)
+    save(model.net, Path(folder), record)
+    return record
+
+
+def save(net, folder: Path, record: dict) -> None:
+    from mmdemo import checkpoint as ckpt
+
+    ckpt.atomic_save_tensors(folder / "model.safetensors", net.state_dict())
+    ckpt.atomic_write_json(folder / READERS_FILE, record)

@@ -1,0 +1,94 @@
+"""Fitting the attribute readers to convergence (mmdemo.training.readers)."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from mmdemo.extractors import face, speaker
+from mmdemo.model.network import FusionAutoencoder, ModelConfig
+from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, NAMES
+from mmdemo.training import readers
+
+
+def _model() -> SimpleNamespace:
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        dim=32,
+        depth=1,
+        heads=2,
+        latent_dim=8,
+        decoder_channels=16,
+        text_hidden=16,
+        face_feature_dim=face.FEATURE_DIM,
+        speaker_feature_dim=speaker.EMBEDDING_DIM,
+        attribute_readers=True,
+    )
+    return SimpleNamespace(net=FusionAutoencoder(cfg).eval())
+
+
+def _rows(n: int, *, seed: int, key: str = "face_features", offsets=None) -> readers.ReaderRows:
+    """Feature tokens whose first coordinate tells gender and whose second tells glasses, with
+    9 of 10 people women without glasses, as in the real sets' skew."""
+    g = torch.Generator().manual_seed(seed)
+    tokens = torch.randn(n, 32, generator=g)
+    targets = torch.full((n, len(ATTRIBUTES)), -1, dtype=torch.long)
+    male = (torch.rand(n, generator=g) < 0.1).long()
+    glasses = (torch.rand(n, generator=g) < 0.1).long()
+    tokens[:, 0] += 2.5 * (2 * male - 1)
+    tokens[:, 1] += 2.5 * (2 * glasses - 1)
+    targets[:, NAMES.index("Male")] = male
+    targets[:, NAMES.index("Eyeglasses")] = glasses
+    offsets = torch.zeros(n, sum(ATTRIBUTE_SIZES)) if offsets is None else offsets
+    return readers.ReaderRows({key: (tokens, torch.ones(n, dtype=torch.bool))}, offsets, targets)
+
+
+def test_fitted_readers_read_skewed_classes_in_balance():
+    model = _model()
+    weights = readers.fit(model, _rows(2000, seed=0), l2=1e-3)
+    scores = readers.balanced_accuracies(model, weights, _rows(1000, seed=1))
+    assert scores["Male"] > 0.95 and scores["Eyeglasses"] > 0.95
+    untrained = readers.balanced_accuracies(model, readers._current(model), _rows(1000, seed=1))
+    assert untrained["Male"] < 0.8  # the fit, not the offsets or the initial weights, reads them
+
+
+def test_a_voice_reader_learns_nothing_about_glasses():
+    model = _model()
+    weights = readers.fit(model, _rows(2000, seed=0, key="speaker_features"), l2=1e-3)
+    w, b = weights["speaker_features"]
+    slices = dict(zip(NAMES, torch.arange(sum(ATTRIBUTE_SIZES)).split(ATTRIBUTE_SIZES)))
+    assert w[slices["Male"]].abs().max() > 0.1
+    assert w[slices["Eyeglasses"]].abs().max() == 0 and b[slices["Eyeglasses"]].abs().max() == 0
+    scores = readers.balanced_accuracies(model, weights, _rows(1000, seed=1, key="speaker_features"))
+    assert scores["Male"] > 0.95 and scores["Eyeglasses"] == pytest.approx(0.5)
+
+
+def test_readers_stay_quiet_where_the_latent_already_reads_right():
+    model = _model()
+    rows = _rows(2000, seed=0)
+    confident = torch.zeros(len(rows), sum(ATTRIBUTE_SIZES))
+    start = 0
+    for i, size in enumerate(ATTRIBUTE_SIZES):
+        known = rows.targets[:, i] >= 0
+        confident[known, start + rows.targets[known, i]] = 12.0
+        start += size
+    strong = readers.fit(model, rows, l2=1e-2)
+    quiet = readers.fit(model, _rows(2000, seed=0, offsets=confident), l2=1e-2)
+    norm = lambda w: w["face_features"][0].norm()  # noqa: E731
+    assert norm(quiet) < 0.25 * norm(strong)  # no double counting of what the latent knows
+
+
+def test_install_puts_the_fit_into_the_network():
+    model = _model()
+    weights = readers.fit(model, _rows(500, seed=0), l2=1e-3)
+    readers.install(model, weights)
+    layer = model.net.attribute_readers["face_features"]
+    assert torch.equal(layer.weight, weights["face_features"][0])
+    assert torch.equal(layer.bias, weights["face_features"][1])
+
+
+def test_refitting_a_network_without_readers_is_refused_clearly():
+    torch.manual_seed(0)
+    plain = SimpleNamespace(net=FusionAutoencoder(ModelConfig(dim=32, depth=1, heads=2, latent_dim=8)))
+    with pytest.raises(ValueError, match="--real-features"):
+        readers.fit_readers(plain, [])
