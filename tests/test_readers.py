@@ -1,7 +1,5 @@
 """Fitting the attribute readers to convergence (mmdemo.training.readers)."""
 
-from types import SimpleNamespace
-
 import pytest
 import torch
 
@@ -11,7 +9,7 @@ from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, NAMES
 from mmdemo.training import readers
 
 
-def _model() -> SimpleNamespace:
+def _model() -> FusionAutoencoder:
     torch.manual_seed(0)
     cfg = ModelConfig(
         dim=32,
@@ -24,7 +22,7 @@ def _model() -> SimpleNamespace:
         speaker_feature_dim=speaker.EMBEDDING_DIM,
         attribute_readers=True,
     )
-    return SimpleNamespace(net=FusionAutoencoder(cfg).eval())
+    return FusionAutoencoder(cfg).eval()
 
 
 def _rows(n: int, *, seed: int, key: str = "face_features", offsets=None) -> readers.ReaderRows:
@@ -82,13 +80,13 @@ def test_install_puts_the_fit_into_the_network():
     model = _model()
     weights = readers.fit(model, _rows(500, seed=0), l2=1e-3)
     readers.install(model, weights)
-    layer = model.net.attribute_readers["face_features"]
+    layer = model.attribute_readers["face_features"]
     assert torch.equal(layer.weight, weights["face_features"][0])
     assert torch.equal(layer.bias, weights["face_features"][1])
 
 
 def test_refitting_a_network_without_readers_is_refused_clearly():
     torch.manual_seed(0)
-    plain = SimpleNamespace(net=FusionAutoencoder(ModelConfig(dim=32, depth=1, heads=2, latent_dim=8)))
+    plain = FusionAutoencoder(ModelConfig(dim=32, depth=1, heads=2, latent_dim=8))
     with pytest.raises(ValueError, match="--real-features"):
         readers.fit_readers(plain, [])

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmdemo.audio import HOP_LENGTH, SAMPLE_RATE, log_mel
+from mmdemo.audio import SAMPLE_RATE
 from mmdemo.data.features import features_of_face
 from mmdemo.data.preprocess import prepare_audio, prepare_image, prepare_text
 from mmdemo.extractors import face as face_extractor
@@ -31,8 +31,9 @@ from mmdemo.extractors import speaker as speaker_extractor
 from mmdemo.extractors.face_worker import shared_worker
 from mmdemo.extractors.speaker import embed_speech
 from mmdemo.inference.attention import AttentionMaps, attention_maps
+from mmdemo.model.inputs import network_inputs
 from mmdemo.model.network import FusionAutoencoder, FusionOutput, ModelConfig, load_network
-from mmdemo.model.text import TextVocab, shared_encoder, trim
+from mmdemo.model.text import TextVocab, shared_encoder
 from mmdemo.runtime import DEFAULT_CHECKPOINT, resolve_device
 from mmdemo.schema import ATTRIBUTES, MODALITIES, SUBSETS
 
@@ -313,33 +314,17 @@ class MultimodalModel:
         """images: (B, 64, 64, 3) uint8; texts: B strings; waves: B float32 16 kHz clips; the frozen
         features (B, dim) of the faces and voices, when the network reads them (else ignored). The face
         features may be a call that returns them: it is made after the text and voice are encoded."""
-        inputs: dict[str, torch.Tensor] = {}
-        text_tokens = None
-        if images is not None:
-            x = torch.as_tensor(np.ascontiguousarray(images), device=self.device)
-            inputs["image"] = x.permute(0, 3, 1, 2).float().div(255.0)
-        if texts is not None:
-            enc = trim(self.text_encoder.encode(list(texts)))
-            inputs["text_states"], inputs["text_mask"] = enc.states, enc.mask
-            text_tokens = enc.tokens
-        if waves is not None:
-            inputs["mel"], inputs["mel_len"] = self._mel(waves)
-        if callable(face_features):
-            face_features = face_features()
-        for key, values in (("face_features", face_features), ("speaker_features", speaker_features)):
-            if values is not None:
-                inputs[key] = torch.as_tensor(np.asarray(values, np.float32), device=self.device)
-        return Encoded(self.net.tokens(inputs), text_tokens)
-
-    def _mel(self, waves: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        limit = (self.config.voice_max_frames - 1) * HOP_LENGTH
-        clips = [np.asarray(w, np.float32)[:limit] for w in waves]
-        lengths = torch.tensor([len(c) for c in clips])
-        batch = torch.zeros(len(clips), int(lengths.max()))
-        for i, c in enumerate(clips):
-            batch[i, : len(c)] = torch.from_numpy(c)
-        mel = log_mel(batch.to(self.device))
-        return mel, (torch.div(lengths, HOP_LENGTH, rounding_mode="floor") + 1).to(self.device)
+        given = network_inputs(
+            self.config,
+            self.text_encoder,
+            self.device,
+            images,
+            texts,
+            waves,
+            face_features=face_features,
+            speaker_features=speaker_features,
+        )
+        return Encoded(self.net.tokens(given.tensors), given.text_tokens)
 
     @torch.no_grad()
     def fuse(

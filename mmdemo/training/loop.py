@@ -85,12 +85,13 @@ def train(
 def _fit_readers(run: Run, folders: list[Path]) -> None:
     """Solves the attribute readers to convergence on the finished network (the steps only start
     them) and publishes the weights with them."""
-    from mmdemo.inference.model import MultimodalModel
     from mmdemo.training import readers
 
-    record = readers.fit_readers(
-        MultimodalModel(run.model, run.place.device), folders, progress=run.place.progress
-    )
+    try:
+        record = readers.fit_readers(run.model, folders, progress=run.place.progress)
+    except ValueError as e:  # e.g. no row has features: the readers stay as the steps left them
+        log.warning("attribute readers not refitted: %s", e)
+        return
     readers.save(run.model, run.place.out, record)
     log.info("attribute readers fitted: val balanced accuracy %s", record["val_balanced_accuracy"])
 

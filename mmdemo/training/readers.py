@@ -28,9 +28,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mmdemo.data.loaders import Sample, open_samples
-from mmdemo.inference.model import Inputs, MultimodalModel
-from mmdemo.model.network import FEATURE_TOKENS
+from mmdemo.data.features import cached_or_computed
+from mmdemo.data.loaders import Sample, load_audio, load_image, open_samples
+from mmdemo.model.inputs import network_inputs
+from mmdemo.model.network import FEATURE_TOKENS, FusionAutoencoder, load_network
+from mmdemo.model.text import shared_encoder
+from mmdemo.runtime import resolve_device
 from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, MODALITIES
 
 log = logging.getLogger(__name__)
@@ -83,13 +86,18 @@ def _subsets(available: tuple[str, ...]) -> list[tuple[str, ...]]:
 
 @torch.no_grad()
 def read_rows(
-    model: MultimodalModel,
+    net: FusionAutoencoder,
     samples: Sequence[Sample],
     *,
     batch_size: int = 128,
     progress: Callable[[int], None] | None = None,
 ) -> ReaderRows:
-    """The reader rows of `samples` (features from each folder's cache where it has them)."""
+    """The reader rows of `samples` (features from each folder's cache where it has them), read by
+    the network in eval mode as the app reads people."""
+    device = next(net.parameters()).device
+    text_encoder = shared_encoder().to(device)
+    was_training = net.training
+    net.eval()
     groups: dict[tuple[str, ...], list[Sample]] = {}
     for s in samples:
         available = tuple(m for m in MODALITIES if getattr(s, {"voice": "audio"}.get(m, m)) is not None)
@@ -102,25 +110,32 @@ def read_rows(
             continue
         for start in range(0, len(members), batch_size):
             chunk = members[start : start + batch_size]
-            part = Inputs.load(chunk, available, features=True)
-            enc = model.encode_inputs(
-                *(part.get(m) for m in MODALITIES),
-                face_features=part.face_features,
-                speaker_features=part.speaker_features,
+            waves = [load_audio(s) for s in chunk] if "voice" in available else None
+            given = network_inputs(
+                net.config,
+                text_encoder,
+                device,
+                np.stack([load_image(s) for s in chunk]) if "image" in available else None,
+                [s.text for s in chunk] if "text" in available else None,
+                waves,
+                face_features=cached_or_computed(chunk, "face") if "image" in available else None,
+                speaker_features=cached_or_computed(chunk, "speaker", waves=waves) if waves else None,
             )
+            tokens = net.tokens(given.tensors)
             targets = _targets(chunk)
             for subset in subsets:
-                fused = model.fuse(enc, subset)
-                tokens = {
-                    FEATURE_TOKENS[m]: (enc.tokens[m][0][:, -1].float().cpu(), enc.tokens[m][1][:, -1].cpu())
+                fused = net.fuse({m: tokens[m] for m in subset})
+                feature_tokens = {
+                    FEATURE_TOKENS[m]: (tokens[m][0][:, -1].float().cpu(), tokens[m][1][:, -1].cpu())
                     for m in subset
-                    if FEATURE_TOKENS.get(m) in model.net.attribute_readers
+                    if FEATURE_TOKENS.get(m) in net.attribute_readers
                 }
-                offsets = model.net.attribute_head(fused.mu).float().cpu()
-                parts.append(ReaderRows(tokens, offsets, targets))
+                offsets = net.attribute_head(fused.mu).float().cpu()
+                parts.append(ReaderRows(feature_tokens, offsets, targets))
             done += len(chunk)
             if progress is not None:
                 progress(done)
+    net.train(was_training)
     if not parts:
         raise ValueError("none of the samples has a face or voice whose features a reader could read")
     return ReaderRows.joined(parts)
@@ -159,10 +174,9 @@ def weighted_loss(logits: torch.Tensor, targets: torch.Tensor, class_weights: li
     return total
 
 
-def fit(model: MultimodalModel, rows: ReaderRows, *, l2: float = DEFAULT_L2, max_iter: int = 300) -> Weights:
+def fit(net: FusionAutoencoder, rows: ReaderRows, *, l2: float = DEFAULT_L2, max_iter: int = 300) -> Weights:
     """The readers' weights and biases, (logits, dim) and (logits,) per feature key, minimising the
-    class-weighted offset cross-entropy plus `l2` times the squared weights. Does not change `model`."""
-    net = model.net
+    class-weighted offset cross-entropy plus `l2` times the squared weights. Does not change `net`."""
     observes = {key: getattr(net, f"_{key}_observes").cpu() for key in net.attribute_readers}
     weights = {
         key: (
@@ -189,17 +203,16 @@ def fit(model: MultimodalModel, rows: ReaderRows, *, l2: float = DEFAULT_L2, max
     return {key: (w.detach(), b.detach()) for key, (w, b) in weights.items()}
 
 
-def install(model: MultimodalModel, weights: Weights) -> None:
+def install(net: FusionAutoencoder, weights: Weights) -> None:
     """Writes fitted weights into the model's readers (keys not fitted keep their weights)."""
     for key, (w, b) in weights.items():
-        layer = model.net.attribute_readers[key]
+        layer = net.attribute_readers[key]
         layer.weight.data.copy_(w.to(layer.weight))
         layer.bias.data.copy_(b.to(layer.bias))
 
 
-def balanced_accuracies(model: MultimodalModel, weights: Weights, rows: ReaderRows) -> dict[str, float]:
+def balanced_accuracies(net: FusionAutoencoder, weights: Weights, rows: ReaderRows) -> dict[str, float]:
     """Per attribute, the balanced accuracy of the corrected reading over the rows that know it."""
-    net = model.net
     observes = {key: getattr(net, f"_{key}_observes").cpu() for key in net.attribute_readers}
     logits = _logits(weights, rows, observes).split(ATTRIBUTE_SIZES, -1)
     out = {}
@@ -216,34 +229,34 @@ def balanced_accuracies(model: MultimodalModel, weights: Weights, rows: ReaderRo
 
 
 def fit_readers(
-    model: MultimodalModel,
+    net: FusionAutoencoder,
     data: Sequence[str | Path],
     *,
     l2: float | None = None,
     progress: bool = False,
 ) -> dict:
-    """Fits the readers of `model` on the train split of `data` and installs them. With `l2=None`
+    """Fits the readers of `net` on the train split of `data` and installs them. With `l2=None`
     the penalty is chosen among L2_CHOICES by the mean balanced accuracy on the folders' val split
     (when they have one). Returns a record of what was fitted and how it scored."""
-    if not model.net.attribute_readers:
+    if not net.attribute_readers:
         raise ValueError("this checkpoint has no attribute readers (train it with --real-features)")
     folders = [Path(d) for d in data]
     train = [s for f in folders for s in open_samples(f, "train")]
     val = [s for f in folders for s in open_samples(f, "val")]
-    train_rows = _read(model, train, "train", progress)
-    val_rows = _read(model, val, "val", progress) if val else None
+    train_rows = _read(net, train, "train", progress)
+    val_rows = _read(net, val, "val", progress) if val else None
     candidates = [DEFAULT_L2] if l2 is None and val_rows is None else list(L2_CHOICES) if l2 is None else [l2]
-    before = balanced_accuracies(model, _current(model), val_rows) if val_rows is not None else {}
+    before = balanced_accuracies(net, _current(net), val_rows) if val_rows is not None else {}
     best = None
     for penalty in candidates:
-        weights = fit(model, train_rows, l2=penalty)
-        scores = balanced_accuracies(model, weights, val_rows) if val_rows is not None else {}
+        weights = fit(net, train_rows, l2=penalty)
+        scores = balanced_accuracies(net, weights, val_rows) if val_rows is not None else {}
         mean = float(np.mean(list(scores.values()))) if scores else 0.0
         log.info("readers with l2=%g: val balanced accuracy %s", penalty, scores)
         if best is None or mean > best[0]:
             best = (mean, penalty, weights, scores)
     _, penalty, weights, scores = best
-    install(model, weights)
+    install(net, weights)
     return {
         "data": [str(f) for f in folders],
         "train_rows": len(train_rows),
@@ -254,18 +267,18 @@ def fit_readers(
     }
 
 
-def _current(model: MultimodalModel) -> Weights:
+def _current(net: FusionAutoencoder) -> Weights:
     return {
         key: (layer.weight.detach().float().cpu(), layer.bias.detach().float().cpu())
-        for key, layer in model.net.attribute_readers.items()
+        for key, layer in net.attribute_readers.items()
     }
 
 
-def _read(model: MultimodalModel, samples: list[Sample], split: str, progress: bool) -> ReaderRows:
+def _read(net: FusionAutoencoder, samples: list[Sample], split: str, progress: bool) -> ReaderRows:
     from tqdm import tqdm
 
     with tqdm(total=len(samples), desc=f"reader rows ({split})", disable=not progress, unit="sample") as bar:
-        return read_rows(model, samples, progress=lambda n: bar.update(n - bar.n))
+        return read_rows(net, samples, progress=lambda n: bar.update(n - bar.n))
 
 
 def refit_checkpoint(
@@ -278,11 +291,9 @@ def refit_checkpoint(
 ) -> dict:
     """Refits the readers of the checkpoint at `folder` and rewrites its weights (atomically) and
     its `READERS_FILE` record."""
-    from mmdemo.inference.model import load_model
-
-    model = load_model(folder, device)
-    record = fit_readers(model, data, l2=l2, progress=progress)
-    save(model.net, Path(folder), record)
+    net = load_network(folder, resolve_device(device))
+    record = fit_readers(net, data, l2=l2, progress=progress)
+    save(net, Path(folder), record)
     return record
 
 
