@@ -169,7 +169,7 @@ def media(tmp_path_factory):
     portrait = astronaut()[30:240, 122:332]  # head and shoulders, as a webcam frames a person
     cv2.imwrite(str(d / "astronaut.png"), cv2.cvtColor(portrait, cv2.COLOR_RGB2BGR))
     write_y4m(d / "webcam.y4m", d / "astronaut.png")
-    write_wav(d / "microphone.wav", EXAMPLES / "person2.wav")
+    write_wav(d / "microphone.wav", EXAMPLES / "person1.wav")
     return d
 
 

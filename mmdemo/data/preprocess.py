@@ -151,8 +151,9 @@ def find_face_boxes(rgb: np.ndarray) -> tuple[tuple[int, int, int, int], tuple[i
     """(framing box, tight box) of the largest face either detector finds. dlib's HOG detector finds
     real faces in tight crops and small photos that the Haar cascade misses; the cascade finds
     drawn faces HOG misses (a quarter of the synthetic ones). Both run (~10 ms each on a webcam
-    frame); when both miss in a small image, dlib's slower CNN detector tries; with dlib absent, the
-    cascade alone."""
+    frame): when both find the same face the larger framing wins, when they disagree HOG does (the
+    cascade fires on collars and flags in real photos); when both miss in a small image, dlib's slower
+    CNN detector tries; with dlib absent, the cascade alone."""
     from mmdemo.extractors import face
 
     candidates = []
@@ -167,7 +168,19 @@ def find_face_boxes(rgb: np.ndarray) -> tuple[tuple[int, int, int, int], tuple[i
         tight = face.find_face_in_small_crop(rgb)
         if tight is not None:
             candidates.append((hog_to_haar(tight), tight))
+    if len(candidates) == 2 and not _same_face(candidates[0][0], candidates[1][0]):
+        return candidates[0]  # two different "faces": the cascade's false alarms outnumber HOG's
     return max(candidates, key=lambda c: c[0][2] * c[0][3], default=None)
+
+
+def _same_face(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Each box's centre lies inside the other: one face in two framings."""
+
+    def inside(p, box):
+        return box[0] <= p[0] <= box[0] + box[2] and box[1] <= p[1] <= box[1] + box[3]
+
+    centre = lambda r: (r[0] + r[2] / 2, r[1] + r[3] / 2)  # noqa: E731
+    return inside(centre(a), b) and inside(centre(b), a)
 
 
 def detect_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
