@@ -111,6 +111,17 @@ def test_the_cnn_detector_finds_turned_faces_in_small_crops_that_hog_and_haar_mi
     assert face.find_face_in_small_crop(big) is None  # too slow on large images: not tried
 
 
+def test_a_camera_frame_without_a_face_is_searched_once(monkeypatch):
+    """The edge-extended retry is for tight crops; on a live camera frame it would double the cost."""
+    calls = []
+    monkeypatch.setattr(face, "_detect", lambda rgb: calls.append(rgb.shape) or None)
+    assert face.find_face(np.full((480, 640, 3), 128, np.uint8)) is None
+    assert len(calls) == 1
+    calls.clear()
+    assert face.find_face(np.full((64, 64, 3), 128, np.uint8)) is None
+    assert len(calls) == 2 and calls[1][0] > 64  # a small crop is retried with its edges extended
+
+
 def test_face_features_of_synthetic_faces(faces):
     _, images = faces
     boxes = [face.find_face(im) for im in images]

@@ -86,8 +86,8 @@ def available() -> bool:
 
 def find_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     """Largest frontal face as (x, y, w, h) in `rgb`'s pixels, or None. HOG finds faces in tight
-    crops and small photos where the Haar cascade misses them; a crop so tight that the chin or brow
-    touches the border is tried again with its edges extended (about a third of such misses)."""
+    crops and small photos where the Haar cascade misses them; a small crop so tight that the chin or
+    brow touches the border is tried again with its edges extended (about a third of such misses)."""
     import cv2
 
     h, w = rgb.shape[:2]
@@ -99,7 +99,7 @@ def find_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     else:
         small = np.ascontiguousarray(rgb)
     box = _detect(small)
-    if box is None:
+    if box is None and max(h, w) <= CNN_MAX_SIDE:  # a tight crop, not a camera frame with no face
         pad = round(PAD_SHARE * max(small.shape[:2]))
         box = _detect(cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE))
         if box is not None:
