@@ -34,7 +34,7 @@ from mmdemo.model.inputs import network_inputs
 from mmdemo.model.network import FEATURE_TOKENS, FusionAutoencoder, load_network
 from mmdemo.model.text import shared_encoder
 from mmdemo.runtime import resolve_device
-from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, MODALITIES
+from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, MODALITIES, to_indices
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,9 @@ class ReaderRows:
 
 
 def _targets(samples: Sequence[Sample]) -> torch.Tensor:
-    return torch.tensor(
-        [[a.index(s.attrs[a.name]) if a.name in s.attrs else -1 for a in ATTRIBUTES] for s in samples],
-        dtype=torch.long,
-    ).reshape(len(samples), len(ATTRIBUTES))
+    return torch.tensor([to_indices(s.attrs) for s in samples], dtype=torch.long).reshape(
+        len(samples), len(ATTRIBUTES)
+    )
 
 
 def _subsets(available: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -141,12 +140,15 @@ def read_rows(
     return ReaderRows.joined(parts)
 
 
-def _logits(weights: Weights, rows: ReaderRows, observes) -> torch.Tensor:
+def _logits(net: FusionAutoencoder, weights: Weights, rows: ReaderRows) -> torch.Tensor:
+    """The corrected attribute logits of `rows` with readers `weights`; each reader only adds to the
+    attributes its modality carries (the network's `_<key>_observes` masks)."""
     logits = rows.offsets.clone()
     for key, (w, b) in weights.items():
         if key in rows.tokens:
             x, present = rows.tokens[key]
-            logits = logits + (x @ w.T + b) * observes[key] * present[:, None]
+            observes = getattr(net, f"_{key}_observes").cpu()
+            logits = logits + (x @ w.T + b) * observes * present[:, None]
     return logits
 
 
@@ -157,9 +159,8 @@ def _class_weights(targets: torch.Tensor) -> list[torch.Tensor]:
     for i, size in enumerate(ATTRIBUTE_SIZES):
         known = targets[:, i][targets[:, i] >= 0]
         counts = torch.bincount(known, minlength=size).float()
-        weight = torch.where(counts > 0, len(known) / (size * counts.clamp_min(1)), torch.zeros(()))
-        present = (counts > 0).sum().clamp_min(1)
-        out.append(weight * size / present)  # values no row has do not inflate the others
+        present = (counts > 0).sum().clamp_min(1)  # values no row has do not inflate the others
+        out.append(torch.where(counts > 0, len(known) / (present * counts.clamp_min(1)), torch.zeros(())))
     return out
 
 
@@ -177,7 +178,6 @@ def weighted_loss(logits: torch.Tensor, targets: torch.Tensor, class_weights: li
 def fit(net: FusionAutoencoder, rows: ReaderRows, *, l2: float = DEFAULT_L2, max_iter: int = 300) -> Weights:
     """The readers' weights and biases, (logits, dim) and (logits,) per feature key, minimising the
     class-weighted offset cross-entropy plus `l2` times the squared weights. Does not change `net`."""
-    observes = {key: getattr(net, f"_{key}_observes").cpu() for key in net.attribute_readers}
     weights = {
         key: (
             torch.zeros(sum(ATTRIBUTE_SIZES), rows.tokens[key][0].shape[1], requires_grad=True),
@@ -194,7 +194,7 @@ def fit(net: FusionAutoencoder, rows: ReaderRows, *, l2: float = DEFAULT_L2, max
 
     def closure():
         opt.zero_grad()
-        loss = weighted_loss(_logits(weights, rows, observes), rows.targets, class_weights)
+        loss = weighted_loss(_logits(net, weights, rows), rows.targets, class_weights)
         loss = loss + l2 * sum((w**2).sum() for w, _ in weights.values())
         loss.backward()
         return loss
@@ -213,8 +213,7 @@ def install(net: FusionAutoencoder, weights: Weights) -> None:
 
 def balanced_accuracies(net: FusionAutoencoder, weights: Weights, rows: ReaderRows) -> dict[str, float]:
     """Per attribute, the balanced accuracy of the corrected reading over the rows that know it."""
-    observes = {key: getattr(net, f"_{key}_observes").cpu() for key in net.attribute_readers}
-    logits = _logits(weights, rows, observes).split(ATTRIBUTE_SIZES, -1)
+    logits = _logits(net, weights, rows).split(ATTRIBUTE_SIZES, -1)
     out = {}
     for i, a in enumerate(ATTRIBUTES):
         t = rows.targets[:, i]
