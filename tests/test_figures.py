@@ -32,3 +32,41 @@ def test_the_live_point_and_its_triangle_draw_in_both_dimensions(table, dims):
     assert gallery_points == len(table)
     xs = np.concatenate([np.asarray(t.x, float) for t in fig.data])
     assert 9.0 in xs, "the user-added point is on the map"
+
+
+def test_hover_text_is_made_once_escaped_and_matches_each_point(table):
+    from mmdemo.serving.figures import hover_text, with_hover_text
+
+    prepared = with_hover_text(table)
+    assert "hover" not in table and with_hover_text(prepared) is prepared  # made once, input untouched
+    assert all("&lt;b&gt;" in h and "<b>" not in h.split("<br>")[0] for h in prepared["hover"])
+    fig = map_figure(prepared, "emotion", 2)
+    for trace in fig.data:
+        ids = list(trace.customdata)
+        rows = table.set_index("id").loc[ids].reset_index().to_dict("records")
+        assert list(trace.hovertext) == [hover_text(r) for r in rows]  # each point's own text
+    assert list(map_figure(table, "emotion", 2).data[0].hovertext) == list(fig.data[0].hovertext)
+
+
+def test_a_picked_word_is_drawn_from_its_kept_map():
+    from mmdemo.serving.figures import heat_overlay
+    from webapp.tabs.analyze import show_word
+
+    rng = np.random.default_rng(1)
+    crop = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    state = {"face_crop": crop, "word_heat": {"smiling": rng.random((8, 8)), "woman": rng.random((8, 8))}}
+    drawn = show_word("woman", state)
+    assert drawn.shape == (256, 256, 3) and np.array_equal(
+        drawn, heat_overlay(crop, state["word_heat"]["woman"])
+    )
+    assert not np.array_equal(drawn, show_word("smiling", state))
+    assert show_word("absent", state) is None and show_word(None, None) is None
+
+
+def test_a_map_past_the_hover_limit_sends_no_hover_text(table, monkeypatch):
+    from mmdemo.serving import figures
+
+    prepared = figures.with_hover_text(table)  # a gallery's table keeps its texts when sampled up
+    monkeypatch.setattr(figures, "HOVER_LIMIT", len(table) - 1)
+    fig = map_figure(prepared, "emotion", 2)
+    assert all(t.hovertext is None and t.hoverinfo == "skip" for t in fig.data)

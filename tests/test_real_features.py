@@ -416,19 +416,49 @@ def test_model_card_states_sources_licences_figures_and_the_warning(tmp_path):
     assert "has never seen a real face" in synthetic_only and "Do not use this" in synthetic_only
 
 
-def test_face_worker_reads_as_this_process_does_and_survives_its_death(caplog):
+def test_descriptor_network_in_torch_gives_dlibs_descriptor(faces, tmp_path):
+    """The ResNet read from dlib's model file and run by torch matches dlib's own forward pass on a
+    real face and on synthetic ones, so features cached with either are the same features."""
+    import dlib
     from skimage.data import astronaut
 
-    from mmdemo.extractors.face_worker import FaceWorker
+    from mmdemo.extractors import face_descriptor
 
-    photo = astronaut()
-    box = face.find_face(photo)
-    here = face.read_face(photo, box)
-    worker = FaceWorker()
-    there = worker.submit(photo, box).result(timeout=60)
-    assert np.array_equal(here.features, there.features) and np.array_equal(here.landmarks, there.landmarks)
-    worker.proc.kill()
-    worker.proc.wait()
-    again = worker.submit(photo, box).result(timeout=60)  # read in this process instead, with a warning
-    assert worker.failed and np.array_equal(again.features, here.features)
-    assert "face-feature worker failed" in caplog.text
+    reference = dlib.face_recognition_model_v1(str(face.models_dir() / face_descriptor.DESCRIPTOR_MODEL_FILE))
+    predictor = face._landmark_predictor()
+    chips = []
+    for image in [astronaut(), *faces[1][:3]]:
+        x, y, w, h = face.find_face(image) or face._whole_image_box(image.shape[1], image.shape[0])
+        shape = predictor(image, dlib.rectangle(x, y, x + w - 1, y + h - 1))
+        chips.append(
+            dlib.get_face_chip(image, shape, face_descriptor.CHIP_SIDE, face_descriptor.CHIP_PADDING)
+        )
+    ours = face_descriptor.describe_chips(face._descriptor_net(), np.stack(chips))
+    theirs = np.array([reference.compute_face_descriptor(c) for c in chips], np.float32)
+    assert ours.shape == (4, face.DESCRIPTOR_DIM)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    assert np.linalg.norm(theirs[0] - theirs[1]) > 0.3  # different people: the check is not vacuous
+    # read_face, which the app and the feature cache call, reads what dlib's whole-image call read
+    import cv2
+
+    photo = cv2.resize(astronaut(), (1024, 1024))  # a face over MIN_FACE_SIDE: read as it is
+    x, y, w, h = face.find_face(photo)
+    shape = predictor(photo, dlib.rectangle(x, y, x + w - 1, y + h - 1))
+    np.testing.assert_allclose(
+        face.read_face(photo, (x, y, w, h)).features[: face.DESCRIPTOR_DIM],
+        reference.compute_face_descriptor(photo, shape),
+        atol=1e-5,
+    )
+
+
+def test_a_model_file_that_is_not_dlibs_network_is_refused(tmp_path):
+    from mmdemo.extractors import face_descriptor
+
+    good = (face.models_dir() / face_descriptor.DESCRIPTOR_MODEL_FILE).read_bytes()
+    for name, data in (
+        ("truncated.dat", good[: len(good) // 2]),
+        ("other.dat", b"\x01\x05con_4" + bytes(64)),
+    ):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises((face_descriptor.DlibFormatError, ValueError)):
+            face_descriptor.load_descriptor_net(tmp_path / name)

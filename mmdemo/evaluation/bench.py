@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,6 +64,21 @@ def repeat_ms(fn: Callable[[], object], runs: int, warmup: int = 3) -> np.ndarra
         fn()
         times[i] = (time.perf_counter() - t0) * 1000
     return times
+
+
+def interleaved_ms(fns: Sequence[Callable[[], object]], runs: int, warmup: int = 3) -> list[np.ndarray]:
+    """Wall times in ms of `runs` calls of each function, taken in turn: on a shared VM whose speed
+    drifts, figures that are compared (analyze with and without drawing) must share the drift."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times = np.empty((len(fns), runs))
+    for i in range(runs):
+        for k, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            times[k, i] = (time.perf_counter() - t0) * 1000
+    return list(times)
 
 
 def p50(times) -> float:
@@ -205,8 +220,14 @@ def bench_latency(service, runs: int) -> tuple[dict, float]:
     with torch.inference_mode():
         for m, fn in encoders.items():
             out[f"latency/encode_{m}_ms"] = p50(repeat_ms(fn, runs))
-        full = repeat_ms(lambda: service.analyze(face, text, voice), runs)
-        model_only = p50(repeat_ms(lambda: model.analyze(image=face, text=text, voice=voice), runs))
+        full, model_times = interleaved_ms(
+            [
+                lambda: service.analyze(face, text, voice),
+                lambda: model.analyze(image=face, text=text, voice=voice),
+            ],
+            runs,
+        )
+        model_only = p50(model_times)
     out.update(
         {
             "latency/analyze_ms_p50": p50(full),

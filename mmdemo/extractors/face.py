@@ -3,7 +3,9 @@
 The descriptor is dlib's ResNet trained on about 3 M real faces for identity; identity carries
 gender, age, beard and hair well but ignores expression by design, so the 68 landmarks (mouth
 and brow shape) travel beside it. Models come from the `face-recognition-models` package's data
-folder; it is located without importing the package (its `__init__` needs pkg_resources).
+folder; it is located without importing the package (its `__init__` needs pkg_resources). dlib
+finds the face, its landmarks and the aligned 150-px chip; the descriptor network runs in torch
+(`face_descriptor.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-DESCRIPTOR_DIM = 128
+from mmdemo.extractors.face_descriptor import (
+    CHIP_PADDING,
+    CHIP_SIDE,
+    DESCRIPTOR_DIM,
+    DESCRIPTOR_MODEL_FILE,
+    describe_chips,
+    load_descriptor_net,
+)
+
 N_LANDMARKS = 68
 # descriptor, landmarks (x, y) in the face box's frame, and a found-by-the-detector flag
 FEATURE_DIM = DESCRIPTOR_DIM + 2 * N_LANDMARKS + 1
@@ -65,13 +75,15 @@ def _cnn_detector():
 
 
 @lru_cache(maxsize=1)
-def _readers():
-    """The landmark predictor and the descriptor network (~130 MB), loaded on first use only."""
-    dlib, folder = _module(), models_dir()
-    return (
-        dlib.shape_predictor(str(folder / "shape_predictor_68_face_landmarks.dat")),
-        dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat")),
-    )
+def _landmark_predictor():
+    """dlib's 68-point landmark predictor (~100 MB), loaded on first use only."""
+    return _module().shape_predictor(str(models_dir() / "shape_predictor_68_face_landmarks.dat"))
+
+
+@lru_cache(maxsize=1)
+def _descriptor_net():
+    """dlib's 128-d descriptor ResNet, run by torch (`face_descriptor`), built on first use only."""
+    return load_descriptor_net(models_dir() / DESCRIPTOR_MODEL_FILE)
 
 
 def available() -> bool:
@@ -81,7 +93,7 @@ def available() -> bool:
         folder = models_dir()
     except ExtractorMissing:
         return False
-    return (folder / "dlib_face_recognition_resnet_model_v1.dat").is_file()
+    return (folder / DESCRIPTOR_MODEL_FILE).is_file()
 
 
 def find_face(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -168,7 +180,7 @@ def read_face(rgb: np.ndarray, box: tuple[int, int, int, int] | None) -> FaceRea
     read as a tight face crop, which is what a dataset crop or a detector miss on one usually is."""
     import cv2
 
-    dlib, (predictor, recogniser) = _module(), _readers()
+    dlib, predictor = _module(), _landmark_predictor()
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     h, w = rgb.shape[:2]
     x, y, bw, bh = box if box is not None else _whole_image_box(w, h)
@@ -185,7 +197,9 @@ def read_face(rgb: np.ndarray, box: tuple[int, int, int, int] | None) -> FaceRea
     rect = dlib.rectangle(int(x), int(y), int(x + bw - 1), int(y + bh - 1))
     with _LOCK:
         shape = predictor(rgb, rect)
-        descriptor = np.asarray(recogniser.compute_face_descriptor(rgb, shape), dtype=np.float32)
+        # the chip dlib's compute_face_descriptor would cut; its network runs in torch (same numbers)
+        chip = dlib.get_face_chip(rgb, shape, CHIP_SIDE, CHIP_PADDING)
+    descriptor = describe_chips(_descriptor_net(), chip[None])[0]
     points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
     # landmarks in the box's frame, centred and scaled by the box: pose and expression, not position
     centre = np.array([x + bw / 2, y + bh / 2], dtype=np.float32)

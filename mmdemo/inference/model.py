@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,13 +26,12 @@ import torch
 
 from mmdemo.audio import SAMPLE_RATE
 from mmdemo.data.features import features_of_face
-from mmdemo.data.preprocess import prepare_audio, prepare_image, prepare_text
+from mmdemo.data.preprocess import prepare_audio, prepare_image, prepare_text, to_rgb_uint8
 from mmdemo.extractors import face as face_extractor
 from mmdemo.extractors import speaker as speaker_extractor
-from mmdemo.extractors.face_worker import shared_worker
 from mmdemo.extractors.speaker import embed_speech
 from mmdemo.inference.attention import AttentionMaps, attention_maps
-from mmdemo.model.inputs import network_inputs
+from mmdemo.model.inputs import NetworkInputs, network_inputs
 from mmdemo.model.network import FusionAutoencoder, FusionOutput, ModelConfig, load_network
 from mmdemo.model.text import TextVocab, shared_encoder
 from mmdemo.runtime import DEFAULT_CHECKPOINT, resolve_device
@@ -40,6 +40,8 @@ from mmdemo.schema import ATTRIBUTES, MODALITIES, SUBSETS
 log = logging.getLogger(__name__)
 
 VOICE_PHRASE = "Hello, this is my voice."
+# one thread for analyze's description and voice encoders (see `analyze`)
+_ENCODER_THREAD = ThreadPoolExecutor(1, thread_name_prefix="mmdemo-encode")
 
 
 @dataclass
@@ -148,12 +150,9 @@ class MultimodalModel:
         self.reads_face_features = bool(self.config.face_feature_dim) and face_extractor.available()
         self.reads_speaker_features = bool(self.config.speaker_feature_dim) and speaker_extractor.available()
         self.reads_features = self.reads_face_features or self.reads_speaker_features
-        # dlib's descriptor (~0.1 s) holds the GIL; in a worker process it overlaps the other encoders
-        self.parallel_face_features = self.reads_face_features and device.type == "cpu"
-        if self.parallel_face_features:
-            shared_worker().start()  # loads dlib's models in the background
 
     # ---------------------------------------------------------------- analyze
+    @torch.no_grad()
     def analyze(self, image=None, text=None, voice=None, *, audio=None) -> Analysis:
         """Analyzes any non-empty subset of face (RGB array), description (str) and voice ((sr, samples)).
 
@@ -165,29 +164,32 @@ class MultimodalModel:
                 stacklevel=2,
             )
             voice = audio if voice is None else voice
-        notes: list[str] = []
-        face = prepared_text = wave = face_features = speaker_features = None
-        if image is not None:
-            face = prepare_image(image, self.config.image_size)
-            notes += face.warnings
+        rgb = to_rgb_uint8(image) if image is not None else None  # refuses a broken image first
         prepared_text, text_warnings = prepare_text(text)
-        notes += text_warnings
-        if voice is not None:
-            wave, voice_warnings = prepare_audio(voice)
-            notes += voice_warnings
-        if face is None and prepared_text is None and wave is None:
+        wave, voice_warnings = prepare_audio(voice) if voice is not None else (None, [])
+        if rgb is None and prepared_text is None and wave is None:
             raise ValueError("nothing to analyze: give a face photo, a description or a voice recording")
-        if face is not None and self.reads_face_features:
-            face_features = self._face_features_later(face)  # runs while text and voice are encoded
-        if wave is not None and self.reads_speaker_features:
-            speaker_features = embed_speech(wave)[None]
-        enc = self.encode_inputs(
-            face.crop[None] if face else None,
-            [prepared_text] if prepared_text else None,
-            [wave] if wave is not None else None,
-            face_features=face_features,
-            speaker_features=speaker_features,
+        # The description and voice are encoded in a thread while dlib finds and reads the face here:
+        # torch releases the GIL and dlib's detector does not, so the two overlap on two cores.
+        heard = (
+            _ENCODER_THREAD.submit(self._heard_inputs, prepared_text, wave)
+            if prepared_text is not None or wave is not None
+            else None
         )
+        face = seen = None
+        if rgb is not None:
+            face = prepare_image(rgb, self.config.image_size)
+            seen = network_inputs(
+                self.config,
+                self.text_encoder,
+                self.device,
+                face.crop[None],
+                face_features=features_of_face(face)[None] if self.reads_face_features else None,
+            )
+        parts = [p for p in (seen, heard.result() if heard else None) if p is not None]
+        tensors = {k: v for p in parts for k, v in p.tensors.items()}
+        enc = Encoded(self.net.tokens(tensors), next((p.text_tokens for p in parts if p.text_tokens), None))
+        notes = (face.warnings if face else []) + text_warnings + voice_warnings
         fused = self.fuse(enc, want_attention=True)
         inputs = tuple(m for m in MODALITIES if m in enc.tokens)
         unimodal = {m: self.fuse(enc, [m]).mu for m in inputs} if len(inputs) > 1 else {inputs[0]: fused.mu}
@@ -195,15 +197,19 @@ class MultimodalModel:
         result.voice_input = wave
         return result
 
-    def _face_features_later(self, face) -> Callable[[], np.ndarray]:
-        """A call that returns the face's (1, dim) frozen features: computed in the face worker
-        process, in parallel with whatever this process does until it is called, when
-        `parallel_face_features` is on; else when called."""
-        if not self.parallel_face_features:
-            return lambda: features_of_face(face)[None]
-        # the worker runs features_of_face's reading: the same box, the same numbers
-        pending = shared_worker().submit(face.image, face.tight_box if face.face_found else None)
-        return lambda: pending.result().features[None]
+    @torch.no_grad()
+    def _heard_inputs(self, text: str | None, wave: np.ndarray | None) -> NetworkInputs:
+        """The network inputs of a description and a voice (MiniLM, log-mel, speaker embedding)."""
+        return network_inputs(
+            self.config,
+            self.text_encoder,
+            self.device,
+            texts=[text] if text is not None else None,
+            waves=[wave] if wave is not None else None,
+            speaker_features=embed_speech(wave)[None]
+            if wave is not None and self.reads_speaker_features
+            else None,
+        )
 
     def _result(self, enc: Encoded, fused: FusionOutput, inputs, unimodal, face, notes) -> Analysis:
         probs = self.attribute_probs(fused.mu, fused.evidence)  # with the frozen features' correction
@@ -308,12 +314,11 @@ class MultimodalModel:
         texts: Sequence[str] | None = None,
         waves: Sequence[np.ndarray] | None = None,
         *,
-        face_features: np.ndarray | Callable[[], np.ndarray] | None = None,
+        face_features: np.ndarray | None = None,
         speaker_features: np.ndarray | None = None,
     ) -> Encoded:
         """images: (B, 64, 64, 3) uint8; texts: B strings; waves: B float32 16 kHz clips; the frozen
-        features (B, dim) of the faces and voices, when the network reads them (else ignored). The face
-        features may be a call that returns them: it is made after the text and voice are encoded."""
+        features (B, dim) of the faces and voices, when the network reads them (else ignored)."""
         given = network_inputs(
             self.config,
             self.text_encoder,

@@ -7,7 +7,7 @@ MiniLM, voices as log-mel frames clipped to what the voice encoder takes, frozen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,12 +32,11 @@ def network_inputs(
     texts: Sequence[str] | None = None,
     waves: Sequence[np.ndarray] | None = None,
     *,
-    face_features: np.ndarray | Callable[[], np.ndarray] | None = None,
+    face_features: np.ndarray | None = None,
     speaker_features: np.ndarray | None = None,
 ) -> NetworkInputs:
     """images: (B, 64, 64, 3) uint8; texts: B strings; waves: B float32 16 kHz clips; the frozen
-    features (B, dim). The face features may be a call that returns them: it is made after the text
-    and voice are encoded, so whatever computes them can run meanwhile."""
+    features (B, dim)."""
     inputs: dict[str, torch.Tensor] = {}
     text_tokens = None
     if images is not None:
@@ -49,8 +48,6 @@ def network_inputs(
         text_tokens = enc.tokens
     if waves is not None:
         inputs["mel"], inputs["mel_len"] = _mel(config, waves, device)
-    if callable(face_features):
-        face_features = face_features()
     for key, values in (("face_features", face_features), ("speaker_features", speaker_features)):
         if values is not None:
             inputs[key] = torch.as_tensor(np.asarray(values, np.float32), device=device)

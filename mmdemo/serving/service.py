@@ -25,6 +25,7 @@ from mmdemo.serving.figures import (
     modality_bar,
     value_label,
     voice_attention_figure,
+    with_hover_text,
     word_maps,
 )
 from mmdemo.serving.model_card import model_card
@@ -75,7 +76,7 @@ class AnalysisView:
     attribute_rows: list[list]  # [attribute, value, confidence]
     agreement_rows: list[list]  # [pair, cosine similarity, verdict]
     word_grid: np.ndarray | None
-    word_overlays: dict[str, np.ndarray]
+    word_heat: dict[str, np.ndarray]  # word -> its (grid, grid) map over the face; drawn on demand
     rollout: np.ndarray | None
     modality_figure: object
     voice_figure: object | None
@@ -102,6 +103,7 @@ class DemoService:
         self.ids = {pid: i for i, pid in enumerate(self.gallery.table["id"])}
         metrics = self.checkpoint / "metrics.json"
         self.metrics = json.loads(metrics.read_text()) if metrics.is_file() else {}
+        self.gallery.table = with_hover_text(self.gallery.table)  # once, not on every map redraw
         self._directions = self._attribute_directions()
         self.model.analyze(text="warm-up")  # first-call costs (allocations, eSpeak init) paid at start
         find_face_boxes(np.zeros((64, 64, 3), np.uint8))  # loads the face detectors' models now, not
@@ -121,7 +123,6 @@ class DemoService:
         agree = [[pair.replace("image", "face"), round(v, 3), _verdict(v)] for pair, v in a.agreement.items()]
         words, maps = a.attention.words, a.attention.text_to_image
         crop = a.face_crop
-        overlays = {w: heat_overlay(crop, m) for w, m in zip(words, maps)} if maps is not None else {}
         return AnalysisView(
             analysis=a,
             coords=coords,
@@ -129,7 +130,7 @@ class DemoService:
             attribute_rows=attr_rows,
             agreement_rows=agree,
             word_grid=word_maps(crop, words, maps) if maps is not None else None,
-            word_overlays=overlays,
+            word_heat=dict(zip(words, maps)) if maps is not None else {},
             rollout=heat_overlay(crop, a.attention.rollout) if a.attention.rollout is not None else None,
             modality_figure=modality_bar(a.attention.modality_share),
             voice_figure=(
