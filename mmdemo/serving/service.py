@@ -15,7 +15,6 @@ import cv2
 import numpy as np
 import torch
 
-from mmdemo.data.preprocess import find_face_boxes
 from mmdemo.inference.model import VOICE_PHRASE, Analysis, Encoded, MultimodalModel, load_model
 from mmdemo.inference.projection import Gallery, fit_umap, load_gallery
 from mmdemo.schema import MODALITIES, NAMES
@@ -105,9 +104,10 @@ class DemoService:
         self.metrics = json.loads(metrics.read_text()) if metrics.is_file() else {}
         self.gallery.table = with_hover_text(self.gallery.table)  # once, not on every map redraw
         self._directions = self._attribute_directions()
-        self.model.analyze(text="warm-up")  # first-call costs (allocations, eSpeak init) paid at start
-        find_face_boxes(np.zeros((64, 64, 3), np.uint8))  # loads the face detectors' models now, not
-        # on the first photo (dlib's ~100 MB would otherwise land in the middle of serving)
+        # First-call costs paid at start, not by the first visitor: allocations, eSpeak, and every face
+        # model a photo can need (the detectors, and for a model that reads real faces the landmark
+        # predictor and descriptor network: ~130 MB that would otherwise land in the middle of serving)
+        self.model.analyze(image=np.zeros((64, 64, 3), np.uint8), text="warm-up")
 
     # ---------------------------------------------------------------- analyze
     def analyze(self, face=None, text=None, voice=None, k: int = 8) -> AnalysisView:
