@@ -18,7 +18,6 @@ from fractions import Fraction
 import numpy as np
 import soundfile as sf
 import torch
-from scipy.signal import resample_poly
 
 SAMPLE_RATE = 16000
 N_MELS = 64
@@ -107,6 +106,8 @@ def to_mono_16k(sample_rate: int, samples: np.ndarray) -> np.ndarray:
     if peak > 1.0:
         x = x / peak
     if rate != SAMPLE_RATE:
+        from scipy.signal import resample_poly  # here, not at import: scipy.signal is ~1 s of app start
+
         up, down = _resample_ratio(rate)
         x = resample_poly(x, up, down)
     # The anti-aliasing filter can overshoot by a little near full scale.

@@ -58,6 +58,25 @@ def test_save_load_round_trip_gives_identical_outputs(tiny_checkpoint, person):
     assert a.text == b.text and np.array_equal(a.audio[1], b.audio[1])
 
 
+def test_concurrent_analyses_each_get_their_own_description_and_voice(model, tiny_data):
+    """analyze hands the description and voice to an encoder thread shared by every caller: callers
+    in several server threads at once must each get back the reading of their own inputs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    people = []
+    for s in open_samples(tiny_data, "test")[:4]:
+        image = cv2.cvtColor(cv2.imread(str(s.image)), cv2.COLOR_BGR2RGB)
+        people.append({"image": image, "text": s.text, "voice": read_audio(s.audio)})
+    alone = [model.analyze(**p) for p in people]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda p: model.analyze(**p), people * 3))
+    for i, a in enumerate(together):
+        expected = alone[i % len(people)]
+        np.testing.assert_allclose(a.embedding, expected.embedding, atol=1e-5)
+        assert a.attention.words == expected.attention.words and a.text == expected.text
+    assert len({a.embedding.tobytes() for a in alone}) == len(people)  # four different readings
+
+
 def test_image_formats_are_converted(model, person):
     rgb = person["image"]
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
