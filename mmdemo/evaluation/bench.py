@@ -56,14 +56,7 @@ KEYS = (
 # ------------------------------------------------------------------ timing
 def repeat_ms(fn: Callable[[], object], runs: int, warmup: int = 3) -> np.ndarray:
     """Wall times in ms of `runs` calls after `warmup` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    times = np.empty(runs)
-    for i in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times[i] = (time.perf_counter() - t0) * 1000
-    return times
+    return interleaved_ms([fn], runs, warmup)[0]
 
 
 def interleaved_ms(fns: Sequence[Callable[[], object]], runs: int, warmup: int = 3) -> list[np.ndarray]:
