@@ -107,7 +107,9 @@ class DemoService:
         # First-call costs paid at start, not by the first visitor: allocations, eSpeak, and every face
         # model a photo can need (the detectors, and for a model that reads real faces the landmark
         # predictor and descriptor network: ~130 MB that would otherwise land in the middle of serving)
-        self.model.analyze(image=np.zeros((64, 64, 3), np.uint8), text="warm-up")
+        blank = np.zeros((64, 64, 3), np.uint8)
+        warm = self.model.analyze(image=blank, text="warm-up")
+        self.model.analyze(image=blank, text="warm-up", voice=warm.audio)  # its own voice: the voice path
 
     # ---------------------------------------------------------------- analyze
     def analyze(self, face=None, text=None, voice=None, k: int = 8) -> AnalysisView:
