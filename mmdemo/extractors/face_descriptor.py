@@ -1,7 +1,7 @@
 """dlib's 128-d face descriptor network, run by torch on weights read from dlib's own model file.
 
 dlib's build in `dlib-bin` has no BLAS, so its ResNet takes ~180 ms a face on two cores; the same
-network as torch convolutions takes a fraction of that and gives the same descriptor (to float
+network as torch convolutions takes ~10 ms and gives the same descriptor (to float
 rounding: `tests/test_face_descriptor.py` checks it against dlib on real chips). The weights are
 read straight from `dlib_face_recognition_resnet_model_v1.dat` in the `face-recognition-models`
 package: dlib's serialisation is a plain stream of tagged integers, strings and little-endian
@@ -173,12 +173,14 @@ class FaceDescriptorNet(nn.Module):
 
 def load_descriptor_net(path: Path) -> FaceDescriptorNet:
     """dlib's descriptor network in torch from its model file (~22 MB of weights; 0.05 s)."""
-    return FaceDescriptorNet(Path(path).read_bytes()).eval()
+    # channels-last lets torch pick oneDNN's convolutions for every layer (NCHW sent most of them
+    # down its slow im2col path): 16 -> 10 ms a face, the same numbers
+    return FaceDescriptorNet(Path(path).read_bytes()).eval().to(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
 def describe_chips(net: FaceDescriptorNet, chips: np.ndarray) -> np.ndarray:
     """(B, 150, 150, 3) uint8 RGB chips (`dlib.get_face_chip(rgb, shape, 150, 0.25)`) -> (B, 128)
     float32 descriptors."""
-    x = torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2)
-    return net(x).numpy().astype(np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2)  # NHWC memory: channels-last
+    return net(x.float().contiguous(memory_format=torch.channels_last)).numpy().astype(np.float32)
