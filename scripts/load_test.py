@@ -25,7 +25,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from anywhere without installing
 
-from mmdemo.evaluation.bench import free_port, rss_mb, start_app, stop_app  # noqa: E402
+from mmdemo.evaluation.app_process import free_port, start_app, stop_app  # noqa: E402
+from mmdemo.evaluation.bench import rss_mb  # noqa: E402
 
 
 def run(url: str, callers: int, seconds: float, pid: int | None) -> dict:

@@ -13,7 +13,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import pytest  # noqa: E402
 
-from mmdemo.evaluation.bench import free_port  # noqa: E402
+from mmdemo.evaluation.app_process import free_port  # noqa: E402
 
 
 def pytest_addoption(parser):

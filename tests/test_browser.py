@@ -24,68 +24,19 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from math import gcd
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
-import soundfile as sf
 
-from mmdemo.evaluation.bench import OFFLINE_ENV, free_port
+from mmdemo.evaluation.app_process import free_port
+from mmdemo.evaluation.fake_media import CHROMIUM, fake_media_args, write_wav, write_y4m
+from mmdemo.runtime import OFFLINE_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "assets" / "examples"
 SCREENSHOTS = REPO / "assets" / "screenshots"
-CHROMIUM = os.environ.get("MMDEMO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HOSTILE = '<img src=x onerror="window.__pwned=1"> A sad woman with black hair.'
-
-
-# ------------------------------------------------------------------ fake media
-def write_y4m(path: Path, face_png: Path, width=320, height=240, fps=15, seconds=3) -> np.ndarray:
-    """A still webcam: the face scaled into the middle of a plain background, as raw 4:2:0 frames."""
-    side = min(width, height) - 40
-    face = cv2.resize(cv2.imread(str(face_png)), (side, side), interpolation=cv2.INTER_CUBIC)
-    frame = np.full((height, width, 3), (200, 205, 210), np.uint8)
-    y0, x0 = (height - side) // 2, (width - side) // 2
-    frame[y0 : y0 + side, x0 : x0 + side] = face
-    ycc = cv2.cvtColor(frame, cv2.COLOR_BGR2YCrCb)  # full-range (JPEG) YCbCr, as C420jpeg wants
-    half = (width // 2, height // 2)
-    cb = cv2.resize(ycc[..., 2], half, interpolation=cv2.INTER_AREA)
-    cr = cv2.resize(ycc[..., 1], half, interpolation=cv2.INTER_AREA)
-    body = b"FRAME\n" + ycc[..., 0].tobytes() + cb.tobytes() + cr.tobytes()
-    with open(path, "wb") as f:
-        f.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        f.write(body * (fps * seconds))
-    return frame
-
-
-def write_wav(path: Path, voice_wav: Path, rate=48000, seconds=6.0) -> None:
-    """The example voice at 48 kHz, 16-bit mono, with short silences around it, repeated to ~6 s
-    (Chromium loops the file; repeating keeps speech inside any 2 s window of the recording)."""
-    from scipy.signal import resample_poly
-
-    wave, sr = sf.read(str(voice_wav), dtype="float32")
-    if wave.ndim > 1:
-        wave = wave.mean(axis=1)
-    g = gcd(rate, sr)
-    wave = resample_poly(wave, rate // g, sr // g).astype(np.float32)
-    gap = np.zeros(int(0.3 * rate), np.float32)
-    unit = np.concatenate([gap, wave, gap])
-    out = np.zeros(int(seconds * rate), np.float32)
-    for start in range(0, len(out) - len(unit) + 1, len(unit)):
-        out[start : start + len(unit)] = unit
-    sf.write(str(path), np.clip(out, -1, 1), rate, subtype="PCM_16")
 
 
 # ------------------------------------------------------------------ fixtures
@@ -162,7 +113,6 @@ def app_url(browser_checkpoint, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory):
-    import cv2
     from skimage.data import astronaut  # a public-domain NASA portrait: a real face, free to show
 
     d = tmp_path_factory.mktemp("media")
@@ -196,12 +146,7 @@ def sync_api():
 @pytest.fixture
 def browser_page(sync_api, media, tmp_path):
     """A Chromium page whose webcam and microphone are the fake media files."""
-    args = CHROMIUM_ARGS + [
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
-        f"--use-file-for-fake-video-capture={media / 'webcam.y4m'}",
-        f"--use-file-for-fake-audio-capture={media / 'microphone.wav'}",
-    ]
+    args = fake_media_args(media / "webcam.y4m", media / "microphone.wav")
     with sync_api.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(tmp_path / "profile"),
@@ -278,6 +223,11 @@ def map_traces(page):
     )
 
 
+LIVE_TRACES = """() => { const p = document.querySelector('#analyze-map .js-plotly-plot');
+  return p.data.map((t, i) => [t, p._fullData[i]]).filter(([t]) => t.meta === 'live')
+    .map(([, f]) => [f.name, Array.from(f.x || []), Array.from(f.y || [])]); }"""
+
+
 def image_src(page, selector):
     return page.evaluate(
         f"() => {{ const i = document.querySelector({selector!r}); return i ? i.src : ''; }}"
@@ -345,6 +295,14 @@ def test_webcam_microphone_analyze_in_a_real_browser(sync_api, browser_page, app
     assert "you are here" in names, f"no 'you are here' point on the map; traces: {names}"
     for single in ("face only", "description only", "voice only"):  # all three inputs reached the model
         assert single in names, f"no '{single}' point on the map (that input was not used); traces: {names}"
+    # The analyses put only their own points on the map drawn at page load, each replacing the last;
+    # a full redraw (3D, then 2D again) must show exactly the points the incremental updates left.
+    assert names.count("you are here") == 1, f"the earlier analyses' points were left behind: {names}"
+    swapped_in = page.evaluate(LIVE_TRACES)
+    dims = page.locator("#analyze-dims")
+    wait_for_analysis(page, lambda: dims.get_by_label("3D").check(), "3D map")
+    wait_for_analysis(page, lambda: dims.get_by_label("2D").check(), "2D map")
+    assert page.evaluate(LIVE_TRACES) == swapped_in
     readme_shots = bool(
         os.environ.get("MMDEMO_BROWSER_CHECKPOINT")
     )  # a trained model: refresh the README's pictures

@@ -1,11 +1,14 @@
 """The map figure in 2D and 3D, with the live point, its single-input triangle and user-added points."""
 
+import base64
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from mmdemo.schema import NAMES
-from mmdemo.serving.figures import map_figure
+from mmdemo.serving.figures import LIVE, live_traces, map_figure
 
 
 @pytest.fixture()
@@ -34,6 +37,35 @@ def test_the_live_point_and_its_triangle_draw_in_both_dimensions(table, dims):
     assert 9.0 in xs, "the user-added point is on the map"
 
 
+def _plain(value):
+    """A figure's JSON with plotly's binary-encoded arrays ({dtype, bdata}) decoded to lists."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), np.dtype(value["dtype"])).tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+@pytest.mark.parametrize("singles", [(), ("image", "text"), ("image", "text", "voice")])
+def test_the_incremental_update_draws_what_a_full_redraw_draws(table, dims, singles):
+    """The page keeps the gallery drawn and swaps in `live_traces` after each analysis: the gallery plus
+    those traces must be exactly the figure a full redraw makes, and only they are tagged as live."""
+    rng = np.random.default_rng(dims)
+    live = {m: rng.normal(size=5).astype(np.float32) for m in ("fused", *singles)}
+    extra = [{"coords": [9.0] * 5, "label": "mine"}]
+    full = _plain(json.loads(map_figure(table, "emotion", dims, live=live, extra=extra).to_json())["data"])
+    gallery = _plain(json.loads(map_figure(table, "emotion", dims, extra=extra).to_json())["data"])
+    update = json.loads(json.dumps(live_traces(live, dims)))  # plain JSON: no numpy left in it
+    assert gallery + update == full
+    assert [t.get("meta") == LIVE for t in full] == [False] * len(gallery) + [True] * len(update)
+    # the fused point, each single input's point and (for two or more) the triangle joining them
+    assert update[-1]["name"] == "you are here"
+    assert len(update) == 1 + len(singles) + (len(singles) >= 2)
+
+
 def test_hover_text_is_made_once_escaped_and_matches_each_point(table):
     from mmdemo.serving.figures import hover_text, with_hover_text
 
@@ -49,18 +81,27 @@ def test_hover_text_is_made_once_escaped_and_matches_each_point(table):
 
 
 def test_a_picked_word_is_drawn_from_its_kept_map():
+    from types import SimpleNamespace
+
+    from PIL import Image
+
     from mmdemo.serving.figures import heat_overlay
     from webapp.tabs.analyze import show_word
 
     rng = np.random.default_rng(1)
     crop = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
-    state = {"face_crop": crop, "word_heat": {"smiling": rng.random((8, 8)), "woman": rng.random((8, 8))}}
+    heat = {"smiling": rng.random((8, 8)), "woman": rng.random((8, 8))}
+    view = SimpleNamespace(word_heat=heat, analysis=SimpleNamespace(face_crop=crop))
+    state = {"view": view, "page": False}  # as an API call keeps it: pictures as arrays
     drawn = show_word("woman", state)
-    assert drawn.shape == (256, 256, 3) and np.array_equal(
-        drawn, heat_overlay(crop, state["word_heat"]["woman"])
-    )
+    assert drawn.shape == (256, 256, 3) and np.array_equal(drawn, heat_overlay(crop, heat["woman"]))
     assert not np.array_equal(drawn, show_word("smiling", state))
     assert show_word("absent", state) is None and show_word(None, None) is None
+    # the page gets the same picture as a small lossy WebP file
+    path = show_word("woman", {"view": view, "page": True})
+    assert path.endswith(".webp")
+    served = np.asarray(Image.open(path).convert("RGB"), np.int16)
+    assert served.shape == drawn.shape and np.abs(served - drawn).mean() < 6
 
 
 def test_a_map_past_the_hover_limit_sends_no_hover_text(table, monkeypatch):

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mmdemo.evaluation.app_process import free_port, start_app, stop_app
 from mmdemo.runtime import OFFLINE_ENV, REPO_ROOT
 from mmdemo.schema import MODALITIES, SUBSETS
 
@@ -90,54 +89,6 @@ def rss_mb(pid: int | str = "self") -> float:
 
 
 # ------------------------------------------------------------------ startup
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(
-    checkpoint: Path, port: int, timeout: float = 120, extra_args: tuple[str, ...] = ()
-) -> tuple[subprocess.Popen, float]:
-    """A new `python app.py` on loopback; returns it and the seconds until its /config answered 200."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "app.py"),
-            "--checkpoint",
-            str(checkpoint),
-            "--port",
-            str(port),
-            *extra_args,
-        ],
-        cwd=REPO,
-        env={**os.environ, **OFFLINE_ENV},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    while time.perf_counter() - start < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited early: {proc.stdout.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=2) as r:
-                if r.status == 200:
-                    return proc, time.perf_counter() - start
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"app.py did not answer on port {port} within {timeout:.0f} s")
-
-
-def stop_app(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def process_seconds(code: str) -> float:
     """Wall time of a fresh interpreter running `code` (interpreter start included, as users meet it)."""
     t0 = time.perf_counter()
@@ -373,14 +324,20 @@ def bench_map(service, runs: int) -> dict:
 
 def bench_live(service, frames: int) -> dict:
     """Frames per second through the live-stream callback's work (detect, encode, fuse, rollout,
-    decode the face, place the point, draw the map)."""
+    decode the face, place the point and write its map traces; the map itself is drawn once)."""
+    from mmdemo.serving.figures import live_traces
+
     face, _, _ = example_person()
     frame = webcam_frame(face)
-    table = service.gallery.table.sample(min(600, len(service.gallery.table)), random_state=0)
     shifted = [np.roll(frame, (i % 7) - 3, axis=1) for i in range(7)]  # a slightly moving head
     counter = iter(range(10**9))
     with torch.inference_mode():
-        times = repeat_ms(lambda: service.live_frame(shifted[next(counter) % 7], table), frames)
+
+        def one_frame():
+            _, _, coords, _ = service.live_frame(shifted[next(counter) % 7])
+            return live_traces({"fused": coords}, 2)
+
+        times = repeat_ms(one_frame, frames)
     return {"live/fps": 1000 / p50(times), "live/frame_ms_p95": p95(times)}
 
 

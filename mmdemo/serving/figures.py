@@ -115,7 +115,17 @@ SYMBOLS_3D = ("circle", "circle-open", "cross", "diamond", "diamond-open", "squa
 
 
 def _add_points(
-    fig, pts: np.ndarray, dims: int, *, name: str, colour: str, symbol: str, text, size=12, mode="markers"
+    fig,
+    pts: np.ndarray,
+    dims: int,
+    *,
+    name: str,
+    colour: str,
+    symbol: str,
+    text,
+    size=12,
+    mode="markers",
+    meta: str | None = None,
 ):
     import plotly.graph_objects as go
 
@@ -130,6 +140,7 @@ def _add_points(
                 marker=marker,
                 hovertext=text,
                 hoverinfo="text",
+                meta=meta,
             )
         )
     else:
@@ -146,12 +157,38 @@ def _add_points(
                 marker=marker3,
                 hovertext=text,
                 hoverinfo="text",
+                meta=meta,
             )
         )
 
 
+LIVE = "live"  # the `meta` of the traces an analysis adds: the page replaces exactly these
+
+
+def live_traces(live: Mapping[str, np.ndarray], dims: int = 2) -> list[dict]:
+    """The traces `map_figure(..., live=live)` adds to the gallery, as plotly JSON (a few hundred bytes):
+    the page draws the gallery once and swaps only these in after each analysis."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    _add_live(fig, live, dims)
+    return [_plain(trace.to_plotly_json()) for trace in fig.data]
+
+
+def _plain(value):
+    """Plotly JSON with numpy arrays as lists (for JSON outputs that are not plotly figures)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _add_live(fig, live: Mapping[str, np.ndarray], dims: int) -> None:
-    """The fused point plus each single-input point, joined into a triangle around it."""
+    """The fused point plus each single-input point, joined into a triangle around it (traces tagged
+    `meta=LIVE`)."""
     import plotly.graph_objects as go
 
     singles = [m for m in ("image", "text", "voice") if m in live]
@@ -166,6 +203,7 @@ def _add_live(fig, live: Mapping[str, np.ndarray], dims: int) -> None:
                     name="modalities",
                     line=dict(color="#333", width=1.5, dash="dot"),
                     hoverinfo="skip",
+                    meta=LIVE,
                 )
             )
         else:
@@ -178,6 +216,7 @@ def _add_live(fig, live: Mapping[str, np.ndarray], dims: int) -> None:
                     name="modalities",
                     line=dict(color="#333", width=3),
                     hoverinfo="skip",
+                    meta=LIVE,
                 )
             )
     labels = {"image": "face only", "text": "description only", "voice": "voice only"}
@@ -191,6 +230,7 @@ def _add_live(fig, live: Mapping[str, np.ndarray], dims: int) -> None:
             symbol="circle",
             text=[labels[m]],
             size=11,
+            meta=LIVE,
         )
     if "fused" in live:
         _add_points(
@@ -202,6 +242,7 @@ def _add_live(fig, live: Mapping[str, np.ndarray], dims: int) -> None:
             symbol="star",
             text=["you are here (all inputs fused)"],
             size=18,
+            meta=LIVE,
         )
 
 
@@ -274,14 +315,14 @@ def voice_attention_figure(wave: np.ndarray, weights: np.ndarray, token_seconds:
     from mmdemo.audio import log_mel
 
     mel = log_mel(np.asarray(wave, np.float32)).numpy().T  # (64, frames)
-    frames = mel.shape[1]
+    # quantised to bytes, as a picture needs: float32 was 50 KB of the page's JSON, bytes are 13 KB
+    lo, hi = float(mel.min()), float(mel.max())
+    shade = np.round((mel - lo) / max(hi - lo, 1e-6) * 255).astype(np.uint8)
     t = (np.arange(len(weights)) + 0.5) * token_seconds
     w = np.asarray(weights) / (np.max(weights) + 1e-9) * 60
     return go.Figure(
         [
-            go.Heatmap(
-                z=mel, x=np.arange(frames) * 0.01, colorscale="Viridis", showscale=False, hoverinfo="skip"
-            ),
+            go.Heatmap(z=shade, x0=0.0, dx=0.01, colorscale="Viridis", showscale=False, hoverinfo="skip"),
             go.Scatter(
                 x=t,
                 y=w,

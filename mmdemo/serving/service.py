@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import cv2
@@ -69,16 +70,43 @@ class Person:
 
 @dataclass
 class AnalysisView:
+    """One analysis and what the views show of it. The attention pictures are drawn when first read:
+    a page that does not show them yet (another tab is open) does not pay for them."""
+
     analysis: Analysis
     coords: dict[str, np.ndarray]  # map coordinates of the fused and single-input points
     neighbours: list[tuple[np.ndarray, str]]  # (face, caption)
     attribute_rows: list[list]  # [attribute, value, confidence]
     agreement_rows: list[list]  # [pair, cosine similarity, verdict]
-    word_grid: np.ndarray | None
-    word_heat: dict[str, np.ndarray]  # word -> its (grid, grid) map over the face; drawn on demand
-    rollout: np.ndarray | None
-    modality_figure: object
-    voice_figure: object | None
+
+    @property
+    def word_heat(self) -> dict[str, np.ndarray]:
+        """word -> its (grid, grid) map over the face; each drawn on demand"""
+        att = self.analysis.attention
+        return dict(zip(att.words, att.text_to_image)) if att.text_to_image is not None else {}
+
+    @cached_property
+    def word_grid(self) -> np.ndarray | None:
+        att = self.analysis.attention
+        if att.text_to_image is None:
+            return None
+        return word_maps(self.analysis.face_crop, att.words, att.text_to_image)
+
+    @cached_property
+    def rollout(self) -> np.ndarray | None:
+        heat = self.analysis.attention.rollout
+        return heat_overlay(self.analysis.face_crop, heat) if heat is not None else None
+
+    @cached_property
+    def modality_figure(self):
+        return modality_bar(self.analysis.attention.modality_share)
+
+    @cached_property
+    def voice_figure(self):
+        a, att = self.analysis, self.analysis.attention
+        if att.voice_frames is None:
+            return None
+        return voice_attention_figure(a.voice_input, att.voice_frames, att.voice_token_seconds)
 
 
 @dataclass
@@ -123,25 +151,8 @@ class DemoService:
             neighbours.append((upscale(self.gallery.face(row), 128), f"{sim:.2f} · {r['description'][:60]}"))
         attr_rows = [[n, value_label(n, a.attributes[n]), round(a.confidences[n], 3)] for n in NAMES]
         agree = [[pair.replace("image", "face"), round(v, 3), _verdict(v)] for pair, v in a.agreement.items()]
-        words, maps = a.attention.words, a.attention.text_to_image
-        crop = a.face_crop
         return AnalysisView(
-            analysis=a,
-            coords=coords,
-            neighbours=neighbours,
-            attribute_rows=attr_rows,
-            agreement_rows=agree,
-            word_grid=word_maps(crop, words, maps) if maps is not None else None,
-            word_heat=dict(zip(words, maps)) if maps is not None else {},
-            rollout=heat_overlay(crop, a.attention.rollout) if a.attention.rollout is not None else None,
-            modality_figure=modality_bar(a.attention.modality_share),
-            voice_figure=(
-                voice_attention_figure(
-                    a.voice_input, a.attention.voice_frames, a.attention.voice_token_seconds
-                )
-                if a.attention.voice_frames is not None
-                else None
-            ),
+            analysis=a, coords=coords, neighbours=neighbours, attribute_rows=attr_rows, agreement_rows=agree
         )
 
     def map(
@@ -278,15 +289,12 @@ class DemoService:
             inputs=tuple(m for m in MODALITIES if m in encoded.tokens),
         )
 
-    def live_frame(self, frame: np.ndarray, small_table):
-        """One webcam frame -> (reconstruction, rollout overlay, map with the moving point, embedding)."""
+    def live_frame(self, frame: np.ndarray):
+        """One webcam frame -> (reconstruction, rollout overlay, map coordinates (5,), embedding).
+
+        The map is not drawn per frame: the app draws it once and moves the point (`live_traces`)."""
         r = self.live_reading(frame)
-        return (
-            upscale(r.reconstruction),
-            heat_overlay(r.crop, r.heat),
-            map_figure(small_table, "emotion", 2, live={"fused": r.coords}),
-            r.embedding,
-        )
+        return upscale(r.reconstruction), heat_overlay(r.crop, r.heat), r.coords, r.embedding
 
     def model_card(self) -> str:
         return model_card(self.checkpoint, self.metrics, len(self.gallery.table), self.model.reads_features)

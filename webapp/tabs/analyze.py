@@ -13,7 +13,8 @@ from mmdemo.runtime import REPO_ROOT
 from mmdemo.schema import NAMES
 from mmdemo.serving.figures import heat_overlay
 from webapp.errors import refuse, warn
-from webapp.files import as_file, image_file, samples_parquet
+from webapp.files import as_file, compact_image_file, image_file, samples_parquet
+from webapp.live_points import LIVE_POINTS, map_points
 from webapp.loader import RUNTIME
 
 EXAMPLES_DIR = REPO_ROOT / "assets" / "examples"
@@ -52,11 +53,18 @@ VIEW_OUTPUTS = (
 
 
 # ------------------------------------------------------------------ callbacks
-def view_handler(c: dict):
-    """`/analyze_view`'s function, answering with the components of this tab (`c`) as keys."""
+def view_handler(c: dict, page: bool = False):
+    """An analysis handler answering with the components of this tab (`c`) as keys.
+
+    page=False: `/analyze_view` for API clients: the whole map figure, PNG pictures, every view.
+    page=True: what the page needs after its first load: this analysis's own map points only (the
+    gallery came with the page; `LIVE_POINTS` swaps them in), WebP pictures at the model's resolution,
+    and the Attention tab's views only while that tab is open (`show_attention` draws them when it is
+    opened): ~1/10 of the bytes and half the server time."""
+    picture = compact_image_file if page else image_file
 
     @refuse
-    def analyze_view(face, description, voice, use_face, use_text, use_voice, colour_by, dims, points):
+    def analyze_view(face, description, voice, use_face, use_text, use_voice, colour_by, dims, points, *tab):
         """The main view: every output of one analysis, inputs left out by the what-if toggles."""
         service = RUNTIME.get()
         view = service.analyze(
@@ -64,32 +72,67 @@ def view_handler(c: dict):
         )
         a = view.analysis
         warn(a.warnings)
-        words = list(view.word_heat)
-        first = words[0] if words else None
-        # the maps are kept, each word drawn when picked: drawing all up front cost 28 ms an analysis
-        overlays = {"face_crop": a.face_crop, "word_heat": view.word_heat}
-        return {
-            c["map"]: service.map(colour_by, int(dims[0]), view.coords, extra=points or ()),
-            c["neighbours"]: view.neighbours,
-            c["seen"]: image_file(a.face_crop),
-            c["recon"]: image_file(a.image),
-            c["from_text"]: image_file(a.generated_faces.get("text")),
-            c["from_voice"]: image_file(a.generated_faces.get("voice")),
+        ndims = int(dims[0])
+        overlays = {"view": view, "page": page}
+        values = {
+            c["neighbours"]: [
+                (compact_image_file(im, size=64) if page else im, caption) for im, caption in view.neighbours
+            ],
+            c["seen"]: picture(a.face_crop),
+            c["recon"]: picture(a.image),
+            c["from_text"]: picture(a.generated_faces.get("text")),
+            c["from_voice"]: picture(a.generated_faces.get("voice")),
             c["gen_text"]: a.text,
             c["gen_voice"]: as_file(a.audio, ".wav"),
             c["attrs"]: view.attribute_rows,
             c["agreement"]: view.agreement_rows,
-            c["word"]: gr.Dropdown(choices=words, value=first),
-            c["word_map"]: show_word(first, overlays),
-            c["word_grid"]: view.word_grid,
-            c["rollout"]: view.rollout,
-            c["shares"]: view.modality_figure,
-            c["voice_attn"]: view.voice_figure,
-            c["last"]: {"coords": view.coords["fused"].tolist(), "label": _label(a)},
+            c["last"]: {
+                "coords": view.coords["fused"].tolist(),
+                "live": {m: xy.tolist() for m, xy in view.coords.items()},
+                "label": _label(a),
+            },
             c["overlays"]: overlays,
         }
+        attention_open = not page or (tab and tab[0])
+        skipped = {c[k]: gr.skip() for k in ATTENTION}
+        values.update(attention_views(c, overlays) if attention_open else skipped)
+        if page:
+            values[c["map_update"]] = map_points("analyze-map", view.coords, ndims)
+        else:
+            values[c["map"]] = service.map(colour_by, ndims, view.coords, extra=points or ())
+        return values
 
     return analyze_view
+
+
+ATTENTION = ("word", "word_map", "word_grid", "rollout", "shares", "voice_attn")
+
+
+def attention_views(c: dict, overlays: dict) -> dict:
+    """The Attention tab's views of the last analysis (kept in `overlays`), drawn now."""
+    view, page = overlays["view"], overlays["page"]
+    words = list(view.word_heat)
+    first = words[0] if words else None
+    # each word's map is drawn when it is picked: drawing all up front cost 28 ms an analysis
+    return {
+        c["word"]: gr.Dropdown(choices=words, value=first),
+        c["word_map"]: show_word(first, overlays),
+        c["word_grid"]: compact_image_file(view.word_grid) if page else view.word_grid,
+        c["rollout"]: compact_image_file(view.rollout) if page else view.rollout,
+        c["shares"]: view.modality_figure,
+        c["voice_attn"]: view.voice_figure,
+    }
+
+
+def attention_opener(c: dict):
+    """The Attention tab was opened: its views of the last analysis, and analyses draw them from now."""
+
+    def open_attention(overlays):
+        if not overlays or "view" not in overlays:
+            return {c["attention_open"]: True}
+        return {c["attention_open"]: True, **attention_views(c, overlays)}
+
+    return open_attention
 
 
 def _label(a) -> str:
@@ -98,15 +141,21 @@ def _label(a) -> str:
 
 def show_word(word, overlays):
     """Heatmap of one word of the description over the face (its map kept from the last analysis)."""
-    heat = (overlays or {}).get("word_heat", {}).get(word)
-    return heat_overlay(overlays["face_crop"], heat) if heat is not None else None
+    view = (overlays or {}).get("view")
+    heat = view.word_heat.get(word) if view is not None else None
+    if heat is None:
+        return None
+    overlay = heat_overlay(view.analysis.face_crop, heat)
+    return compact_image_file(overlay) if overlays["page"] else overlay
 
 
 @refuse
 def redraw_map(colour_by, dims, last, points):
+    """The whole map again (another colouring or 2D/3D): the gallery, your samples and your last point."""
     coords = None
     if last:
-        coords = {"fused": np.asarray(last["coords"], np.float32)}
+        points_of = last.get("live", {"fused": last["coords"]})
+        coords = {m: np.asarray(xy, np.float32) for m, xy in points_of.items()}
     return RUNTIME.get().map(colour_by, int(dims[0]), coords, extra=points or ())
 
 
@@ -158,8 +207,9 @@ def _inputs(c: dict) -> None:
 def _map_column(c: dict) -> None:
     with gr.Row():
         c["colour_by"] = gr.Dropdown(list(NAMES), value="emotion", label="colour the map by")
-        c["dims"] = gr.Radio(["2D", "3D"], value="2D", label="map")
+        c["dims"] = gr.Radio(["2D", "3D"], value="2D", label="map", elem_id="analyze-dims")
     c["map"] = gr.Plot(label="Where you land (UMAP of the gallery)", elem_id="analyze-map")
+    c["map_update"] = gr.JSON(visible="hidden", elem_id="map-update")  # this analysis's points only
     with gr.Row():
         c["add"] = gr.Button("Add to map")
         c["download"] = gr.DownloadButton("Download my samples (Parquet)")
@@ -198,18 +248,23 @@ def _attention_tab(c: dict) -> None:
 
 
 def _bind(c: dict) -> None:
-    view = dict(
+    inputs = [c[k] for k in VIEW_INPUTS]
+    shared = dict(trigger_mode="always_last", concurrency_limit=2, concurrency_id="model")
+    # API clients: the whole map figure and lossless pictures, on a button the page never shows.
+    gr.Button("analyze view", visible="hidden").click(
         fn=view_handler(c),
-        inputs=[c[k] for k in VIEW_INPUTS],
+        inputs=inputs,
         outputs=[c[k] for k in VIEW_OUTPUTS],
-        trigger_mode="always_last",
-        concurrency_limit=2,
-        concurrency_id="model",
+        api_name="analyze_view",
+        **shared,
     )
-    c["run"].click(api_name="analyze_view", **view)
-    # A new input or a what-if toggle re-analyzes at once; API clients use the button's endpoint.
+    # The page: the same analysis, its own points swapped into the map drawn at page load. A new input
+    # or a what-if toggle re-analyzes at once.
+    page_outputs = [c[k] for k in VIEW_OUTPUTS if k != "map"] + [c["map_update"]]
+    page_inputs = inputs + [c["attention_open"]]
     gr.on(
         triggers=[
+            c["run"].click,
             c["face"].change,
             c["voice"].change,
             c["description"].submit,
@@ -217,8 +272,21 @@ def _bind(c: dict) -> None:
             c["use_text"].change,
             c["use_voice"].change,
         ],
+        fn=view_handler(c, page=True),
+        outputs=page_outputs,
         api_visibility="private",
-        **view,
+        inputs=page_inputs,
+        # one progress indicator, on the map: a dozen animated ones kept a core of this machine busy
+        # drawing while the model ran
+        show_progress_on=[c["map"]],
+        **shared,
+    ).success(None, c["map_update"], None, js=LIVE_POINTS, api_visibility="private")
+    c["recon_tab"].select(lambda: False, None, c["attention_open"], api_visibility="private")
+    c["attention_tab"].select(
+        attention_opener(c),
+        c["overlays"],
+        [c["attention_open"]] + [c[k] for k in ATTENTION],
+        api_visibility="private",
     )
     c["word"].change(show_word, [c["word"], c["overlays"]], c["word_map"], api_visibility="private")
     redraw = dict(fn=redraw_map, inputs=[c["colour_by"], c["dims"], c["last"], c["points"]], outputs=c["map"])
@@ -234,16 +302,16 @@ def build(points: gr.State, last: gr.State, overlays: gr.State) -> dict:
     """Lays out the tab inside the current Blocks and binds its events; returns its components by name.
 
     points: this session's added samples; last: the last analyzed point; overlays: its word heatmaps."""
-    c = {"points": points, "last": last, "overlays": overlays}
+    c = {"points": points, "last": last, "overlays": overlays, "attention_open": gr.State(False)}
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             _inputs(c)
         with gr.Column(scale=2):
             _map_column(c)
     with gr.Tabs():
-        with gr.Tab("Reconstruct and generate"):
+        with gr.Tab("Reconstruct and generate") as c["recon_tab"]:
             _reconstruct_tab(c)
-        with gr.Tab("Attention"):
+        with gr.Tab("Attention") as c["attention_tab"]:
             _attention_tab(c)
     _bind(c)
     return c

@@ -7,29 +7,56 @@ import time
 
 import gradio as gr
 
+from webapp.live_points import LIVE_POINTS, map_points
 from webapp.loader import RUNTIME
 
 LIVE_MAP_POINTS = 600  # gallery points drawn behind the moving one: a full map per frame would be slow
 FPS_WINDOW_S = 3.0
+LIVE_MAP = "live-map"
+# frames sent while the last is in work: 0.05 s lets a frame that took 60 ms be followed at once
+STREAM_EVERY_S = 0.05
 
 
-def live_step(frame, state):
-    """One webcam frame: reconstruction, attention overlay, moving map point and the frame rate."""
+def _read(frame, state):
+    """(outputs, state): the frame's reconstruction, overlay and map coordinates with the frame rate,
+    or its refusal; `state` keeps the stream's gallery sample and frame times."""
     if frame is None:
-        return None, None, gr.skip(), state, "waiting for the camera"
+        return None, state, "waiting for the camera"
     service = RUNTIME.get()
     if state is None or "table" not in state:
         table = service.gallery.table
         state = {"table": table.sample(min(LIVE_MAP_POINTS, len(table)), random_state=0), "times": []}
     try:
-        recon, overlay, fig, _ = service.live_frame(frame, state["table"])
+        recon, overlay, coords, _ = service.live_frame(frame)
     except ValueError as e:
-        return None, None, gr.skip(), state, str(e)
+        return None, state, str(e)
     now = time.perf_counter()
     times = [t for t in state["times"] if now - t < FPS_WINDOW_S] + [now]
     state["times"] = times
     fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
-    return recon, overlay, fig, state, f"{fps:.1f} frames per second"
+    return (recon, overlay, {"fused": coords}), state, f"{fps:.1f} frames per second"
+
+
+def live_step(frame, state):
+    """API: one webcam frame -> reconstruction, attention overlay, the map with the moving point,
+    the stream's state and the frame rate."""
+    read, state, note = _read(frame, state)
+    if read is None:
+        return None, None, gr.skip(), state, note
+    recon, overlay, point = read
+    return recon, overlay, RUNTIME.get().map("emotion", 2, point, table=state["table"]), state, note
+
+
+def live_page_step(frame, state):
+    """The page: as `live_step`, but the map is sent with the stream's first frame only; later frames
+    send just the point (`map_points`), which the page moves on the drawn map."""
+    first = state is None or "table" not in state
+    read, state, note = _read(frame, state)
+    if read is None:
+        return None, None, gr.skip(), gr.skip(), state, note
+    recon, overlay, point = read
+    fig = RUNTIME.get().map("emotion", 2, point, table=state["table"]) if first else gr.skip()
+    return recon, overlay, fig, map_points(LIVE_MAP, point, 2), state, note
 
 
 def build() -> None:
@@ -39,18 +66,24 @@ def build() -> None:
     )
     with gr.Row():
         cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="webcam", height=260)
-        recon = gr.Image(label="live reconstruction", height=260)
-        overlay = gr.Image(label="attention over the face", height=260)
+        # JPEG: encoded in 0.4 ms where WebP took 12 ms a picture, twice a frame
+        recon = gr.Image(label="live reconstruction", height=260, format="jpeg")
+        overlay = gr.Image(label="attention over the face", height=260, format="jpeg")
     with gr.Row():
-        live_map = gr.Plot(label="live position")
+        live_map = gr.Plot(label="live position", elem_id=LIVE_MAP)
         fps = gr.Markdown("")
+    point = gr.JSON(visible="hidden")  # the frame's point only: the page moves it on the drawn map
     state = gr.State(None)
+    point.change(None, point, None, js=LIVE_POINTS, api_visibility="private")
+    stream = dict(stream_every=STREAM_EVERY_S, time_limit=300, concurrency_limit=1)
     cam.stream(
-        live_step,
+        live_page_step,
         [cam, state],
-        [recon, overlay, live_map, state, fps],
-        stream_every=0.1,
-        time_limit=300,
-        concurrency_limit=1,
-        api_name="live",
+        [recon, overlay, live_map, point, state, fps],
+        api_visibility="private",
+        **stream,
     )
+    # API clients: the whole map with every frame, on a stream the page never shows
+    api_cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", visible=False)
+    outputs = [recon, overlay, live_map, state, fps]
+    api_cam.stream(live_step, [api_cam, state], outputs, api_name="live", **stream)
