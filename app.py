@@ -104,7 +104,6 @@ def main(argv=None) -> None:
 
     limit_malloc_arenas()  # before the server's threads exist: keeps memory flat under concurrent load
     RUNTIME.configure(args.checkpoint, args.device)
-    RUNTIME.start()
     demo.queue(default_concurrency_limit=2, max_size=64)
     demo.launch(
         server_name=args.host,
@@ -117,6 +116,9 @@ def main(argv=None) -> None:
         theme=gr.themes.Soft(),
         quiet=True,
     )
+    # The model loads once the server answers: loaded alongside, its imports held the interpreter
+    # lock the server needed to start (a second more to the first answer). Requests wait for it.
+    RUNTIME.start()
     print(f"mmdemo is serving {args.checkpoint} on http://{args.host}:{args.port}", flush=True)
     if args.share:
         if demo.share_url:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it is used: the app starts serving before it is loaded
+    import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "default"
@@ -33,6 +35,8 @@ def offline_env(environ: dict | None = None) -> dict:
 
 def resolve_device(name: str = "auto") -> torch.device:
     """'auto' -> cuda when a GPU is visible, else cpu; a named device must exist."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -62,6 +66,7 @@ def init_distributed(device: torch.device) -> Distributed:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Distributed()
+    import torch
     import torch.distributed as dist
 
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))

@@ -125,3 +125,24 @@ def celeba_view(attrs: Mapping[str, str | int]) -> dict[str, int]:
     if "skin_tone" in a:
         out["Pale_Skin"] = int(a["skin_tone"] == "light")
     return out
+
+
+# Named directions users can slide along: attribute, value to move towards.
+DIRECTIONS = {
+    "older": ("age_group", "senior"),
+    "younger": ("age_group", "young"),
+    "smiling": ("emotion", "happy"),
+    "sad": ("emotion", "sad"),
+    "angry": ("emotion", "angry"),
+    "surprised": ("emotion", "surprised"),
+    "glasses": ("Eyeglasses", "1"),
+    "beard": ("Beard", "1"),
+    "hat": ("Wearing_Hat", "1"),
+    "male": ("Male", "1"),
+    "female": ("Male", "0"),
+    "gray hair": ("hair_color", "gray"),
+    "red hair": ("hair_color", "red"),
+    "blond hair": ("hair_color", "blond"),
+    "dark skin": ("skin_tone", "dark"),
+    "light skin": ("skin_tone", "light"),
+}

@@ -18,7 +18,7 @@ import torch
 
 from mmdemo.inference.model import VOICE_PHRASE, Analysis, Encoded, MultimodalModel, load_model
 from mmdemo.inference.projection import Gallery, fit_umap, load_gallery
-from mmdemo.schema import MODALITIES, NAMES
+from mmdemo.schema import DIRECTIONS, MODALITIES, NAMES
 from mmdemo.serving.figures import (
     heat_overlay,
     map_figure,
@@ -32,27 +32,6 @@ from mmdemo.serving.model_card import model_card
 
 log = logging.getLogger(__name__)
 DISPLAY = 256  # px a side for faces shown in the UI (the model works at 64)
-
-# Named directions users can slide along: attribute, value to move towards.
-DIRECTIONS = {
-    "older": ("age_group", "senior"),
-    "younger": ("age_group", "young"),
-    "smiling": ("emotion", "happy"),
-    "sad": ("emotion", "sad"),
-    "angry": ("emotion", "angry"),
-    "surprised": ("emotion", "surprised"),
-    "glasses": ("Eyeglasses", "1"),
-    "beard": ("Beard", "1"),
-    "hat": ("Wearing_Hat", "1"),
-    "male": ("Male", "1"),
-    "female": ("Male", "0"),
-    "gray hair": ("hair_color", "gray"),
-    "red hair": ("hair_color", "red"),
-    "blond hair": ("hair_color", "blond"),
-    "dark skin": ("skin_tone", "dark"),
-    "light skin": ("skin_tone", "light"),
-}
-
 
 def upscale(img: np.ndarray, size: int = DISPLAY) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=cv2.INTER_CUBIC)

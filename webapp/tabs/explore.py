@@ -8,8 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from mmdemo.schema import NAMES
-from mmdemo.serving.service import DIRECTIONS
+from mmdemo.schema import DIRECTIONS, NAMES
 from webapp.errors import refuse
 from webapp.loader import RUNTIME
 
