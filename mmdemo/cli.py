@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from mmdemo.runtime import DEFAULT_CHECKPOINT  # torch-free: `--help` answers at once
+
 
 def _folder_size_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
@@ -154,46 +156,57 @@ def cmd_evaluate_real(args: argparse.Namespace) -> int:
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
-    from mmdemo.inference.projection import build_gallery
+    from mmdemo.inference.projection import FIT_SAMPLE, build_gallery
+    from mmdemo.runtime import process_group
 
     start = time.perf_counter()
-    folder = build_gallery(
-        args.checkpoint,
-        args.data,
-        people=args.people,
-        device=args.device,
-        n_neighbors=args.n_neighbors,
-        min_dist=args.min_dist,
-        layout=args.layout,
-        progress=None if args.quiet else (lambda msg: print(msg, flush=True)),
-    )
-    print(f"gallery in {folder} ({time.perf_counter() - start:.0f} s)")
+    with process_group(args.device) as dd:  # under torchrun: the embedding is shared out
+        folder = build_gallery(
+            args.checkpoint,
+            args.data,
+            people=args.people,
+            device=args.device,
+            n_neighbors=args.n_neighbors,
+            min_dist=args.min_dist,
+            layout=args.layout,
+            fit_sample=args.fit_sample or FIT_SAMPLE,
+            progress=None if args.quiet else (lambda msg: print(msg, flush=True)),
+            bar=not args.quiet,
+            dd=dd,
+        )
+    if folder is not None:  # None: another process of the group wrote it
+        print(f"gallery in {folder} ({time.perf_counter() - start:.0f} s)")
     return 0
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from mmdemo.checkpoint import atomic_write_parquet
     from mmdemo.inference.export import embed_dataset, write_projector
+    from mmdemo.runtime import process_group
 
     if args.out.suffix.lower() != ".parquet":
         raise ValueError(f"--out {args.out} should end in .parquet")
     start = time.perf_counter()
-    table, faces = embed_dataset(
-        args.checkpoint,
-        args.data,
-        split=args.split,
-        device=args.device,
-        limit=args.limit,
-        progress=not args.quiet,
-    )
+    with process_group(args.device) as dd:  # under torchrun: one shard per process
+        table, faces = embed_dataset(
+            args.checkpoint,
+            args.data,
+            split=args.split,
+            device=args.device,
+            limit=args.limit,
+            progress=not args.quiet,
+            dd=dd,
+        )
+    if table is None:  # another process of the group writes the merged result
+        return 0
     atomic_write_parquet(args.out, table)
     print(f"wrote {len(table)} rows ({table['id'].nunique()} samples x their input subsets) to {args.out}")
     if args.projector:
         write_projector(table, faces, args.projector)
-        print(
-            f"Embedding Projector files in {args.projector} (load projector_config.json in the web tool, "
-            f"or run TensorBoard with --logdir {args.projector})"
+        hint = (
+            f"load projector_config.json in the web tool, or run TensorBoard with --logdir {args.projector}"
         )
+        print(f"Embedding Projector files in {args.projector} ({hint})")
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
 
@@ -229,19 +242,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_live(args: argparse.Namespace) -> int:
     from mmdemo.serving.live import LiveOptions, run_live
 
-    summary = run_live(
-        LiveOptions(
-            checkpoint=args.checkpoint,
-            camera=args.camera,
-            source=args.source,
-            headless=args.headless,
-            frames=args.frames,
-            out=args.out,
-            device=args.device,
-            colour_by=args.colour_by,
-        )
-    )
-    print(summary.line())
+    options = ("checkpoint", "camera", "source", "headless", "frames", "out", "device", "colour_by")
+    print(run_live(LiveOptions(**{name: getattr(args, name) for name in options})).line())
     return 0
 
 
@@ -257,13 +259,8 @@ QUIET = _parent("--quiet", action="store_true", help="no progress output")
 CHECKPOINT = _parent(
     "--checkpoint", required=True, type=Path, help="checkpoint folder (config.json and model.safetensors)"
 )
-# None stands for the bundled checkpoint; `main` fills in DEFAULT_CHECKPOINT only for a command that
-# runs, because mmdemo.runtime imports torch and `--help` should not wait for that.
 BUNDLED_CHECKPOINT = _parent(
-    "--checkpoint",
-    type=Path,
-    default=None,
-    help="checkpoint folder (default: the bundled checkpoints/default)",
+    "--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="checkpoint folder (default: the bundled one)"
 )
 
 
@@ -396,6 +393,9 @@ def _add_gallery(sub) -> None:
     p.add_argument("--n-neighbors", type=int, default=15)
     p.add_argument("--min-dist", type=float, default=0.1)
     p.add_argument("--layout", choices=["umap", "pca"], default="umap", help="pca: a fast linear preview")
+    p.add_argument(
+        "--fit-sample", type=int, help="fit UMAP on at most this many people, place the rest (20000)"
+    )
     p.set_defaults(func=cmd_gallery)
 
 
@@ -463,10 +463,6 @@ def _add_live(sub) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "checkpoint", "") is None:  # bench and live without --checkpoint: the bundled one
-        from mmdemo.runtime import DEFAULT_CHECKPOINT
-
-        args.checkpoint = DEFAULT_CHECKPOINT
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -4,6 +4,8 @@ process groups."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,6 +86,17 @@ def shutdown_distributed(dd: Distributed) -> None:
         if dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()
+
+
+@contextmanager
+def process_group(device: str) -> Iterator[Distributed]:
+    """This process's place in its torchrun group (a group of one without torchrun), left on exit.
+
+    A process that fails leaves at once, without the closing barrier: waiting there for the others,
+    who wait for it in their next exchange, would hang the group; torchrun sees it exit and stops them."""
+    dd = init_distributed(resolve_device(device))
+    yield dd
+    shutdown_distributed(dd)
 
 
 def limit_malloc_arenas(arenas: int = 2) -> bool:

@@ -104,10 +104,19 @@ def test_a_picked_word_is_drawn_from_its_kept_map():
     assert served.shape == drawn.shape and np.abs(served - drawn).mean() < 6
 
 
-def test_a_map_past_the_hover_limit_sends_no_hover_text(table, monkeypatch):
+def test_a_map_past_the_hover_limit_names_points_by_id_over_a_density_shading(table, monkeypatch):
     from mmdemo.serving import figures
 
     prepared = figures.with_hover_text(table)  # a gallery's table keeps its texts when sampled up
     monkeypatch.setattr(figures, "HOVER_LIMIT", len(table) - 1)
     fig = map_figure(prepared, "emotion", 2)
-    assert all(t.hovertext is None and t.hoverinfo == "skip" for t in fig.data)
+    density, *points = fig.data
+    assert density.type == "heatmap" and density.hoverinfo == "skip"
+    z = np.nan_to_num(np.asarray(density.z, float))
+    assert z.max() == 255 and (z > 0).sum() <= len(table)  # shaded cells: at most one per point
+    for t in points:  # no descriptions, but each point still names (and clicks through to) its person
+        assert t.hovertext is None and "%{customdata}" in t.hovertemplate and len(t.customdata) == len(t.x)
+    assert sum(len(t.x) for t in points) == len(table)
+    fig.to_json()  # valid plotly
+    three_d = map_figure(prepared, "emotion", 3)
+    assert all(t.type == "scatter3d" for t in three_d.data)  # no shading in 3D

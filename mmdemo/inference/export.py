@@ -18,6 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mmdemo.inference.shards import merge_on_main, my_units
+from mmdemo.runtime import Distributed
 from mmdemo.schema import MODALITIES, NAMES, subset_name, subsets_of
 
 log = logging.getLogger(__name__)
@@ -38,9 +40,13 @@ def embed_dataset(
     device: str = "auto",
     limit: int | None = None,
     progress: bool = True,
+    dd: Distributed = Distributed(),
 ):
     """(table, faces): one row per sample and subset, and each row's face (the sample's own, or the one
-    the model decodes from the embedding when the sample has none), for the projector's sprite."""
+    the model decodes from the embedding when the sample has none), for the projector's sprite.
+
+    Under torchrun (`dd`) each process embeds every world-th batch and the main process gets the
+    merged result, row for row what one process makes; the others get (None, None)."""
     import pandas as pd
     from tqdm import tqdm
 
@@ -58,24 +64,39 @@ def embed_dataset(
     groups: dict[tuple[str, ...], list] = {}
     for s in samples:
         groups.setdefault(_available(s), []).append(s)
-    rows, faces = [], []
-    bar = tqdm(total=len(samples), unit="sample", desc="embed", disable=not progress)
-    for available, members in groups.items():
-        advance = lambda k, base=bar.n: bar.update(base + k - bar.n)
-        readings = model.read(members, subsets_of(available), batch_size=BATCH, progress=advance)
-        # Rows go out batch by batch, each batch's subsets in turn: the order earlier versions wrote.
-        for i in range(0, len(members), BATCH):
-            chunk = members[i : i + BATCH]
-            own = _own_faces(chunk) if "image" in available else None
-            for subset, r in readings.items():
-                mu = r.mu[i : i + BATCH]
-                evidence = None if r.evidence is None else r.evidence[i : i + BATCH]
-                rows += _subset_rows(model, gallery, chunk, subset, mu, evidence)
-                faces += list(own if own is not None else model.decode_images(mu))
+    # the units of work, in the order one process does them: each group's samples, batch by batch
+    units = [
+        (avail, members[i : i + BATCH])
+        for avail, members in groups.items()
+        for i in range(0, len(members), BATCH)
+    ]
+    mine = my_units(len(units), dd)
+    bar = tqdm(
+        total=sum(len(units[u][1]) for u in mine),
+        unit="sample",
+        desc="embed",
+        disable=not (progress and dd.main),
+    )
+    parts = {}
+    for u in mine:
+        available, chunk = units[u]
+        readings = model.read(chunk, subsets_of(available), batch_size=BATCH)
+        own = _own_faces(chunk) if "image" in available else None
+        rows, faces = [], []
+        for subset, r in readings.items():  # a batch's subsets in turn: the order earlier versions wrote
+            rows += _subset_rows(model, gallery, chunk, subset, r.mu, r.evidence)
+            faces += list(own if own is not None else model.decode_images(r.mu))
+        parts[u] = pd.DataFrame(rows).assign(_face=[np.ascontiguousarray(f).tobytes() for f in faces])
+        bar.update(len(chunk))
     bar.close()
+    table = merge_on_main(parts, dd)
+    if table is None:
+        return None, None
+    side = model.config.image_size
+    faces = np.stack([np.frombuffer(b, np.uint8).reshape(side, side, 3) for b in table.pop("_face")])
     if gallery is None:
         log.warning("%s has no map (gallery/); the x/y columns are left out", checkpoint)
-    return pd.DataFrame(rows), np.stack(faces)
+    return table, faces
 
 
 def _own_faces(samples) -> np.ndarray:

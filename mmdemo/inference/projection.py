@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from mmdemo import checkpoint as ckpt
+from mmdemo.runtime import Distributed
 from mmdemo.schema import NAMES
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ COORDS = ("x2", "y2", "x3", "y3", "z3")
 PLACE_NEIGHBOURS = 10  # gallery people a new point is placed among
 PLACE_TEMPERATURE = 0.03  # softmax temperature over their cosine similarities (best of 0.01-0.1 measured)
 PLACE_CUTOFF = 0.1  # cosine similarity below the best match beyond which a person cannot weigh in
+FIT_SAMPLE = 20_000  # past this many people UMAP is fit on a sample and the rest placed among them
+PLACE_BATCH = 1024  # points placed per similarity matrix (1024 x 20k floats: 80 MB)
 
 
 def umap_reducer(*, n_components: int, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0):
@@ -113,11 +116,7 @@ def load_gallery(checkpoint: str | Path) -> Gallery:
             f"`python -m mmdemo gallery --checkpoint {checkpoint} --data DIR`"
         )
     emb = np.stack(table["embedding"].to_numpy()).astype(np.float32)
-    return Gallery(
-        table,
-        emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-9),
-        table[list(COORDS)].to_numpy(np.float32),
-    )
+    return Gallery(table, _unit_rows(emb), table[list(COORDS)].to_numpy(np.float32))
 
 
 def pca_layout(embeddings: np.ndarray, n_components: int) -> np.ndarray:
@@ -140,32 +139,75 @@ def build_gallery(
     min_dist: float = 0.1,
     seed: int = 0,
     layout: str = "umap",
+    fit_sample: int = FIT_SAMPLE,
     progress: Callable[[str], None] | None = None,
-) -> Path:
+    bar: bool = False,
+    dd: Distributed = Distributed(),
+) -> Path | None:
     """Embeds one sample per person of `data` (all three inputs) and lays them out.
 
-    layout: "umap" (the map users see) or "pca" (fast, linear; for previews and tests)."""
+    layout: "umap" (the map users see) or "pca" (fast, linear; for previews and tests). Past
+    `fit_sample` people, UMAP is fit on that many (a seeded random choice) and everyone else is placed
+    among them as the app places a new point. bar: progress bars. Under torchrun (`dd`) every process
+    embeds a share of the people and the main process lays out and writes the map (the others return
+    None)."""
     if layout not in ("umap", "pca"):
         raise ValueError(f"unknown layout {layout!r}; use umap or pca")
-    from mmdemo.inference.model import Inputs, load_model
-    from mmdemo.schema import MODALITIES
+    from mmdemo.inference.model import load_model
 
     say = progress or (lambda msg: log.info(msg))
     model = load_model(checkpoint, device)
     samples = one_per_person(data, people)
-    say(f"embedding {len(samples)} people")
-    inputs = Inputs.load(samples, features=model.reads_features)  # faces kept for the thumbnails
-    emb = model.embed(inputs, [MODALITIES])[MODALITIES].float().cpu().numpy()
+    if dd.main:
+        say(f"embedding {len(samples)} people" + (f" in {dd.world} processes" if dd.active else ""))
+    people_table = embed_people(model, samples, dd, bar=bar and dd.main)
+    if people_table is None:
+        return None
+    emb = np.stack(people_table["embedding"].to_numpy()).astype(np.float32)
     say(f"laying out the map ({layout}, 2D and 3D)")
     settings = {"n_neighbors": n_neighbors, "min_dist": min_dist, "seed": seed}
-    coords = map_layout(emb, layout, **settings)
+    coords = map_layout(emb, layout, fit_sample=fit_sample, bar=bar, **settings)
     folder = Path(checkpoint) / GALLERY_DIR
-    ckpt.atomic_write_parquet(folder / "gallery.parquet", gallery_table(samples, inputs.images, emb, coords))
+    table = gallery_table(samples, people_table["face_jpeg"].tolist(), emb, coords)
+    ckpt.atomic_write_parquet(folder / "gallery.parquet", table)
     for old in ("projector.safetensors", "projector.json"):  # the regressor earlier versions wrote
         (folder / old).unlink(missing_ok=True)
     meta = {"latent_dim": int(emb.shape[1]), **settings, "people": len(samples), "data": str(data)}
+    if layout == "umap" and len(samples) > fit_sample:
+        meta["fit_sample"] = fit_sample
     ckpt.atomic_write_json(folder / LAYOUT_FILE, {**meta, "layout": layout})
     return folder
+
+
+EMBED_BATCH = 128  # people read and fused at a time (and the unit of work shared out under torchrun)
+
+
+def embed_people(model, samples: list, dd: Distributed, *, bar: bool = False):
+    """(embedding, face_jpeg) of each sample (all three inputs fused), read a batch at a time so that a
+    large dataset never sits in memory; under torchrun each process does every world-th batch and the
+    main process gets them all, in order (the others get None)."""
+    import pandas as pd
+    from tqdm import tqdm
+
+    from mmdemo.data.loaders import load_image
+    from mmdemo.inference.shards import merge_on_main, my_units
+    from mmdemo.schema import MODALITIES
+
+    units = [samples[i : i + EMBED_BATCH] for i in range(0, len(samples), EMBED_BATCH)]
+    mine = my_units(len(units), dd)
+    parts = {}
+    with tqdm(total=sum(len(units[u]) for u in mine), unit="person", desc="embed", disable=not bar) as shown:
+        for u in mine:
+            chunk = units[u]
+            mu = model.read(chunk, [MODALITIES], batch_size=EMBED_BATCH)[MODALITIES].mu
+            parts[u] = pd.DataFrame(
+                {
+                    "embedding": list(mu.float().cpu().numpy()),
+                    "face_jpeg": [_jpeg(load_image(s)) for s in chunk],
+                }
+            )
+            shown.update(len(chunk))
+    return merge_on_main(parts, dd)
 
 
 def one_per_person(data: str | Path, people: int) -> list:
@@ -185,17 +227,42 @@ def one_per_person(data: str | Path, people: int) -> list:
     return samples
 
 
-def map_layout(emb: np.ndarray, layout: str, *, n_neighbors: int, min_dist: float, seed: int) -> np.ndarray:
-    """(N, 5) coordinates: a 2D layout then a 3D one of the same embeddings."""
+def map_layout(
+    emb: np.ndarray,
+    layout: str,
+    *,
+    n_neighbors: int,
+    min_dist: float,
+    seed: int,
+    fit_sample: int = FIT_SAMPLE,
+    bar: bool = False,
+) -> np.ndarray:
+    """(N, 5) coordinates: a 2D layout then a 3D one of the same embeddings. UMAP's cost grows faster
+    than N and its memory with N: past `fit_sample` points it is fit on a seeded random sample of that
+    size and every other point is placed where its nearest fitted points lie (`Gallery.place`)."""
     if layout == "pca":
         return np.concatenate([pca_layout(emb, 2), pca_layout(emb, 3)], 1)
-    return np.concatenate(
-        [
-            fit_umap(emb, n_components=k, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed)
-            for k in (2, 3)
-        ],
-        1,
-    )
+    settings = {"n_neighbors": n_neighbors, "min_dist": min_dist, "seed": seed}
+    if len(emb) <= fit_sample:
+        return np.concatenate([fit_umap(emb, n_components=k, **settings) for k in (2, 3)], 1)
+    from tqdm import tqdm
+
+    fitted = np.sort(np.random.default_rng(seed).choice(len(emb), fit_sample, replace=False))
+    coords = np.empty((len(emb), len(COORDS)), np.float32)
+    coords[fitted] = np.concatenate([fit_umap(emb[fitted], n_components=k, **settings) for k in (2, 3)], 1)
+    placer = Gallery(None, _unit_rows(emb[fitted]), coords[fitted])
+    rest = np.setdiff1d(np.arange(len(emb)), fitted)
+    with tqdm(total=len(rest), unit="point", desc="place", disable=not bar) as shown:
+        for i in range(0, len(rest), PLACE_BATCH):
+            rows = rest[i : i + PLACE_BATCH]
+            coords[rows] = placer.place(emb[rows])
+            shown.update(len(rows))
+    return coords
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float32)
+    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-9)
 
 
 def _jpeg(image: np.ndarray) -> bytes:
@@ -204,7 +271,7 @@ def _jpeg(image: np.ndarray) -> bytes:
     ].tobytes()
 
 
-def gallery_table(samples: list, images: np.ndarray, emb: np.ndarray, coords: np.ndarray):
+def gallery_table(samples: list, faces_jpeg: list[bytes], emb: np.ndarray, coords: np.ndarray):
     """One row per person: who they are, what they look and sound like, where they sit on the map."""
     import pandas as pd
 
@@ -217,6 +284,6 @@ def gallery_table(samples: list, images: np.ndarray, emb: np.ndarray, coords: np
             **{k: [s.voice.get(k, "") for s in samples] for k in VOICE_COLUMNS},
             "embedding": list(emb),
             **{c: coords[:, i] for i, c in enumerate(COORDS)},
-            "face_jpeg": [_jpeg(im) for im in images],
+            "face_jpeg": faces_jpeg,
         }
     )

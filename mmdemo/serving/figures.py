@@ -77,7 +77,10 @@ def map_figure(
         layout["yaxis"] = dict(showticklabels=False, title=None, scaleanchor="x")
     fig = go.Figure(layout=layout)  # one validation of the layout: update_layout after costs ~4x more
     table = with_hover_text(table)
-    hover = table["hover"].to_numpy() if "hover" in table and len(table) <= HOVER_LIMIT else None
+    large = len(table) > HOVER_LIMIT
+    hover = None if large else table["hover"].to_numpy()
+    if large and dims == 2:
+        fig.add_trace(_density(table["x2"].to_numpy(), table["y2"].to_numpy()))
     for k, value in enumerate(BY_NAME[colour_by].values):
         sel = (table[colour_by].astype(str) == value).to_numpy()
         if not sel.any():
@@ -86,9 +89,16 @@ def map_figure(
             mode="markers",
             name=value_label(colour_by, value),
             customdata=table["id"].to_numpy()[sel],
+            # a large map names each point by its id and value only (its description would be megabytes);
+            # a click still shows, and plays, that person
             hovertext=hover[sel] if hover is not None else None,
-            hoverinfo="text" if hover is not None else "skip",
-            marker=dict(size=4 if dims == 2 else 2.5, color=PALETTE[k % len(PALETTE)], opacity=0.7),
+            hoverinfo="text" if hover is not None else None,
+            hovertemplate="%{customdata}<extra>%{fullData.name}</extra>" if large else None,
+            marker=dict(
+                size=(4 if not large else 2) if dims == 2 else 2.5,
+                color=PALETTE[k % len(PALETTE)],
+                opacity=0.7 if not large else 0.35,
+            ),
         )
         coords = {c: table[c].to_numpy()[sel] for c in cols}
         if dims == 2:
@@ -109,6 +119,34 @@ def map_figure(
     if live:
         _add_live(fig, live, dims)
     return fig
+
+
+DENSITY_BINS = 160
+
+
+def _density(x: np.ndarray, y: np.ndarray):
+    """Where the points crowd, as grey shading under them: zoomed out, 200,000 overlapping points
+    read as a few blobs; the shading (a 160 x 160 histogram, 26 KB) shows their real density."""
+    import plotly.graph_objects as go
+
+    counts, xe, ye = np.histogram2d(x, y, bins=DENSITY_BINS)
+    shade = np.log1p(counts.T)  # rows are y; log: the densest cells would drown out the rest
+    shade = np.round(shade / max(float(shade.max()), 1e-9) * 255).astype(np.uint8)
+    return go.Heatmap(
+        z=np.where(shade > 0, shade, np.nan).astype(np.float32),
+        x0=float(xe[0] + (xe[1] - xe[0]) / 2),
+        dx=float(xe[1] - xe[0]),
+        y0=float(ye[0] + (ye[1] - ye[0]) / 2),
+        dy=float(ye[1] - ye[0]),
+        colorscale="Greys",
+        zmin=0,
+        zmax=255,
+        opacity=0.5,
+        showscale=False,
+        hoverinfo="skip",
+        name="density",
+        showlegend=False,
+    )
 
 
 SYMBOLS_3D = ("circle", "circle-open", "cross", "diamond", "diamond-open", "square", "square-open", "x")

@@ -33,6 +33,7 @@ from mmdemo.serving.model_card import model_card
 log = logging.getLogger(__name__)
 DISPLAY = 256  # px a side for faces shown in the UI (the model works at 64)
 
+
 def upscale(img: np.ndarray, size: int = DISPLAY) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=cv2.INTER_CUBIC)
 
