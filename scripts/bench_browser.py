@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from mmdemo.evaluation.app_process import free_port, start_app, stop_app  # noqa: E402
 from mmdemo.evaluation.bench import p50, p95  # noqa: E402
-from mmdemo.evaluation.fake_media import CHROMIUM, fake_media_args, write_wav, write_y4m  # noqa: E402
+from mmdemo.evaluation.fake_media import CHROMIUM, block, fake_media_args, write_wav, write_y4m  # noqa: E402
 from mmdemo.runtime import DEFAULT_CHECKPOINT, offline_env  # noqa: E402
 
 DESCRIPTIONS = (
@@ -122,18 +122,27 @@ def analysis_seconds(page, start, quiet_ms: int = 700) -> float:
     return page.evaluate(SETTLED, idle_at)
 
 
-def block(page, label: str):
-    import re
+# Pans the Analyze map by small steps, each drawn before the next; the time of each drawn frame.
+PAN = """async (steps) => {
+  const plot = document.querySelector('#analyze-map .js-plotly-plot');
+  const [x0, x1] = plot._fullLayout.xaxis.range, [y0, y1] = plot._fullLayout.yaxis.range;
+  const frames = [];
+  for (let i = 1; i <= steps; i++) {
+    const dx = (x1 - x0) * 0.01 * i, t = performance.now();
+    await window.Plotly.relayout(plot, {'xaxis.range': [x0 + dx, x1 + dx], 'yaxis.range': [y0, y1]});
+    await new Promise((r) => requestAnimationFrame(r));
+    frames.push(performance.now() - t);
+  }
+  await window.Plotly.relayout(plot, {'xaxis.range': [x0, x1], 'yaxis.range': [y0, y1]});
+  return {frames, points: plot._fullData.reduce((n, d) => n + (d._length || 0), 0)};
+}"""
 
-    return (
-        page.locator("div.block")
-        .filter(
-            has=page.locator(
-                "label[data-testid='block-label']", has_text=re.compile(rf"^\s*{re.escape(label)}\s*$")
-            )
-        )
-        .last
-    )
+
+def map_pan(page, steps: int = 30) -> dict:
+    """Frame times while the gallery map is panned (each step drawn before the next)."""
+    pan = page.evaluate(PAN, steps)
+    frames = np.array(pan["frames"][2:])  # the first steps warm plotly's caches
+    return {"map_points": pan["points"], "pan_frame_ms_p50": p50(frames), "pan_frame_ms_p95": p95(frames)}
 
 
 def bench_page(pw, url: str, media: dict, clicks: int, live_seconds: float, verbose=False) -> dict:
@@ -156,6 +165,7 @@ def bench_page(pw, url: str, media: dict, clicks: int, live_seconds: float, verb
         page.locator("#analyze-button").wait_for()
         page.wait_for_function(MAP_READY, timeout=90_000, polling=20)
         out = {"page_usable_s": time.perf_counter() - t0, "page_load_kb": traffic.total() / 1024}
+        out.update(map_pan(page))
         page.evaluate(INSTRUMENT)
 
         # the first analysis: a description typed, Analyze clicked

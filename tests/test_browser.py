@@ -30,7 +30,7 @@ import cv2
 import pytest
 
 from mmdemo.evaluation.app_process import free_port
-from mmdemo.evaluation.fake_media import CHROMIUM, fake_media_args, write_wav, write_y4m
+from mmdemo.evaluation.fake_media import CHROMIUM, block, fake_media_args, write_wav, write_y4m
 from mmdemo.runtime import OFFLINE_ENV
 
 REPO = Path(__file__).resolve().parents[1]
@@ -167,19 +167,6 @@ def browser_page(sync_api, media, tmp_path):
 
 
 # ------------------------------------------------------------------ helpers
-def block(page, label):
-    """A component's block, found by its label (the Face and Voice components have no elem_id)."""
-    return (
-        page.locator("div.block")
-        .filter(
-            has=page.locator(
-                "label[data-testid='block-label']", has_text=re.compile(rf"^\s*{re.escape(label)}\s*$")
-            )
-        )
-        .last
-    )
-
-
 # Records the text of every toast (gr.Warning / gr.Error) that appears, even after it fades.
 WATCH_TOASTS = """() => {
   window.__toasts = [];

@@ -1,9 +1,11 @@
 """A browser with a fake webcam and microphone: the media files Chromium plays as its camera and
-microphone, and the flags it needs here. Shared by the browser test and the browser benchmark."""
+microphone, the flags it needs here, and finding a Gradio component in its page. Shared by the
+browser test and the browser benchmark."""
 
 from __future__ import annotations
 
 import os
+import re
 from math import gcd
 from pathlib import Path
 
@@ -83,3 +85,16 @@ def write_wav(path: Path, voice_wav: Path, rate=48000, seconds=6.0) -> None:
     for start in range(0, len(out) - len(unit) + 1, len(unit)):
         out[start : start + len(unit)] = unit
     sf.write(str(path), np.clip(out, -1, 1), rate, subtype="PCM_16")
+
+
+def block(page, label: str):
+    """A component's block in a Gradio page, found by its label (not every component has an elem_id)."""
+    return (
+        page.locator("div.block")
+        .filter(
+            has=page.locator(
+                "label[data-testid='block-label']", has_text=re.compile(rf"^\s*{re.escape(label)}\s*$")
+            )
+        )
+        .last
+    )

@@ -90,7 +90,8 @@ class Gallery:
     def neighbours(self, z: np.ndarray, k: int = 8) -> list[tuple[int, float]]:
         """Rows of the k most similar gallery people (cosine similarity)."""
         sims = self.similarities(z)[0]
-        top = np.argsort(-sims)[:k]
+        top = np.argpartition(-sims, k - 1)[:k] if len(sims) > k else np.arange(len(sims))
+        top = top[np.argsort(-sims[top], kind="stable")]  # a full sort of 200,000 took 15 ms
         return [(int(i), float(sims[i])) for i in top]
 
     def face(self, row: int) -> np.ndarray:

@@ -59,13 +59,14 @@ def view_handler(c: dict, page: bool = False):
     page=False: `/analyze_view` for API clients: the whole map figure, PNG pictures, every view.
     page=True: what the page needs after its first load: this analysis's own map points only (the
     gallery came with the page; `LIVE_POINTS` swaps them in), WebP pictures at the model's resolution,
-    and the Attention tab's views only while that tab is open (`show_attention` draws them when it is
-    opened): ~1/10 of the bytes and half the server time."""
+    and the Attention tab's views only while that tab is open (`attention_opener` draws them when it
+    is opened): ~1/15 of the bytes and half the server time."""
     picture = compact_image_file if page else image_file
 
     @refuse
     def analyze_view(face, description, voice, use_face, use_text, use_voice, colour_by, dims, points, *tab):
-        """The main view: every output of one analysis, inputs left out by the what-if toggles."""
+        """The main view: every output of one analysis, inputs left out by the what-if toggles.
+        tab: the page's "Attention tab is open" state (API clients pass nothing)."""
         service = RUNTIME.get()
         view = service.analyze(
             face if use_face else None, description if use_text else None, voice if use_voice else None
