@@ -285,7 +285,13 @@ def test_webcam_microphone_analyze_in_a_real_browser(sync_api, browser_page, app
     # The analyses put only their own points on the map drawn at page load, each replacing the last;
     # a full redraw (3D, then 2D again) must show exactly the points the incremental updates left.
     assert names.count("you are here") == 1, f"the earlier analyses' points were left behind: {names}"
+    # Another description, the same inputs: the same points move (plotly animates them in place)
+    before = page.evaluate(LIVE_TRACES)
+    description = page.get_by_role("textbox", name="Description", exact=True)
+    description.fill("A sad old man with gray hair and a beard.")
+    wait_for_analysis(page, lambda: page.locator("#analyze-button").click(), "Analyze again")
     swapped_in = page.evaluate(LIVE_TRACES)
+    assert [t[0] for t in swapped_in] == [t[0] for t in before] and swapped_in != before, (before, swapped_in)
     dims = page.locator("#analyze-dims")
     wait_for_analysis(page, lambda: dims.get_by_label("3D").check(), "3D map")
     wait_for_analysis(page, lambda: dims.get_by_label("2D").check(), "2D map")

@@ -9,6 +9,15 @@
     const is3d = plot._fullData.some((d) => d.type === 'scatter3d');
     if (is3d !== (u.dims === 3)) return;  // the map is being redrawn in the other mode, with these points
     const old = plot.data.map((t, i) => (t.meta === 'live' ? i : -1)).filter((i) => i >= 0);
+    const same = old.length === u.traces.length && old.every((i, j) => plot.data[i].name === u.traces[j].name);
+    if (same && !is3d) {
+      // The same points moved (the usual case: another click, the next live frame): plotly moves
+      // these SVG traces alone; adding or removing traces would redraw every WebGL gallery point
+      // (100 ms at 2,500 points, 2 s at 200,000 in software rendering; this takes ~30 ms).
+      window.Plotly.animate(plot, {data: u.traces.map((t) => ({x: t.x, y: t.y})), traces: old},
+        {transition: {duration: 0}, frame: {duration: 0, redraw: false}, mode: 'immediate'});
+      return;
+    }
     if (old.length) window.Plotly.deleteTraces(plot, old);
     window.Plotly.addTraces(plot, structuredClone(u.traces));
   };
