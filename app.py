@@ -41,20 +41,20 @@ def build() -> gr.Blocks:
                 analyze_c = analyze.build(points, last, overlays)
             with gr.Tab("Live"):
                 live.build()
-            with gr.Tab("Explore"):
-                explore_c = explore.build(table_state)
+            with gr.Tab("Explore") as explore_tab:
+                explore.build(table_state, explore_tab)
             with gr.Tab("About"):
                 card = about.build()
         api.build()
 
-        def on_load():
+        def on_load():  # the Explore tab draws its map when first opened
             service = RUNTIME.get()
-            return service.map("emotion", 2), service.map("emotion", 2), service.model_card()
+            return service.map("emotion", 2), service.model_card()
 
         page.load(
             on_load,
             None,
-            [analyze_c["map"], explore_c["map"], card],
+            [analyze_c["map"], card],
             js=explore.CLICK_BRIDGE,
             api_visibility="private",
         )

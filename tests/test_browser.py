@@ -333,6 +333,15 @@ def test_webcam_microphone_analyze_in_a_real_browser(sync_api, browser_page, app
     assert page.evaluate("() => window.__pwned") is None, "a description's HTML was executed in the page"
     assert box.input_value() == HOSTILE
 
+    # The Explore tab's map is not part of the page load: it is drawn when the tab is first opened.
+    assert page.locator("#explore-map .js-plotly-plot").count() == 0
+    page.get_by_role("tab", name="Explore").click()
+    page.wait_for_function(
+        "() => { const p = document.querySelector('#explore-map .js-plotly-plot');"
+        " return !!(p && p._fullData && p._fullData.some((d) => (d._length || 0) > 10)); }"
+    )
+    shot("7-explore")
+
     toasts = page.evaluate("() => window.__toasts")
     bad = [t for t in toasts if re.search(r"(?i)no face|no voice|error", t)]
     assert not bad, f"the fake webcam/microphone input was not usable: {bad}"

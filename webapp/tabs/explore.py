@@ -22,6 +22,14 @@ def explore_map(colour_by, dims, table_state):
     return RUNTIME.get().map(colour_by, int(dims[0]), table=table_state)
 
 
+def first_map(colour_by, dims, table_state, drawn):
+    """The gallery map the first time the tab is opened: the page loads without it (at 200,000
+    people each map is 4.4 MB, and most visits start on the Analyze tab)."""
+    if drawn:
+        return gr.skip(), True
+    return explore_map(colour_by, dims, table_state), True
+
+
 @refuse
 def show_person(person_id):
     """A gallery person's face, description and voice (clicked on the map)."""
@@ -98,10 +106,11 @@ def _generate() -> None:
         amount.release(steer, [base, direction, amount], _decoded_person(), api_name="steer")
 
 
-def build(table_state: gr.State) -> dict:
+def build(table_state: gr.State, tab: gr.Tab) -> dict:
     """Lays out the tab inside the current Blocks and binds its events; returns its components by name.
 
-    table_state: this session's re-projected gallery (None: the saved layout)."""
+    table_state: this session's re-projected gallery (None: the saved layout); tab: this tab, whose
+    first opening draws the map."""
     c = {}
     with gr.Row():
         c["colour"] = gr.Dropdown(list(NAMES), value="emotion", label="colour by")
@@ -120,6 +129,9 @@ def build(table_state: gr.State) -> dict:
             [c["map"], table_state],
             api_name="reproject",
         )
+    drawn = gr.State(False)
+    inputs = [c["colour"], c["dims"], table_state, drawn]
+    tab.select(first_map, inputs, [c["map"], drawn], api_visibility="private")
     gr.on(
         triggers=[c["colour"].change, c["dims"].change],
         fn=explore_map,
