@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from mmdemo.evaluation.app_process import free_port, start_app, stop_app  # noqa: E402
 from mmdemo.evaluation.bench import p50, p95  # noqa: E402
-from mmdemo.evaluation.fake_media import CHROMIUM, block, fake_media_args, write_wav, write_y4m  # noqa: E402
+from mmdemo.evaluation.fake_media import block, launch_browser, write_wav, write_y4m  # noqa: E402
 from mmdemo.runtime import DEFAULT_CHECKPOINT, offline_env  # noqa: E402
 
 DESCRIPTIONS = (
@@ -146,14 +146,8 @@ def map_pan(page, steps: int = 30) -> dict:
 
 
 def bench_page(pw, url: str, media: dict, clicks: int, live_seconds: float, verbose=False) -> dict:
-    context = pw.chromium.launch_persistent_context(
-        tempfile.mkdtemp(prefix="mmdemo-bench-profile-"),
-        executable_path=CHROMIUM,
-        args=fake_media_args(media["webcam"], media["microphone"]),
-        headless=True,
-        permissions=["camera", "microphone"],
-        viewport={"width": 1400, "height": 1000},
-    )
+    profile = Path(tempfile.mkdtemp(prefix="mmdemo-bench-profile-"))
+    context = launch_browser(pw, profile, media["webcam"], media["microphone"])
     try:
         page = context.pages[0] if context.pages else context.new_page()
         page.set_default_timeout(90_000)

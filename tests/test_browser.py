@@ -30,7 +30,7 @@ import cv2
 import pytest
 
 from mmdemo.evaluation.app_process import free_port
-from mmdemo.evaluation.fake_media import CHROMIUM, block, fake_media_args, write_wav, write_y4m
+from mmdemo.evaluation.fake_media import CHROMIUM, block, launch_browser, write_wav, write_y4m
 from mmdemo.runtime import OFFLINE_ENV
 
 REPO = Path(__file__).resolve().parents[1]
@@ -146,16 +146,8 @@ def sync_api():
 @pytest.fixture
 def browser_page(sync_api, media, tmp_path):
     """A Chromium page whose webcam and microphone are the fake media files."""
-    args = fake_media_args(media / "webcam.y4m", media / "microphone.wav")
     with sync_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            args=args,
-            headless=True,
-            permissions=["camera", "microphone"],
-            viewport={"width": 1400, "height": 1000},
-        )
+        context = launch_browser(pw, tmp_path / "profile", media / "webcam.y4m", media / "microphone.wav")
         try:
             pg = context.pages[0] if context.pages else context.new_page()
             pg.set_default_timeout(60_000)

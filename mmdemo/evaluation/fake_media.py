@@ -36,6 +36,18 @@ def fake_media_args(webcam_y4m: Path, microphone_wav: Path) -> list[str]:
     ]
 
 
+def launch_browser(playwright, profile: Path, webcam_y4m: Path, microphone_wav: Path):
+    """Chromium (a persistent context) whose camera and microphone play these files, granted both."""
+    return playwright.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=CHROMIUM,
+        args=fake_media_args(webcam_y4m, microphone_wav),
+        headless=True,
+        permissions=["camera", "microphone"],
+        viewport={"width": 1400, "height": 1000},
+    )
+
+
 def write_y4m(
     path: Path, face_png: Path, width=320, height=240, fps=15, seconds=3, sway_px: int = 0
 ) -> np.ndarray:
