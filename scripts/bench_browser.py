@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -288,7 +289,7 @@ def main(argv=None) -> None:
             )
     finally:
         stop_app(proc)
-    result["machine"] = {"cpus": __import__("os").cpu_count(), "python": platform.python_version()}
+    result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")

@@ -1,6 +1,7 @@
 """Work shared out across processes: `embed` and `gallery` under torchrun (2 CPU processes) write what
 one process writes, and a gallery larger than UMAP is fit on lays out the rest among a fitted sample."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -74,7 +75,7 @@ def test_a_gallery_past_the_fit_sample_places_the_rest_among_the_fitted(tiny_che
     gallery = load_gallery(ckpt)
     n = len(gallery.table)
     assert n > 100 and np.isfinite(gallery.coords).all()
-    layout = __import__("json").loads((ckpt / "gallery" / "layout.json").read_text())
+    layout = json.loads((ckpt / "gallery" / "layout.json").read_text())
     assert layout["fit_sample"] == 60 and layout["people"] == n
     # the fitted people sit where UMAP put them; each placed person where its nearest fitted ones are
     fitted = np.sort(np.random.default_rng(0).choice(n, 60, replace=False))

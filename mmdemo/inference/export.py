@@ -51,7 +51,7 @@ def embed_dataset(
     from tqdm import tqdm
 
     from mmdemo.data.loaders import open_samples
-    from mmdemo.inference.model import load_model
+    from mmdemo.inference.model import Inputs, load_model
     from mmdemo.inference.projection import GALLERY_DIR, load_gallery
 
     model = load_model(checkpoint, device)
@@ -80,8 +80,10 @@ def embed_dataset(
     parts = {}
     for u in mine:
         available, chunk = units[u]
-        readings = model.read(chunk, subsets_of(available), batch_size=BATCH)
-        own = _own_faces(chunk) if "image" in available else None
+        # read once: the model's inputs, and each sample's own face for the sprite (images: None without)
+        inputs = Inputs.load(chunk, available, features=model.reads_features)
+        readings = model.read(inputs, subsets_of(available), batch_size=BATCH)
+        own = inputs.images
         rows, faces = [], []
         for subset, r in readings.items():  # a batch's subsets in turn: the order earlier versions wrote
             rows += _subset_rows(model, gallery, chunk, subset, r.mu, r.evidence)
@@ -97,12 +99,6 @@ def embed_dataset(
     if gallery is None:
         log.warning("%s has no map (gallery/); the x/y columns are left out", checkpoint)
     return table, faces
-
-
-def _own_faces(samples) -> np.ndarray:
-    from mmdemo.data.loaders import load_image
-
-    return np.stack([load_image(s) for s in samples])
 
 
 def _subset_rows(model, gallery, samples, subset: tuple[str, ...], mu, evidence) -> list[dict]:

@@ -190,7 +190,7 @@ def embed_people(model, samples: list, dd: Distributed, *, bar: bool = False):
     import pandas as pd
     from tqdm import tqdm
 
-    from mmdemo.data.loaders import load_image
+    from mmdemo.inference.model import Inputs
     from mmdemo.inference.shards import merge_on_main, my_units
     from mmdemo.schema import MODALITIES
 
@@ -199,15 +199,11 @@ def embed_people(model, samples: list, dd: Distributed, *, bar: bool = False):
     parts = {}
     with tqdm(total=sum(len(units[u]) for u in mine), unit="person", desc="embed", disable=not bar) as shown:
         for u in mine:
-            chunk = units[u]
-            mu = model.read(chunk, [MODALITIES], batch_size=EMBED_BATCH)[MODALITIES].mu
-            parts[u] = pd.DataFrame(
-                {
-                    "embedding": list(mu.float().cpu().numpy()),
-                    "face_jpeg": [_jpeg(load_image(s)) for s in chunk],
-                }
-            )
-            shown.update(len(chunk))
+            inputs = Inputs.load(units[u], features=model.reads_features)  # read once: model and thumbnails
+            mu = model.read(inputs, [MODALITIES], batch_size=EMBED_BATCH)[MODALITIES].mu
+            thumbnails = [_jpeg(im) for im in inputs.images]
+            parts[u] = pd.DataFrame({"embedding": list(mu.float().cpu().numpy()), "face_jpeg": thumbnails})
+            shown.update(len(units[u]))
     return merge_on_main(parts, dd)
 
 

@@ -155,8 +155,7 @@ def redraw_map(colour_by, dims, last, points):
     """The whole map again (another colouring or 2D/3D): the gallery, your samples and your last point."""
     coords = None
     if last:
-        points_of = last.get("live", {"fused": last["coords"]})
-        coords = {m: np.asarray(xy, np.float32) for m, xy in points_of.items()}
+        coords = {m: np.asarray(xy, np.float32) for m, xy in last["live"].items()}
     return RUNTIME.get().map(colour_by, int(dims[0]), coords, extra=points or ())
 
 

@@ -17,13 +17,17 @@ LIVE_MAP = "live-map"
 STREAM_EVERY_S = 0.05
 
 
+def _new_stream(state) -> bool:
+    return state is None or "table" not in state
+
+
 def _read(frame, state):
     """(outputs, state): the frame's reconstruction, overlay and map coordinates with the frame rate,
     or its refusal; `state` keeps the stream's gallery sample and frame times."""
     if frame is None:
         return None, state, "waiting for the camera"
     service = RUNTIME.get()
-    if state is None or "table" not in state:
+    if _new_stream(state):
         table = service.gallery.table
         state = {"table": table.sample(min(LIVE_MAP_POINTS, len(table)), random_state=0), "times": []}
     try:
@@ -50,7 +54,7 @@ def live_step(frame, state):
 def live_page_step(frame, state):
     """The page: as `live_step`, but the map is sent with the stream's first frame only; later frames
     send just the point (`map_points`), which the page moves on the drawn map."""
-    first = state is None or "table" not in state
+    first = _new_stream(state)
     read, state, note = _read(frame, state)
     if read is None:
         return None, None, gr.skip(), gr.skip(), state, note
