@@ -74,12 +74,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_fit_readers(args: argparse.Namespace) -> int:
-    from mmdemo.training.readers import refit_checkpoint
+    from mmdemo.training.refit import refit_checkpoint
 
     start = time.perf_counter()
-    fit = refit_checkpoint(
-        args.checkpoint, args.data, l2=args.l2, device=args.device, progress=not args.quiet
-    )
+    options = dict(l2=args.l2, device=args.device, progress=not args.quiet, pixel_reader=args.pixel_reader)
+    fit = refit_checkpoint(args.checkpoint, args.data, **options)
     print(f"val balanced accuracy {fit['val_balanced_accuracy']} (was {fit['val_balanced_accuracy_before']})")
     print(f"refitted the readers of {args.checkpoint} in {time.perf_counter() - start:.0f} s (readers.json)")
     return 0
@@ -350,6 +349,7 @@ def _add_fit_readers(sub) -> None:
     p = sub.add_parser("fit-readers", parents=[CHECKPOINT, DEVICE, QUIET], help=help_)
     p.add_argument("--data", required=True, type=Path, nargs="+", help="folders: fit on train, choose on val")
     p.add_argument("--l2", type=float, default=None, help="the L2 penalty (default: chosen on val)")
+    p.add_argument("--add-pixel-reader", dest="pixel_reader", action="store_true", help="add a pixel reader")
     p.set_defaults(func=cmd_fit_readers)
 
 

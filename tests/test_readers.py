@@ -46,7 +46,7 @@ def test_fitted_readers_read_skewed_classes_in_balance():
     weights = readers.fit(model, _rows(2000, seed=0), l2=1e-3)
     scores = readers.balanced_accuracies(model, weights, _rows(1000, seed=1))
     assert scores["Male"] > 0.95 and scores["Eyeglasses"] > 0.95
-    untrained = readers.balanced_accuracies(model, readers._current(model), _rows(1000, seed=1))
+    untrained = readers.balanced_accuracies(model, readers.current_weights(model), _rows(1000, seed=1))
     assert untrained["Male"] < 0.8  # the fit, not the offsets or the initial weights, reads them
 
 

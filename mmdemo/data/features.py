@@ -7,6 +7,8 @@ the photo it is given: the same face detection and framing) and kept in
 `<dataset>/features/<kind>.safetensors`, keyed by sample id, a hash of the file's bytes and the
 recipe that computed them. A changed file, or features from an older recipe, are read again; an
 interrupted run keeps what it finished (the cache is saved every few hundred samples, atomically).
+The face cache also keeps where the face was found (`framing`), so the crop the app's image
+encoder sees can be cut again without running the detectors (`cached_face_crops`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from mmdemo.data.loaders import Sample, load_audio
-from mmdemo.data.preprocess import PreparedImage, prepare_image
+from mmdemo.data.preprocess import PreparedImage, crop_face, prepare_image
 from mmdemo.extractors import face, speaker
 
 KINDS = {"face": face.FEATURE_DIM, "speaker": speaker.EMBEDDING_DIM}
@@ -33,16 +35,30 @@ KINDS = {"face": face.FEATURE_DIM, "speaker": speaker.EMBEDDING_DIM}
 # crops), so training reads the features analyze reads (before it, ~a fifth of real faces differed)
 RECIPES = {"face": "app", "speaker": ""}
 SAVE_EVERY = 500
+# per face row: (1, x, y, w, h) of the face box the app crops around, (1, -1, -1, -1, -1) when no
+# face was found (the app then takes the centre square); rows cached before framing was kept lack it
+FRAMING_DIM = 5
 
 
-def face_features_of_file(path: str | Path) -> np.ndarray:
-    """(FEATURE_DIM,) features of the face in an image file, found and framed as the app does."""
+def _read_rgb(path: str | Path) -> np.ndarray:
     import cv2
 
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise ValueError(f"cannot read image {path}")
-    return features_of_face(prepare_image(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def face_features_of_file(path: str | Path) -> np.ndarray:
+    """(FEATURE_DIM,) features of the face in an image file, found and framed as the app does."""
+    return features_of_face(prepare_image(_read_rgb(path)))
+
+
+def _face_reading_of_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """The features of the face in an image file and its (FRAMING_DIM,) framing."""
+    prepared = prepare_image(_read_rgb(path))
+    box = prepared.box if prepared.box is not None else (-1, -1, -1, -1)
+    return features_of_face(prepared), np.array([1, *box], np.float32)
 
 
 def features_of_face(prepared: PreparedImage) -> np.ndarray:
@@ -54,7 +70,7 @@ def features_of_face(prepared: PreparedImage) -> np.ndarray:
 def _one(job: tuple[str, str]) -> np.ndarray:
     kind, path = job
     if kind == "face":
-        return face_features_of_file(path)
+        return _face_reading_of_file(path)
     sample = Sample(id="", split="", person_id="", image=None, text=None, audio=Path(path), attrs={})
     return speaker.embed_speech(load_audio(sample))
 
@@ -74,11 +90,15 @@ class FeatureTable:
         self.path = Path(root) / "features" / f"{kind}.safetensors"
         self.kind = kind
         self.rows: dict[str, tuple[str, np.ndarray]] = {}
+        self.framing: dict[str, np.ndarray] = {}  # face kind: id -> (FRAMING_DIM,), rows that have it
         if self.path.is_file():
             tensors = load_file(self.path)
             meta = json.loads(tensors["_index"].numpy().tobytes().decode())
             values = tensors["values"].numpy()
             self.rows = {i: (k, values[j]) for j, (i, k) in enumerate(zip(meta["ids"], meta["keys"]))}
+            if "framing" in tensors:
+                framing = tensors["framing"].numpy()
+                self.framing = {i: framing[j] for j, i in enumerate(meta["ids"]) if framing[j, 0] == 1}
 
     def get(self, sample_id: str) -> np.ndarray | None:
         """The cached features of a sample (fresh or not: `update` first to refresh them)."""
@@ -89,15 +109,17 @@ class FeatureTable:
         ids = sorted(self.rows)
         index = json.dumps({"ids": ids, "keys": [self.rows[i][0] for i in ids]}).encode()
         values = np.stack([self.rows[i][1] for i in ids]) if ids else np.zeros((0, KINDS[self.kind]))
+        tensors = {
+            "values": torch.from_numpy(values.astype(np.float32)),
+            "_index": torch.frombuffer(bytearray(index), dtype=torch.uint8),
+        }
+        if self.kind == "face":
+            unknown = np.zeros(FRAMING_DIM, np.float32)
+            framing = [self.framing.get(i, unknown) for i in ids]
+            tensors["framing"] = torch.from_numpy(np.stack(framing) if ids else np.zeros((0, FRAMING_DIM)))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        save_file(
-            {
-                "values": torch.from_numpy(values.astype(np.float32)),
-                "_index": torch.frombuffer(bytearray(index), dtype=torch.uint8),
-            },
-            tmp,
-        )
+        save_file(tensors, tmp)
         os.replace(tmp, self.path)
 
     def update(self, samples: Sequence[Sample], *, workers: int = 1, progress: bool = False) -> int:
@@ -108,7 +130,7 @@ class FeatureTable:
             if path is None:
                 continue
             key = _file_key(Path(path), self.kind)
-            if self.rows.get(s.id, ("",))[0] != key:
+            if self.rows.get(s.id, ("",))[0] != key or (self.kind == "face" and s.id not in self.framing):
                 todo.append((s.id, key, str(path)))
         if not todo:
             return 0
@@ -117,7 +139,10 @@ class FeatureTable:
         pool = ProcessPoolExecutor(workers) if workers > 1 else None
         results = pool.map(_one, jobs, chunksize=16) if pool else map(_one, jobs)
         try:
-            for n, ((sid, key, _), vec) in enumerate(zip(todo, results), 1):
+            for n, ((sid, key, _), result) in enumerate(zip(todo, results), 1):
+                vec = result
+                if self.kind == "face":
+                    vec, self.framing[sid] = result
                 self.rows[sid] = (key, np.asarray(vec, dtype=np.float32))
                 bar.update()
                 if n % SAVE_EVERY == 0:
@@ -157,4 +182,26 @@ def cached_or_computed(samples: Sequence[Sample], kind: str, *, waves: Sequence 
             out[i] = face_features_of_file(path)
         else:
             out[i] = speaker.embed_speech(waves[i]) if waves is not None else _one((kind, str(path)))
+    return out
+
+
+def cached_face_crops(samples: Sequence[Sample], size: int = 64) -> np.ndarray:
+    """(N, size, size, 3) uint8: each sample's face cropped as the app crops it (`prepare_image`),
+    cut around the framing its folder's cache keeps where it is fresh, detected again otherwise."""
+    tables: dict[Path, FeatureTable] = {}
+    out = np.zeros((len(samples), size, size, 3), np.uint8)
+    for i, s in enumerate(samples):
+        path = Path(s.image)
+        root = next((p for p in path.parents if (p / "metadata.csv").is_file()), None)
+        if root is not None and root not in tables:
+            tables[root] = FeatureTable(root, "face")
+        table = tables.get(root)
+        framing = table.framing.get(s.id) if table is not None else None
+        fresh = framing is not None and table.rows[s.id][0] == _file_key(path, "face")
+        rgb = _read_rgb(path)
+        if fresh:
+            box = None if framing[1] < 0 else tuple(int(v) for v in framing[1:])
+            out[i] = crop_face(rgb, box, size)
+        else:
+            out[i] = prepare_image(rgb, size).crop
     return out

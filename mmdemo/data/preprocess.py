@@ -208,12 +208,19 @@ def prepare_image(image, size: int = 64, detect: bool = True) -> PreparedImage:
     rgb = to_rgb_uint8(image)
     boxes = find_face_boxes(rgb) if detect else None
     box, tight = boxes if boxes else (None, None)
+    warnings = ["no face was found, so the centre of the image was used"] if detect and box is None else []
+    crop = crop_face(rgb, box, size)
+    return PreparedImage(crop, box is not None, box, warnings, image=rgb, tight_box=tight)
+
+
+def crop_face(rgb: np.ndarray, box: tuple[int, int, int, int] | None, size: int = 64) -> np.ndarray:
+    """The (size, size, 3) crop the model sees: the face `box` with FACE_MARGIN around it (edges
+    replicated past the photo's border), or the photo's centre square when no face was found."""
     h, w = rgb.shape[:2]
     if box is None:
         side = min(h, w)
         x0, y0 = (w - side) // 2, (h - side) // 2
         crop = rgb[y0 : y0 + side, x0 : x0 + side]
-        warnings = ["no face was found, so the centre of the image was used"] if detect else []
     else:
         x, y, fw, fh = box
         side = int(max(fw, fh) * (1 + 2 * FACE_MARGIN))
@@ -221,9 +228,7 @@ def prepare_image(image, size: int = 64, detect: bool = True) -> PreparedImage:
         x0, y0 = cx - side // 2, cy - side // 2
         padded = cv2.copyMakeBorder(rgb, side, side, side, side, cv2.BORDER_REPLICATE)
         crop = padded[y0 + side : y0 + 2 * side, x0 + side : x0 + 2 * side]
-        warnings = []
-    crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-    return PreparedImage(crop, box is not None, box, warnings, image=rgb, tight_box=tight)
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def prepare_audio(audio) -> tuple[np.ndarray, list[str]]:

@@ -339,7 +339,7 @@ class MultimodalModel:
         chosen = [m for m in MODALITIES if m in encoded.tokens and (modalities is None or m in modalities)]
         if not chosen:
             raise ValueError("none of the requested modalities was given")
-        return self.net.fuse({m: encoded.tokens[m] for m in chosen}, want_attention=want_attention)
+        return self.net.fuse(self.net.subset(encoded.tokens, chosen), want_attention=want_attention)
 
     # ---------------------------------------------------------------- decode
     @torch.no_grad()

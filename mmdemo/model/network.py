@@ -24,6 +24,7 @@ from einops import rearrange
 from torch import nn
 
 from mmdemo import checkpoint as ckpt
+from mmdemo.model.pixel_reader import PixelReader
 from mmdemo.model.text import BOS, EOS, MAX_TOKENS, PAD, TEXT_ENCODER, TEXT_WIDTH
 from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, MODALITIES
 
@@ -31,9 +32,11 @@ VOICE_PARAM_NAMES = ("pitch", "rate", "range", "volume")
 
 
 # config fields added after checkpoints were first published: absent means the default (not used)
-OPTIONAL_FIELDS = ("face_feature_dim", "speaker_feature_dim", "attribute_readers")
+OPTIONAL_FIELDS = ("face_feature_dim", "speaker_feature_dim", "attribute_readers", "pixel_reader")
 # which modality each frozen feature token joins, and the input keys that carry it
 FEATURE_TOKENS = {"image": "face_features", "voice": "speaker_features"}
+# the key under which `tokens` hands the pixel reader's logits to `fuse` (not a modality)
+PIXEL_EVIDENCE = "pixel_evidence"
 
 
 @dataclass
@@ -65,6 +68,9 @@ class ModelConfig:
     # frozen features know a real face's gender or a real voice's sex better than a 64-d latent that
     # also has to redraw the face (see FusionAutoencoder.fuse)
     attribute_readers: bool = False
+    # a small CNN reading the face's attributes from its pixels (hats, glasses, hair), whose logits
+    # are added like the readers' (mmdemo.model.pixel_reader)
+    pixel_reader: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -293,6 +299,7 @@ class FusionAutoencoder(nn.Module):
                 [torch.full((len(a.values),), modality in a.observable_from) for a in ATTRIBUTES]
             )
             self.register_buffer(f"_{key}_observes", observes.float(), persistent=False)
+        self.pixel_reader = PixelReader(sum(ATTRIBUTE_SIZES)) if c.pixel_reader else None
 
     def extra_tokens(self, modality: str) -> int:
         """Tokens after the modality's own (patches, words, frames): its frozen-feature token."""
@@ -324,6 +331,10 @@ class FusionAutoencoder(nn.Module):
             x = self.image_encoder(inputs["image"])
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
             out["image"] = self._with_features("image", x, mask, inputs)
+            if self.pixel_reader is not None:
+                logits = self.pixel_reader(inputs["image"]) * self._face_features_observes
+                every = torch.ones(len(logits), dtype=torch.bool, device=logits.device)
+                out[PIXEL_EVIDENCE] = (logits, every)
         if "text_states" in inputs:
             states = inputs["text_states"]
             out["text"] = (self.text_proj(states) + self.text_pos[: states.shape[1]], inputs["text_mask"])
@@ -355,7 +366,8 @@ class FusionAutoencoder(nn.Module):
             x, attn = block(x, key_mask, want_attention)
             attentions.append(attn)
         mu, logvar = self.to_latent(self.norm(x[:, 0])).chunk(2, -1)
-        evidence, evidence_rows = self._evidence(tokens, b) if self.attribute_readers else (None, None)
+        reads = self.attribute_readers or self.pixel_reader is not None
+        evidence, evidence_rows = self._evidence(tokens, b) if reads else (None, None)
         return FusionOutput(
             mu,
             logvar.clamp(-10, 6),
@@ -378,7 +390,19 @@ class FusionAutoencoder(nn.Module):
                 observes = getattr(self, f"_{key}_observes")
                 evidence = evidence + self.attribute_readers[key](x[:, -1]) * observes * present[:, None]
                 rows = rows | present
+        if PIXEL_EVIDENCE in tokens and "image" in tokens:
+            logits, present = tokens[PIXEL_EVIDENCE]
+            evidence, rows = evidence + logits * present[:, None], rows | present
         return evidence, rows
+
+    @staticmethod
+    def subset(tokens: Mapping[str, tuple[torch.Tensor, torch.Tensor]], modalities) -> dict:
+        """`tokens` (from `tokens`) of only `modalities`, with what reads them (the pixel reader's
+        logits go with the image)."""
+        chosen = {m: tokens[m] for m in modalities}
+        if "image" in chosen and PIXEL_EVIDENCE in tokens:
+            chosen[PIXEL_EVIDENCE] = tokens[PIXEL_EVIDENCE]
+        return chosen
 
     def encode(self, inputs: Mapping[str, torch.Tensor], *, want_attention: bool = False) -> FusionOutput:
         return self.fuse(self.tokens(inputs), want_attention=want_attention)

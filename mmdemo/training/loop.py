@@ -85,14 +85,14 @@ def train(
 def _fit_readers(run: Run, folders: list[Path]) -> None:
     """Solves the attribute readers to convergence on the finished network (the steps only start
     them) and publishes the weights with them."""
-    from mmdemo.training import readers
+    from mmdemo.training import refit
 
     try:
-        record = readers.fit_readers(run.model, folders, progress=run.place.progress)
+        record = refit.fit_all_readers(run.model, folders, progress=run.place.progress)
     except ValueError as e:  # e.g. no row has features: the readers stay as the steps left them
         log.warning("attribute readers not refitted: %s", e)
         return
-    readers.save(run.model, run.place.out, record)
+    refit.save(run.model, run.place.out, record)
     log.info("attribute readers fitted: val balanced accuracy %s", record["val_balanced_accuracy"])
 
 
@@ -160,9 +160,8 @@ def build_run(
     else:
         model_cfg = build_model_config(cfg, samples, texts)
     if cfg.real_features and not resuming:
-        model_cfg = replace(
-            model_cfg, face_feature_dim=FACE_DIM, speaker_feature_dim=SPEAKER_DIM, attribute_readers=True
-        )
+        readers = dict(attribute_readers=True, pixel_reader=True)
+        model_cfg = replace(model_cfg, face_feature_dim=FACE_DIM, speaker_feature_dim=SPEAKER_DIM, **readers)
     if start_from is not None and start_from.config != model_cfg:  # fine-tuning adds the feature layers
         start_from = _widened(start_from, model_cfg, place.device)
     cfg = replace(cfg, model=model_cfg)
@@ -199,7 +198,8 @@ def _widened(net: FusionAutoencoder, config: ModelConfig, device: torch.device) 
     freshly initialised."""
     wider = FusionAutoencoder(config).to(device)
     missing, unexpected = wider.load_state_dict(net.state_dict(), strict=False)
-    if unexpected or any(not k.startswith(("feature_proj.", "attribute_readers.")) for k in missing):
+    added = ("feature_proj.", "attribute_readers.", "pixel_reader.")
+    if unexpected or any(not k.startswith(added) for k in missing):
         raise ValueError(f"cannot fine-tune: the checkpoint's layers differ ({unexpected or missing})")
     return wider
 

@@ -52,13 +52,14 @@ def fuse_by_subset(model: FusionAutoencoder, tokens: dict, chosen: torch.Tensor)
     device = next(iter(tokens.values()))[0].device
     mu, logvar = torch.zeros(b, z, device=device), torch.zeros(b, z, device=device)
     evidence = evidence_rows = None
-    if model.attribute_readers:
+    if model.attribute_readers or model.pixel_reader is not None:
         evidence = torch.zeros(b, sum(ATTRIBUTE_SIZES), device=device)
         evidence_rows = torch.zeros(b, dtype=torch.bool, device=device)
     patterns, inverse = torch.unique(chosen, dim=0, return_inverse=True)
     for p, pattern in enumerate(patterns):
         rows = (inverse == p).nonzero()[:, 0].to(device)
-        sub = {m: (tokens[m][0][rows], tokens[m][1][rows]) for i, m in enumerate(MODALITIES) if pattern[i]}
+        chosen = model.subset(tokens, [m for i, m in enumerate(MODALITIES) if pattern[i]])
+        sub = {m: (x[rows], mask[rows]) for m, (x, mask) in chosen.items()}
         if not sub:
             continue
         out = model.fuse(sub)

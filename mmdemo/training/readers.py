@@ -31,9 +31,8 @@ import torch.nn.functional as F
 from mmdemo.data.features import cached_or_computed
 from mmdemo.data.loaders import Sample, load_audio, load_image, open_samples
 from mmdemo.model.inputs import network_inputs
-from mmdemo.model.network import FEATURE_TOKENS, FusionAutoencoder, load_network
+from mmdemo.model.network import FEATURE_TOKENS, PIXEL_EVIDENCE, FusionAutoencoder
 from mmdemo.model.text import shared_encoder
-from mmdemo.runtime import resolve_device
 from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, MODALITIES, to_indices
 
 log = logging.getLogger(__name__)
@@ -48,11 +47,16 @@ Weights = dict[str, tuple[torch.Tensor, torch.Tensor]]
 @dataclass
 class ReaderRows:
     """Rows to fit or score the readers on: per feature key, (N, dim) tokens and (N,) presence; the
-    (N, logits) latent offsets and (N, attributes) value indices (-1 unknown)."""
+    (N, logits) offsets (the latent's logits plus the pixel reader's, which a linear reader's fit
+    holds fixed) and (N, attributes) value indices (-1 unknown). `pixel`: the pixel reader's part of
+    the offsets; `sample`: each row's index in the samples read; `with_image`: rows read with the face."""
 
     tokens: dict[str, tuple[torch.Tensor, torch.Tensor]]
     offsets: torch.Tensor
     targets: torch.Tensor
+    pixel: torch.Tensor | None = None
+    sample: torch.Tensor | None = None
+    with_image: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -68,7 +72,10 @@ class ReaderRows:
                 p.tokens[key][1] if key in p.tokens else torch.zeros(len(p), dtype=torch.bool) for p in parts
             ]
             tokens[key] = (torch.cat(values), torch.cat(present))
-        return cls(tokens, torch.cat([p.offsets for p in parts]), torch.cat([p.targets for p in parts]))
+        cat = lambda name: torch.cat([getattr(p, name) for p in parts])  # noqa: E731
+        optional = ("pixel", "sample", "with_image")
+        extra = {n: cat(n) for n in optional if all(getattr(p, n) is not None for p in parts)}
+        return cls(tokens, cat("offsets"), cat("targets"), **extra)
 
 
 def _targets(samples: Sequence[Sample]) -> torch.Tensor:
@@ -95,12 +102,14 @@ def read_rows(
     the network in eval mode as the app reads people."""
     device = next(net.parameters()).device
     text_encoder = shared_encoder().to(device)
+    # the frozen features the network reads (a face's dlib features cost a detection each)
+    reads_face, reads_voice = net.config.face_feature_dim > 0, net.config.speaker_feature_dim > 0
     was_training = net.training
     net.eval()
-    groups: dict[tuple[str, ...], list[Sample]] = {}
-    for s in samples:
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, s in enumerate(samples):
         available = tuple(m for m in MODALITIES if getattr(s, {"voice": "audio"}.get(m, m)) is not None)
-        groups.setdefault(available, []).append(s)
+        groups.setdefault(available, []).append(i)
     parts, done = [], 0
     for available, members in groups.items():
         subsets = _subsets(available)
@@ -108,8 +117,13 @@ def read_rows(
             done += len(members)
             continue
         for start in range(0, len(members), batch_size):
-            chunk = members[start : start + batch_size]
+            index = torch.tensor(members[start : start + batch_size])
+            chunk = [samples[i] for i in index]
             waves = [load_audio(s) for s in chunk] if "voice" in available else None
+            face_features = cached_or_computed(chunk, "face") if "image" in available and reads_face else None
+            voice_features = (
+                cached_or_computed(chunk, "speaker", waves=waves) if waves and reads_voice else None
+            )
             given = network_inputs(
                 net.config,
                 text_encoder,
@@ -117,20 +131,25 @@ def read_rows(
                 np.stack([load_image(s) for s in chunk]) if "image" in available else None,
                 [s.text for s in chunk] if "text" in available else None,
                 waves,
-                face_features=cached_or_computed(chunk, "face") if "image" in available else None,
-                speaker_features=cached_or_computed(chunk, "speaker", waves=waves) if waves else None,
+                face_features=face_features,
+                speaker_features=voice_features,
             )
             tokens = net.tokens(given.tensors)
             targets = _targets(chunk)
             for subset in subsets:
-                fused = net.fuse({m: tokens[m] for m in subset})
+                chosen = net.subset(tokens, subset)
+                fused = net.fuse(chosen)
                 feature_tokens = {
                     FEATURE_TOKENS[m]: (tokens[m][0][:, -1].float().cpu(), tokens[m][1][:, -1].cpu())
                     for m in subset
                     if FEATURE_TOKENS.get(m) in net.attribute_readers
                 }
-                offsets = net.attribute_head(fused.mu).float().cpu()
-                parts.append(ReaderRows(feature_tokens, offsets, targets))
+                latent = net.attribute_head(fused.mu).float().cpu()
+                pixel = torch.zeros_like(latent)
+                if PIXEL_EVIDENCE in chosen:
+                    pixel = chosen[PIXEL_EVIDENCE][0].float().cpu()
+                with_image = torch.full((len(chunk),), "image" in subset)
+                parts.append(ReaderRows(feature_tokens, latent + pixel, targets, pixel, index, with_image))
             done += len(chunk)
             if progress is not None:
                 progress(done)
@@ -140,7 +159,7 @@ def read_rows(
     return ReaderRows.joined(parts)
 
 
-def _logits(net: FusionAutoencoder, weights: Weights, rows: ReaderRows) -> torch.Tensor:
+def linear_logits(net: FusionAutoencoder, weights: Weights, rows: ReaderRows) -> torch.Tensor:
     """The corrected attribute logits of `rows` with readers `weights`; each reader only adds to the
     attributes its modality carries (the network's `_<key>_observes` masks)."""
     logits = rows.offsets.clone()
@@ -152,7 +171,7 @@ def _logits(net: FusionAutoencoder, weights: Weights, rows: ReaderRows) -> torch
     return logits
 
 
-def _class_weights(targets: torch.Tensor) -> list[torch.Tensor]:
+def class_weights(targets: torch.Tensor) -> list[torch.Tensor]:
     """Per attribute, (n_values,) weights inverse to each value's frequency among the known rows
     (mean 1 over those rows); a value no row has gets 0."""
     out = []
@@ -189,12 +208,12 @@ def fit(net: FusionAutoencoder, rows: ReaderRows, *, l2: float = DEFAULT_L2, max
     params = [p for pair in weights.values() for p in pair]
     if not params:
         raise ValueError("no row has a feature token to fit a reader on")
-    class_weights = _class_weights(rows.targets)
+    weights_of_class = class_weights(rows.targets)
     opt = torch.optim.LBFGS(params, lr=1, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        loss = weighted_loss(_logits(net, weights, rows), rows.targets, class_weights)
+        loss = weighted_loss(linear_logits(net, weights, rows), rows.targets, weights_of_class)
         loss = loss + l2 * sum((w**2).sum() for w, _ in weights.values())
         loss.backward()
         return loss
@@ -213,7 +232,7 @@ def install(net: FusionAutoencoder, weights: Weights) -> None:
 
 def balanced_accuracies(net: FusionAutoencoder, weights: Weights, rows: ReaderRows) -> dict[str, float]:
     """Per attribute, the balanced accuracy of the corrected reading over the rows that know it."""
-    logits = _logits(net, weights, rows).split(ATTRIBUTE_SIZES, -1)
+    logits = linear_logits(net, weights, rows).split(ATTRIBUTE_SIZES, -1)
     out = {}
     for i, a in enumerate(ATTRIBUTES):
         t = rows.targets[:, i]
@@ -242,10 +261,12 @@ def fit_readers(
     folders = [Path(d) for d in data]
     train = [s for f in folders for s in open_samples(f, "train")]
     val = [s for f in folders for s in open_samples(f, "val")]
-    train_rows = _read(net, train, "train", progress)
-    val_rows = _read(net, val, "val", progress) if val else None
+    if net.pixel_reader is not None:  # it is refitted after the linear readers, which must not lean on it
+        net.pixel_reader.silence()
+    train_rows = read_with_progress(net, train, "train", progress)
+    val_rows = read_with_progress(net, val, "val", progress) if val else None
     candidates = [DEFAULT_L2] if l2 is None and val_rows is None else list(L2_CHOICES) if l2 is None else [l2]
-    before = balanced_accuracies(net, _current(net), val_rows) if val_rows is not None else {}
+    before = balanced_accuracies(net, current_weights(net), val_rows) if val_rows is not None else {}
     best = None
     for penalty in candidates:
         weights = fit(net, train_rows, l2=penalty)
@@ -256,7 +277,7 @@ def fit_readers(
             best = (mean, penalty, weights, scores)
     _, penalty, weights, scores = best
     install(net, weights)
-    return {
+    record = {
         "data": [str(f) for f in folders],
         "train_rows": len(train_rows),
         "val_rows": len(val_rows) if val_rows is not None else 0,
@@ -264,40 +285,18 @@ def fit_readers(
         "val_balanced_accuracy_before": before,
         "val_balanced_accuracy": scores,
     }
+    return record
 
 
-def _current(net: FusionAutoencoder) -> Weights:
+def current_weights(net: FusionAutoencoder) -> Weights:
     return {
         key: (layer.weight.detach().float().cpu(), layer.bias.detach().float().cpu())
         for key, layer in net.attribute_readers.items()
     }
 
 
-def _read(net: FusionAutoencoder, samples: list[Sample], split: str, progress: bool) -> ReaderRows:
+def read_with_progress(net: FusionAutoencoder, samples: list[Sample], split: str, progress: bool):
     from tqdm import tqdm
 
     with tqdm(total=len(samples), desc=f"reader rows ({split})", disable=not progress, unit="sample") as bar:
         return read_rows(net, samples, progress=lambda n: bar.update(n - bar.n))
-
-
-def refit_checkpoint(
-    folder: str | Path,
-    data: Sequence[str | Path],
-    *,
-    l2: float | None = None,
-    device: str = "auto",
-    progress: bool = False,
-) -> dict:
-    """Refits the readers of the checkpoint at `folder` and rewrites its weights (atomically) and
-    its `READERS_FILE` record."""
-    net = load_network(folder, resolve_device(device))
-    record = fit_readers(net, data, l2=l2, progress=progress)
-    save(net, Path(folder), record)
-    return record
-
-
-def save(net, folder: Path, record: dict) -> None:
-    from mmdemo import checkpoint as ckpt
-
-    ckpt.atomic_save_tensors(folder / "model.safetensors", net.state_dict())
-    ckpt.atomic_write_json(folder / READERS_FILE, record)

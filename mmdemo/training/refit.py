@@ -1,0 +1,72 @@
+"""Fitting every attribute reader of a finished network, and refitting a published checkpoint's.
+
+The linear readers come first (`readers.fit_readers`: a convex fit on the frozen-feature tokens),
+then the pixel reader (`pixel_fit.fit_pixel_reader`), which learns what the latent and the linear
+readers still miss. The pixel reader is silenced before the linear fit so they do not lean on an
+older pixel reader that is about to be replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from mmdemo import checkpoint as ckpt
+from mmdemo.model.network import FusionAutoencoder, load_network
+from mmdemo.runtime import resolve_device
+from mmdemo.training.pixel_fit import fit_pixel_reader
+from mmdemo.training.readers import READERS_FILE, fit_readers
+
+
+def fit_all_readers(
+    net: FusionAutoencoder, data: Sequence[str | Path], *, l2: float | None = None, progress: bool = False
+) -> dict:
+    """Fits the linear readers, then the pixel reader if `net` has one; installs both. Returns the
+    record `READERS_FILE` keeps (the pixel reader's under "pixel_reader")."""
+    if net.pixel_reader is not None:
+        net.pixel_reader.silence()
+    record = fit_readers(net, data, l2=l2, progress=progress)
+    if net.pixel_reader is not None:
+        record["pixel_reader"] = fit_pixel_reader(net, data, progress=progress)
+        if record["pixel_reader"]["val_balanced_accuracy"]:
+            record["val_balanced_accuracy"] = record["pixel_reader"]["val_balanced_accuracy"]
+    return record
+
+
+def refit_checkpoint(
+    folder: str | Path,
+    data: Sequence[str | Path],
+    *,
+    l2: float | None = None,
+    device: str = "auto",
+    progress: bool = False,
+    pixel_reader: bool = False,
+) -> dict:
+    """Refits the readers of the checkpoint at `folder` and rewrites its weights (atomically) and
+    its `READERS_FILE` record; `pixel_reader` adds one to a checkpoint that has none."""
+    folder = Path(folder)
+    net = load_network(folder, resolve_device(device))
+    added = pixel_reader and net.pixel_reader is None
+    if added:
+        net = with_pixel_reader(net)
+    record = fit_all_readers(net, data, l2=l2, progress=progress)
+    if added:  # the config names the new layers; the weights that hold them follow
+        config = ckpt.read_json(folder / "config.json")
+        ckpt.atomic_write_json(folder / "config.json", {**config, "model": net.config.to_dict()})
+    save(net, folder, record)
+    return record
+
+
+def with_pixel_reader(net: FusionAutoencoder) -> FusionAutoencoder:
+    """`net` with a silent pixel reader added; every other weight as it was."""
+    wider = FusionAutoencoder(replace(net.config, pixel_reader=True)).to(next(net.parameters()).device)
+    missing, unexpected = wider.load_state_dict(net.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("pixel_reader.") for k in missing):
+        raise ValueError(f"cannot add a pixel reader: the layers differ ({unexpected or missing})")
+    return wider
+
+
+def save(net: FusionAutoencoder, folder: Path, record: dict) -> None:
+    ckpt.atomic_save_tensors(folder / "model.safetensors", net.state_dict())
+    ckpt.atomic_write_json(folder / READERS_FILE, record)
