@@ -329,6 +329,7 @@ def test_fine_tuning_adds_feature_tokens_and_analyze_reads_them(tiny_checkpoint,
 
     fitted = json.loads((out / "readers.json").read_text())  # the readers were solved after the steps
     assert fitted["train_rows"] > 0 and set(fitted["val_balanced_accuracy"]) >= {"Male", "age_group"}
+    assert model.config.pixel_reader and fitted["pixel_reader"]["train_faces"] > 0  # trained after them
     _, images = faces
     voice = (16000, _espeak("m3", 40, "Good morning."))
     result = model.analyze(images[0], "a smiling man", voice)

@@ -74,7 +74,7 @@ def fit_pixel_reader(
     net: FusionAutoencoder,
     data: Sequence[str | Path],
     *,
-    epochs: int = 8,
+    epochs: int = 6,
     batch_size: int = 64,
     lr: float = 2e-3,
     seed: int = 0,

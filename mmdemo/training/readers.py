@@ -28,8 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mmdemo.data.features import cached_or_computed
-from mmdemo.data.loaders import Sample, load_audio, load_image, open_samples
+from mmdemo.data.features import cached_face_crops, cached_or_computed
+from mmdemo.data.loaders import Sample, load_audio, open_samples
 from mmdemo.model.inputs import network_inputs
 from mmdemo.model.network import FEATURE_TOKENS, PIXEL_EVIDENCE, FusionAutoencoder
 from mmdemo.model.text import shared_encoder
@@ -128,7 +128,7 @@ def read_rows(
                 net.config,
                 text_encoder,
                 device,
-                np.stack([load_image(s) for s in chunk]) if "image" in available else None,
+                cached_face_crops(chunk, net.config.image_size) if "image" in available else None,
                 [s.text for s in chunk] if "text" in available else None,
                 waves,
                 face_features=face_features,
