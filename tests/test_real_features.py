@@ -413,6 +413,9 @@ def test_model_card_states_sources_licences_figures_and_the_warning(tmp_path):
     assert "UTKFace" in card and "5,613" in card and "non-commercial" in card
     assert "| face | Male | 0.950 | 600 |" in card and "UTKFace asian" in card
     assert "Do not use this to make decisions about people" in card
+    assert "from its pixels" not in card  # no pixel reader in this checkpoint's config
+    (tmp_path / "config.json").write_text(json.dumps({"model": {"pixel_reader": True}}))
+    assert "from its pixels" in model_card(tmp_path, {}, 10, reads_real=True)
     synthetic_only = model_card(tmp_path / "none", {}, 10, reads_real=False)
     assert "has never seen a real face" in synthetic_only and "Do not use this" in synthetic_only
 

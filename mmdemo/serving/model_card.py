@@ -28,9 +28,12 @@ def model_card(checkpoint: Path, metrics: dict, people: int, reads_real: bool) -
     real_metrics = _read(checkpoint / REAL_METRICS_FILE)
     sources = _read(checkpoint / TRAINING_DATA_FILE).get("sources", {})
     rows = "\n".join(f"| `{k}` | {v:.3f} |" for k, v in metrics.items())
+    pixel_reader = _read(checkpoint / "config.json").get("model", {}).get("pixel_reader", False)
     parts = [
         WHAT.format(checkpoint=html.escape(str(checkpoint))),
-        (TRAINED_ON_REAL + _sources_table(sources)) if sources else TRAINED_ON_SYNTHETIC,
+        (TRAINED_ON_REAL + (PIXEL_READER if pixel_reader else "") + _sources_table(sources))
+        if sources
+        else TRAINED_ON_SYNTHETIC,
         _real_figures(real_metrics) if real_metrics else "",
         SYNTHETIC_METRICS.format(metrics=rows or "| (no metrics.json beside this checkpoint) | |"),
         WARNING,
@@ -100,6 +103,12 @@ voice beside the model's own encoders: dlib's face descriptor and landmarks (tra
 and a GE2E speaker encoder (Resemblyzer's weights). **Licences:** several sources allow non-commercial
 research only, so these weights inherit that restriction: use them to learn and explore, not in a product.
 No real photo or recording is shipped with the app; the map and the examples are synthetic.
+"""
+
+PIXEL_READER = """
+A small CNN trained on the same data also reads each face's attributes straight from its pixels (what the
+dlib networks carry least: hats, glasses, hair colour); like theirs, its reading corrects the latent's
+attribute guesses, while what is drawn, described and mapped comes from the latent alone.
 """
 
 REAL_HEADER = """
