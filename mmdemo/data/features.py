@@ -164,20 +164,27 @@ class FeatureTable:
         return values, torch.tensor([v is not None for v in vecs])
 
 
-def cached_or_computed(samples: Sequence[Sample], kind: str, *, waves: Sequence | None = None) -> np.ndarray:
-    """(N, dim) features of dataset samples: from their folder's cache where it is fresh (a folder
-    is where metadata.csv is), computed otherwise (`waves`: the clips already loaded, if any)."""
+def _cached_rows(samples: Sequence[Sample], kind: str):
+    """Per sample: its file, its folder's FeatureTable of `kind` (None outside a dataset folder; a
+    folder is where metadata.csv is; each is read once) and whether the table's row is fresh."""
     tables: dict[Path, FeatureTable] = {}
-    out = np.zeros((len(samples), KINDS[kind]), np.float32)
-    for i, s in enumerate(samples):
+    for s in samples:
         path = Path(s.image if kind == "face" else s.audio)
         root = next((p for p in path.parents if (p / "metadata.csv").is_file()), None)
-        if root is not None and root not in tables:  # each folder's cache is read once, not per sample
+        if root is not None and root not in tables:
             tables[root] = FeatureTable(root, kind)
         table = tables.get(root)
-        cached = table.rows.get(s.id) if table is not None else None
-        if cached is not None and cached[0] == _file_key(path, kind):
-            out[i] = cached[1]
+        row = table.rows.get(s.id) if table is not None else None
+        yield path, table, row is not None and row[0] == _file_key(path, kind)
+
+
+def cached_or_computed(samples: Sequence[Sample], kind: str, *, waves: Sequence | None = None) -> np.ndarray:
+    """(N, dim) features of dataset samples: from their folder's cache where it is fresh, computed
+    otherwise (`waves`: the clips already loaded, if any)."""
+    out = np.zeros((len(samples), KINDS[kind]), np.float32)
+    for i, (s, (path, table, fresh)) in enumerate(zip(samples, _cached_rows(samples, kind))):
+        if fresh:
+            out[i] = table.rows[s.id][1]
         elif kind == "face":
             out[i] = face_features_of_file(path)
         else:
@@ -188,18 +195,11 @@ def cached_or_computed(samples: Sequence[Sample], kind: str, *, waves: Sequence 
 def cached_face_crops(samples: Sequence[Sample], size: int = 64) -> np.ndarray:
     """(N, size, size, 3) uint8: each sample's face cropped as the app crops it (`prepare_image`),
     cut around the framing its folder's cache keeps where it is fresh, detected again otherwise."""
-    tables: dict[Path, FeatureTable] = {}
     out = np.zeros((len(samples), size, size, 3), np.uint8)
-    for i, s in enumerate(samples):
-        path = Path(s.image)
-        root = next((p for p in path.parents if (p / "metadata.csv").is_file()), None)
-        if root is not None and root not in tables:
-            tables[root] = FeatureTable(root, "face")
-        table = tables.get(root)
-        framing = table.framing.get(s.id) if table is not None else None
-        fresh = framing is not None and table.rows[s.id][0] == _file_key(path, "face")
+    for i, (s, (path, table, fresh)) in enumerate(zip(samples, _cached_rows(samples, "face"))):
+        framing = table.framing.get(s.id) if fresh else None
         rgb = _read_rgb(path)
-        if fresh:
+        if framing is not None:
             box = None if framing[1] < 0 else tuple(int(v) for v in framing[1:])
             out[i] = crop_face(rgb, box, size)
         else:

@@ -261,8 +261,6 @@ def fit_readers(
     folders = [Path(d) for d in data]
     train = [s for f in folders for s in open_samples(f, "train")]
     val = [s for f in folders for s in open_samples(f, "val")]
-    if net.pixel_reader is not None:  # it is refitted after the linear readers, which must not lean on it
-        net.pixel_reader.silence()
     train_rows = read_with_progress(net, train, "train", progress)
     val_rows = read_with_progress(net, val, "val", progress) if val else None
     candidates = [DEFAULT_L2] if l2 is None and val_rows is None else list(L2_CHOICES) if l2 is None else [l2]
@@ -277,7 +275,7 @@ def fit_readers(
             best = (mean, penalty, weights, scores)
     _, penalty, weights, scores = best
     install(net, weights)
-    record = {
+    return {
         "data": [str(f) for f in folders],
         "train_rows": len(train_rows),
         "val_rows": len(val_rows) if val_rows is not None else 0,
@@ -285,7 +283,6 @@ def fit_readers(
         "val_balanced_accuracy_before": before,
         "val_balanced_accuracy": scores,
     }
-    return record
 
 
 def current_weights(net: FusionAutoencoder) -> Weights:
