@@ -1,7 +1,6 @@
-"""The `python -m mmdemo` command line: one subcommand per job.
-
-Each subcommand imports its implementation only when it runs, so `--help`
-and the cheap commands start fast. A ValueError from the library becomes one
+"""The `python -m mmdemo` command line: one subcommand per job, its flags declared here and what it
+does in `commands.py` (which imports each implementation only when it runs, so `--help` and the cheap
+commands start fast). A ValueError from the library becomes one
 clear line on stderr and exit status 2, never a traceback.
 """
 
@@ -11,239 +10,22 @@ import argparse
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
+from mmdemo.commands import (  # noqa: F401  (the parser binds them; tests replace them here)
+    cmd_bench,
+    cmd_calibrate,
+    cmd_data,
+    cmd_embed,
+    cmd_evaluate,
+    cmd_evaluate_real,
+    cmd_features,
+    cmd_fit_readers,
+    cmd_gallery,
+    cmd_live,
+    cmd_train,
+)
 from mmdemo.runtime import DEFAULT_CHECKPOINT  # torch-free: `--help` answers at once
-
-
-def _folder_size_mb(path: Path) -> float:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
-
-
-def cmd_data(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from mmdemo.synth.generator import check_destination, generate_dataset, resolve_count
-
-    total = resolve_count(args.preset, args.count)  # refuse bad requests before any output
-    check_destination(args.out, args.overwrite)
-    start = time.perf_counter()
-    with tqdm(total=total, unit="sample", desc=f"data {args.preset}", disable=args.quiet) as bar:
-
-        def progress(done: int, _total: int) -> None:
-            bar.update(done - bar.n)
-
-        out = generate_dataset(
-            args.out,
-            preset=args.preset,
-            count=args.count,
-            seed=args.seed,
-            overwrite=args.overwrite,
-            workers=args.workers,
-            progress=progress,
-        )
-    seconds = time.perf_counter() - start
-    print(f"wrote {total} samples to {out} in {seconds:.1f} s ({_folder_size_mb(out):.0f} MB)")
-    return 0
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from mmdemo.training.loop import train
-
-    start = time.perf_counter()
-    out = train(
-        args.data,
-        args.out,
-        preset=args.preset,
-        gan=args.gan,
-        resume=args.resume,
-        device=args.device,
-        steps=args.steps,
-        init=args.init,
-        real_features=args.real_features,
-        progress=not args.quiet,
-    )
-    print(f"checkpoint in {out} ({time.perf_counter() - start:.0f} s)")
-    if not (out / "gallery" / "gallery.parquet").is_file():
-        print(
-            f"to serve it in the app, lay out its map once: python -m mmdemo gallery --checkpoint {out} "
-            f"--data DIR  (DIR: people it did not train on, e.g. from `python -m mmdemo data --seed 777`)"
-        )
-    return 0
-
-
-def cmd_fit_readers(args: argparse.Namespace) -> int:
-    from mmdemo.training.refit import refit_checkpoint
-
-    start = time.perf_counter()
-    options = dict(l2=args.l2, device=args.device, progress=not args.quiet, pixel_reader=args.pixel_reader)
-    fit = refit_checkpoint(args.checkpoint, args.data, **options)
-    print(f"val balanced accuracy {fit['val_balanced_accuracy']} (was {fit['val_balanced_accuracy_before']})")
-    print(f"refitted the readers of {args.checkpoint} in {time.perf_counter() - start:.0f} s (readers.json)")
-    return 0
-
-
-def cmd_features(args: argparse.Namespace) -> int:
-    from mmdemo.data.features import KINDS, FeatureTable
-    from mmdemo.data.loaders import open_samples
-
-    for root in args.data:
-        samples = open_samples(root, "all")
-        for kind in KINDS:
-            start = time.perf_counter()
-            table = FeatureTable(root, kind)
-            done = table.update(samples, workers=args.workers, progress=not args.quiet)
-            print(
-                f"{kind}: {done} computed, {len(table.rows)} cached in {table.path} "
-                f"({time.perf_counter() - start:.0f} s)"
-            )
-    return 0
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    import json
-
-    from mmdemo.evaluation.evaluate import classification_reports, evaluate, write_metrics
-
-    start = time.perf_counter()
-    metrics, preds = evaluate(
-        args.checkpoint,
-        args.data,
-        split=args.split,
-        device=args.device,
-        limit=args.limit,
-        train_evaluator_on_data=args.train_evaluator_on_data,
-    )
-    print(classification_reports(preds))
-    print(json.dumps({k: round(v, 4) for k, v in metrics.items()}, indent=2))
-    if args.json:
-        write_metrics(args.json, metrics)
-    print(f"evaluated {len(preds['truth'])} {args.split} samples in {time.perf_counter() - start:.0f} s")
-    return 0
-
-
-def cmd_evaluate_real(args: argparse.Namespace) -> int:
-    import json
-
-    from tqdm import tqdm
-
-    from mmdemo.checkpoint import atomic_write_json
-    from mmdemo.evaluation.real import evaluate_real
-
-    start = time.perf_counter()
-    with tqdm(unit="file", desc="real people", disable=args.quiet) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-        metrics = evaluate_real(
-            args.checkpoint,
-            args.data,
-            split=args.split,
-            per_source=args.per_source,
-            device=args.device,
-            progress=progress,
-        )
-    rounded = {k: round(v, 4) for k, v in metrics.items()}
-    print(json.dumps(rounded, indent=2))
-    if args.json:
-        atomic_write_json(args.json, rounded)
-    print(f"read {args.split} real files in {time.perf_counter() - start:.0f} s")
-    return 0
-
-
-def cmd_gallery(args: argparse.Namespace) -> int:
-    from mmdemo.inference.projection import FIT_SAMPLE, build_gallery
-    from mmdemo.runtime import process_group
-
-    start = time.perf_counter()
-    with process_group(args.device) as dd:  # under torchrun: the embedding is shared out
-        folder = build_gallery(
-            args.checkpoint,
-            args.data,
-            people=args.people,
-            device=args.device,
-            n_neighbors=args.n_neighbors,
-            min_dist=args.min_dist,
-            layout=args.layout,
-            fit_sample=args.fit_sample or FIT_SAMPLE,
-            progress=None if args.quiet else (lambda msg: print(msg, flush=True)),
-            bar=not args.quiet,
-            dd=dd,
-        )
-    if folder is not None:  # None: another process of the group wrote it
-        print(f"gallery in {folder} ({time.perf_counter() - start:.0f} s)")
-    return 0
-
-
-def cmd_embed(args: argparse.Namespace) -> int:
-    from mmdemo.checkpoint import atomic_write_parquet
-    from mmdemo.inference.export import embed_dataset, write_projector
-    from mmdemo.runtime import process_group
-
-    if args.out.suffix.lower() != ".parquet":
-        raise ValueError(f"--out {args.out} should end in .parquet")
-    start = time.perf_counter()
-    with process_group(args.device) as dd:  # under torchrun: one shard per process
-        table, faces = embed_dataset(
-            args.checkpoint,
-            args.data,
-            split=args.split,
-            device=args.device,
-            limit=args.limit,
-            progress=not args.quiet,
-            dd=dd,
-        )
-    if table is None:  # another process of the group writes the merged result
-        return 0
-    atomic_write_parquet(args.out, table)
-    print(f"wrote {len(table)} rows ({table['id'].nunique()} samples x their input subsets) to {args.out}")
-    if args.projector:
-        write_projector(table, faces, args.projector)
-        hint = (
-            f"load projector_config.json in the web tool, or run TensorBoard with --logdir {args.projector}"
-        )
-        print(f"Embedding Projector files in {args.projector} ({hint})")
-    print(f"done in {time.perf_counter() - start:.0f} s")
-    return 0
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    import json
-
-    from mmdemo.evaluation.bench import profile_analyze, run_bench
-
-    if args.profile:
-        print(profile_analyze(args.checkpoint))
-        return 0
-    results = run_bench(
-        args.checkpoint,
-        runs=args.runs,
-        startup_runs=args.startup_runs,
-        skip_startup=args.skip_startup,
-        data=args.data,
-        say=(lambda msg: None)
-        if args.quiet
-        else (lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True)),
-    )
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        from mmdemo.checkpoint import atomic_write_bytes
-
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(args.json, (text + "\n").encode())
-    return 0
-
-
-def cmd_live(args: argparse.Namespace) -> int:
-    from mmdemo.serving.live import LiveOptions, run_live
-
-    options = ("checkpoint", "camera", "source", "headless", "frames", "out", "device", "colour_by")
-    print(run_live(LiveOptions(**{name: getattr(args, name) for name in options})).line())
-    return 0
 
 
 def _parent(flag: str, **options) -> argparse.ArgumentParser:
@@ -274,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_features,
         _add_train,
         _add_fit_readers,
+        _add_calibrate,
         _add_evaluate,
         _add_evaluate_real,
         _add_gallery,
@@ -351,6 +134,14 @@ def _add_fit_readers(sub) -> None:
     p.add_argument("--l2", type=float, default=None, help="the L2 penalty (default: chosen on val)")
     p.add_argument("--add-pixel-reader", dest="pixel_reader", action="store_true", help="add a pixel reader")
     p.set_defaults(func=cmd_fit_readers)
+
+
+def _add_calibrate(sub) -> None:
+    help_ = "fit where new people are sampled from and how likely two inputs are one person (train does it)"
+    p = sub.add_parser("calibrate", parents=[CHECKPOINT, DEVICE], help=help_)
+    help_ = "folders it trained on: the mixture is fitted on train, the curves on val"
+    p.add_argument("--data", required=True, type=Path, nargs="+", help=help_)
+    p.set_defaults(func=cmd_calibrate)
 
 
 def _add_evaluate(sub) -> None:

@@ -68,10 +68,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def tiny_app_checkpoint(tiny_checkpoint, tiny_data):
-    """The tiny checkpoint with a PCA-laid gallery, as the app needs."""
+    """The tiny checkpoint with a PCA-laid gallery, as the app needs, calibrated as `train` leaves it."""
+    from mmdemo.evaluation.calibrate import calibrate_checkpoint
     from mmdemo.inference.projection import build_gallery
 
     build_gallery(tiny_checkpoint, tiny_data, people=120, device="cpu", layout="pca")
+    calibrate_checkpoint(tiny_checkpoint, [tiny_data], device="cpu")
     return tiny_checkpoint
 
 

@@ -103,6 +103,11 @@ def test_analyze_all_three(client, files):
     assert summary["inputs"] == ["image", "text", "voice"]
     assert set(summary["map"]) == {"fused", "image", "text", "voice"}
     assert abs(sum(summary["modality_share"].values()) - 1) < 1e-4
+    assert (
+        set(summary["same_person"])
+        == set(summary["agreement"])
+        == {"image-text", "image-voice", "text-voice"}
+    )
 
 
 def test_every_endpoint(client, gallery):
@@ -163,6 +168,10 @@ def test_analyze_view_names_every_output(client, files):
     assert gen_text and Path(gen_voice).exists()
     assert [row[0] for row in attrs["data"]] == list(NAMES)
     assert {row[0] for row in agreement["data"]} == {"face-text", "face-voice", "text-voice"}
+    assert agreement["headers"] == ["pair", "cosine", "same person?", "verdict"]
+    for _, _, probability, verdict in agreement["data"]:  # the fixture's checkpoint is calibrated
+        assert 0 <= probability <= 1 and verdict == ("agree" if probability >= 0.75 else verdict)
+        assert verdict in ("agree", "unsure", "disagree")
     assert word["value"] == word["choices"][0][0] and word["value"].lower() in files["text"].lower()
     assert all(p["type"] == "plotly" for p in (shares, voice_attn))
 

@@ -15,6 +15,7 @@ SUBCOMMANDS = [
     "features",
     "train",
     "fit-readers",
+    "calibrate",
     "evaluate",
     "evaluate-real",
     "gallery",
@@ -23,9 +24,27 @@ SUBCOMMANDS = [
     "live",
 ]
 SHARED = {  # flag -> the subcommands that take it
-    "--device": {"train", "fit-readers", "evaluate", "evaluate-real", "gallery", "embed", "live"},
+    "--device": {
+        "train",
+        "fit-readers",
+        "calibrate",
+        "evaluate",
+        "evaluate-real",
+        "gallery",
+        "embed",
+        "live",
+    },
     "--quiet": {"data", "features", "train", "fit-readers", "evaluate-real", "gallery", "embed", "bench"},
-    "--checkpoint": {"fit-readers", "evaluate", "evaluate-real", "gallery", "embed", "bench", "live"},
+    "--checkpoint": {
+        "fit-readers",
+        "calibrate",
+        "evaluate",
+        "evaluate-real",
+        "gallery",
+        "embed",
+        "bench",
+        "live",
+    },
 }
 
 
@@ -66,7 +85,7 @@ def test_shared_flag_defaults():
         assert parsers[name].get_default("device") == "auto"
     for name in SHARED["--quiet"]:
         assert parsers[name].get_default("quiet") is False
-    for name in ("fit-readers", "evaluate", "gallery", "embed"):
+    for name in ("fit-readers", "calibrate", "evaluate", "gallery", "embed"):
         assert parsers[name]._option_string_actions["--checkpoint"].required
 
 

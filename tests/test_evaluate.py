@@ -71,6 +71,7 @@ class StandInModel:
         self.config = type("Config", (), {"latent_dim": self.e.shape[1]})()
         self.rng = np.random.default_rng(seed)
         self.emotions_given: list = []
+        self.calibration = None
 
     def _rows(self, output: str, z: torch.Tensor) -> np.ndarray:
         nearest = torch.nn.functional.normalize(z, dim=-1) @ torch.nn.functional.normalize(self.e, dim=-1).T
@@ -231,7 +232,7 @@ def test_the_ceiling_is_reported_next_to_the_coherence(ts):
     assert metrics["evaluator/image_acc"] == 0.97 and metrics["evaluator/voice_acc"] == 0.88
     assert metrics["evaluator/voice_acc_neutral_phrase"] == 0.8
     keys = list(metrics)
-    assert keys.index("evaluator/image_acc") == keys.index("coherence/joint") + 1
+    assert keys[keys.index("evaluator/image_acc") - 1].startswith("coherence/joint")
 
 
 # ------------------------------------------------------------------ the judges

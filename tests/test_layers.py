@@ -24,7 +24,14 @@ RANK = {
     "serving": 5,
     "evaluation": 6,
 }
-ENTRY_POINTS = {"mmdemo", "mmdemo.cli", "mmdemo.__main__", "mmdemo.analysis", "mmdemo.dataset"}
+ENTRY_POINTS = {
+    "mmdemo",
+    "mmdemo.cli",
+    "mmdemo.commands",
+    "mmdemo.__main__",
+    "mmdemo.analysis",
+    "mmdemo.dataset",
+}
 TOP = 7  # the package entry, the CLI and the deprecated re-exports sit above every layer
 
 

@@ -35,6 +35,7 @@ def analyze(face, description, voice):
         "confidences": a.confidences,
         "face_found": a.face_found,
         "agreement": a.agreement,
+        "same_person": a.same_person,
         "embedding": a.embedding.round(5).tolist(),
         "map": {k: v[:2].round(4).tolist() for k, v in view.coords.items()},
         "modality_share": a.attention.modality_share,

@@ -21,6 +21,7 @@ import torch
 
 from mmdemo import checkpoint as ckpt
 from mmdemo.data.loaders import Sample, load_audio, load_image, open_samples
+from mmdemo.evaluation.calibrate import PAIRS, pair_cosines, pair_scores
 from mmdemo.evaluation.judges import Evaluator
 from mmdemo.evaluation.provenance import ensure_evaluator, evaluator_ceiling
 from mmdemo.inference.model import Inputs, MultimodalModel, load_model
@@ -119,6 +120,7 @@ def measure(
     metrics.update(_coherence(model, evaluator, ts.samples, mus, seed))
     metrics.update(evaluator_ceiling(evaluator))
     metrics.update(_retrieval(ts.samples, mus))
+    metrics.update(_agreement(model, ts.samples, mus, seed))
     metrics.update(_reconstruction(model, ts.images, mus["image+text+voice"]))
     return metrics, {"truth": truth, **{m: preds[m] for m in MODALITIES}}
 
@@ -139,15 +141,20 @@ def _coherence(
     # from the decoded pitch, rate, range and volume, not from the attribute head's guess.
     voices = evaluator.voice_attributes(model.render_voices(mus["image"]))
     out["coherence/image->voice"] = _accuracy(voices, truth, voice_attrs)
-    out["coherence/joint"] = _joint_coherence(model, evaluator, len(truth), seed)
+    gen = torch.Generator().manual_seed(seed)
+    out["coherence/joint"] = _joint_coherence(
+        model, evaluator, torch.randn(len(truth), model.config.latent_dim, generator=gen)
+    )
+    if model.calibration is not None and model.calibration.mixture is not None:
+        z = model.sample_latents(len(truth), torch.Generator().manual_seed(seed), prior="mixture")
+        out["coherence/joint/mixture"] = _joint_coherence(model, evaluator, z)
     return out
 
 
-def _joint_coherence(model: MultimodalModel, evaluator: Evaluator, n: int, seed: int) -> float:
-    """z ~ N(0, I) decoded to all three, each by its own decoder; mean agreement of the attributes
-    each pair of outputs shows (the voice speaks a neutral phrase, so no emotion is copied from the text)."""
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, model.config.latent_dim, generator=gen)
+def _joint_coherence(model: MultimodalModel, evaluator: Evaluator, z: torch.Tensor) -> float:
+    """New people (z from N(0, I), or from the latent mixture fitted on the training latents) decoded
+    to all three, each by its own decoder; mean agreement of the attributes each pair of outputs shows
+    (the voice speaks a neutral phrase, so no emotion is copied from the text)."""
     faces = evaluator.face_attributes(model.decode_images(z))
     texts = [parse_description(t) for t in model.decode_texts(z)]
     voices = evaluator.voice_attributes(model.render_voices(z))
@@ -157,6 +164,21 @@ def _joint_coherence(model: MultimodalModel, evaluator: Evaluator, n: int, seed:
         agree += [f[k] == v[k] for k in VOICE_ATTRIBUTES]
         agree += [t[k] == v[k] for k in VOICE_ATTRIBUTES if k in t]
     return float(np.mean(agree)) if agree else float("nan")
+
+
+def _agreement(model: MultimodalModel, samples: list[Sample], mus: dict, seed: int) -> dict:
+    """Per pair of inputs: how well the cosine of their single-input latents tells a person's own pair
+    from two different people's (ROC AUC), and for a calibrated checkpoint how good its probability of
+    "the same person" is on these unseen people (Brier score; accuracy of the 0.5 cut)."""
+    curves = model.calibration.pairs if model.calibration is not None else {}
+    ids = [s.person_id for s in samples]
+    out = {}
+    for pair in PAIRS:
+        name = "-".join(pair)
+        cos, same = pair_cosines(mus, ids, pair, seed)
+        scores = pair_scores(cos, same, curves.get(name))
+        out |= {f"agreement/{name}/{k}": scores[k] for k in ("auc", "brier", "accuracy") if k in scores}
+    return out
 
 
 def _retrieval(samples: list[Sample], mus: dict, k: int = 10) -> dict:

@@ -31,6 +31,7 @@ from mmdemo.extractors import face as face_extractor
 from mmdemo.extractors import speaker as speaker_extractor
 from mmdemo.extractors.speaker import embed_speech
 from mmdemo.inference.attention import AttentionMaps, attention_maps
+from mmdemo.inference.calibration import Calibration
 from mmdemo.model.inputs import NetworkInputs, network_inputs
 from mmdemo.model.network import FusionAutoencoder, FusionOutput, ModelConfig, load_network
 from mmdemo.model.text import TextVocab, shared_encoder
@@ -135,6 +136,8 @@ class Analysis:
     unimodal: dict[str, np.ndarray] = field(default_factory=dict)  # embedding from each input alone
     generated_faces: dict[str, np.ndarray] = field(default_factory=dict)  # face from "text" / "voice" alone
     agreement: dict[str, float] = field(default_factory=dict)  # cosine similarity per input pair
+    # probability that each pair comes from one person (a calibrated checkpoint only; see `calibration`)
+    same_person: dict[str, float] = field(default_factory=dict)
     voice_params: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -150,6 +153,7 @@ class MultimodalModel:
         self.reads_face_features = bool(self.config.face_feature_dim) and face_extractor.available()
         self.reads_speaker_features = bool(self.config.speaker_feature_dim) and speaker_extractor.available()
         self.reads_features = self.reads_face_features or self.reads_speaker_features
+        self.calibration = Calibration.load(folder)  # None: uncalibrated (samples N(0, I), no probability)
 
     # ---------------------------------------------------------------- analyze
     @torch.no_grad()
@@ -246,6 +250,7 @@ class MultimodalModel:
             unimodal={m: v[0].float().cpu().numpy() for m, v in unimodal.items()},
             generated_faces={m: faces[i + 1] for i, m in enumerate(cross)},
             agreement=agreement,
+            same_person=self.calibration.same_person(agreement) if self.calibration else {},
             voice_params=params,
             warnings=notes,
         )
@@ -342,6 +347,21 @@ class MultimodalModel:
         return self.net.fuse(self.net.subset(encoded.tokens, chosen), want_attention=want_attention)
 
     # ---------------------------------------------------------------- decode
+    def sample_latents(
+        self, n: int, generator: torch.Generator | None = None, *, prior: str = "auto"
+    ) -> torch.Tensor:
+        """n latents of new people. prior "mixture": from the Gaussian mixture fitted on the training
+        latents (where the decoders learned to read); "normal": N(0, I); "auto": the mixture when the
+        checkpoint is calibrated."""
+        if prior not in ("auto", "mixture", "normal"):
+            raise ValueError(f"prior must be auto, mixture or normal, not {prior!r}")
+        mixture = self.calibration.mixture if self.calibration else None
+        if prior == "mixture" and mixture is None:
+            raise ValueError(f"{self.folder} has no latent mixture; run `python -m mmdemo calibrate` on it")
+        if prior == "normal" or mixture is None:
+            return torch.randn(n, self.config.latent_dim, generator=generator)
+        return mixture.sample(n, generator)
+
     @torch.no_grad()
     def decode_images(self, z: torch.Tensor) -> np.ndarray:
         """(B, 64, 64, 3) uint8."""

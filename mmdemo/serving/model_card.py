@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from mmdemo.data.real import TRAINING_DATA_FILE
+from mmdemo.inference.calibration import AGREE_FROM, DISAGREE_BELOW, Calibration
 
 REAL_METRICS_FILE = "real_metrics.json"
 
@@ -35,6 +36,7 @@ def model_card(checkpoint: Path, metrics: dict, people: int, reads_real: bool) -
         if sources
         else TRAINED_ON_SYNTHETIC,
         _real_figures(real_metrics) if real_metrics else "",
+        _calibration(Calibration.load(checkpoint)),
         SYNTHETIC_METRICS.format(metrics=rows or "| (no metrics.json beside this checkpoint) | |"),
         WARNING,
         LIMITATIONS.format(real="" if reads_real else NOT_REAL),
@@ -78,6 +80,27 @@ def _real_figures(m: dict) -> str:
     return "\n".join(lines)
 
 
+def _calibration(cal: Calibration | None) -> str:
+    """What the agreement table's probability and "sample new people" rest on, or that they are absent."""
+    if cal is None:
+        return UNCALIBRATED
+    r = cal.record
+    rows = "\n".join(
+        f"| {html.escape(pair.replace('image', 'face'))} | {s['cos_matched']:.2f} "
+        f"| {s['cos_mismatched']:.2f} | {s['auc']:.3f} | {s['brier']:.3f} |"
+        for pair, s in r.get("pairs_val", {}).items()
+    )
+    mixture = r.get("mixture", {}).get("components", "?")
+    return CALIBRATED.format(
+        people=r.get("val_people", "?"),
+        rows=rows,
+        agree=AGREE_FROM,
+        disagree=DISAGREE_BELOW,
+        components=mixture,
+        train=r.get("train_people", "?"),
+    )
+
+
 WHAT = """
 ### Model card
 
@@ -109,6 +132,28 @@ PIXEL_READER = """
 A small CNN trained on the same data also reads each face's attributes straight from its pixels (what the
 dlib networks carry least: hats, glasses, hair colour); like theirs, its reading corrects the latent's
 attribute guesses, while what is drawn, described and mapped comes from the latent alone.
+"""
+
+CALIBRATED = """
+**"Same person?"** In the agreement table, the probability that two inputs come from one person is a
+logistic curve of the cosine between their single-input embeddings, fitted on {people} people of the
+training data's validation split (never trained on): each person's own pairs against as many pairs of two
+different people, so 0.5 means "as likely as not" when matched and random pairs are equally common. It
+says "agree" from {agree} and "disagree" under {disagree}. Fitted on synthetic people: for real people it
+is a rough guide.
+
+| pair | mean cosine, same person | different people | ROC AUC | Brier score |
+|---|---|---|---|---|
+{rows}
+
+**New people** ("sample new people", `coherence/joint/mixture`) are drawn from a {components}-component
+Gaussian mixture fitted on {train} training people's embeddings, where the decoders learned to read, not
+from N(0, I).
+"""
+
+UNCALIBRATED = """
+**Uncalibrated.** This checkpoint has no `calibration.safetensors`: the agreement table's verdict uses fixed
+cosine cut-offs and new people are drawn from N(0, I). `python -m mmdemo calibrate` fits both.
 """
 
 REAL_HEADER = """

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import torch
 
+from mmdemo.inference.calibration import verdict
 from mmdemo.inference.model import VOICE_PHRASE, Analysis, Encoded, MultimodalModel, load_model
 from mmdemo.inference.projection import Gallery, fit_umap, load_gallery
 from mmdemo.schema import DIRECTIONS, MODALITIES, NAMES
@@ -57,7 +58,7 @@ class AnalysisView:
     coords: dict[str, np.ndarray]  # map coordinates of the fused and single-input points
     neighbours: list[tuple[np.ndarray, str]]  # (face, caption)
     attribute_rows: list[list]  # [attribute, value, confidence]
-    agreement_rows: list[list]  # [pair, cosine similarity, verdict]
+    agreement_rows: list[list]  # [pair, cosine similarity, probability of one person or "", verdict]
 
     @property
     def word_heat(self) -> dict[str, np.ndarray]:
@@ -130,7 +131,7 @@ class DemoService:
             r = self.gallery.table.iloc[row]
             neighbours.append((upscale(self.gallery.face(row), 128), f"{sim:.2f} · {r['description'][:60]}"))
         attr_rows = [[n, value_label(n, a.attributes[n]), round(a.confidences[n], 3)] for n in NAMES]
-        agree = [[pair.replace("image", "face"), round(v, 3), _verdict(v)] for pair, v in a.agreement.items()]
+        agree = [_agreement_row(pair, cos, a.same_person.get(pair)) for pair, cos in a.agreement.items()]
         return AnalysisView(
             analysis=a, coords=coords, neighbours=neighbours, attribute_rows=attr_rows, agreement_rows=agree
         )
@@ -177,7 +178,7 @@ class DemoService:
         gen = torch.Generator().manual_seed(
             int(seed) if seed is not None else int(np.random.randint(1 << 30))
         )
-        return self.decode(torch.randn(n, self.model.config.latent_dim, generator=gen))
+        return self.decode(self.model.sample_latents(n, gen))
 
     def embedding_of(self, person_id: str) -> torch.Tensor:
         if person_id not in self.ids:
@@ -280,5 +281,13 @@ class DemoService:
         return model_card(self.checkpoint, self.metrics, len(self.gallery.table), self.model.reads_features)
 
 
-def _verdict(cos: float) -> str:
-    return "agree" if cos > 0.6 else ("partly" if cos > 0.3 else "disagree")
+def _agreement_row(pair: str, cos: float, same_person: float | None) -> list:
+    """[pair, cosine, probability, verdict]. The verdict follows the calibrated probability; an
+    uncalibrated checkpoint gives none and is judged by fixed cosine cut-offs instead."""
+    if same_person is None:
+        return [pair.replace("image", "face"), round(cos, 3), "", verdict_of_cosine(cos)]
+    return [pair.replace("image", "face"), round(cos, 3), round(same_person, 3), verdict(same_person)]
+
+
+def verdict_of_cosine(cos: float) -> str:
+    return "agree" if cos > 0.6 else ("unsure" if cos > 0.3 else "disagree")

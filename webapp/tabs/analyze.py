@@ -231,8 +231,8 @@ def _reconstruct_tab(c: dict) -> None:
             headers=["attribute", "predicted", "confidence"], label="predicted attributes"
         )
         c["agreement"] = gr.Dataframe(
-            headers=["pair", "cosine", "verdict"],
-            label="do the inputs agree? (does this voice fit this face?)",
+            headers=["pair", "cosine", "same person?", "verdict"],
+            label="do the inputs agree? (does this voice fit this face? fitted on unseen people)",
         )
 
 

@@ -1,0 +1,128 @@
+"""Fitting a checkpoint's calibration (`mmdemo.inference.calibration`) on the folders it trained on.
+
+The latent mixture is fitted on the train split's people (face, description and voice fused: the
+latents the decoders learned to read), its number of components chosen by the val split's
+log-likelihood. The same-person curves are fitted on the val split's people, whom the network never
+trained on, so their cosines look like a new user's: each person's own pairs of single-input latents
+(matched) against as many pairs of two different people (mismatched).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mmdemo.data.loaders import Sample, open_samples
+from mmdemo.inference.calibration import CALIBRATION_FILE, Calibration, LatentMixture, PairCalibration
+from mmdemo.inference.model import MultimodalModel, load_model
+from mmdemo.schema import MODALITIES
+
+log = logging.getLogger(__name__)
+
+PAIRS = (("image", "text"), ("image", "voice"), ("text", "voice"))
+COMPONENTS = (1, 4, 8, 16, 32, 64)
+SINGLES = [(m,) for m in MODALITIES]
+
+
+def people(folders: Sequence[str | Path], split: str) -> list[Sample]:
+    """The samples of `split` in each folder that have a face, a description and a voice."""
+    return [s for f in folders for s in open_samples(f, split) if s.image and s.text and s.audio]
+
+
+def pair_cosines(
+    singles: dict[str, torch.Tensor], person_ids: Sequence[str], pair: tuple[str, str], seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(cosines, 1 = same person) of every person's own `pair` of single-input latents and of as many
+    pairs of two different people (each person's first modality against another person's second)."""
+    a, b = (torch.nn.functional.normalize(singles[m].float(), dim=-1) for m in pair)
+    n = len(person_ids)
+    order = np.random.default_rng(seed).permutation(n)
+    partner = np.empty(n, int)
+    partner[order] = np.roll(order, -1)  # a cycle through a shuffled order: nobody is paired with itself
+    ids = np.asarray(person_ids)
+    other = ids[partner] != ids  # two samples of one person are not a mismatch
+    matched = (a * b).sum(-1).numpy()
+    mismatched = (a[torch.from_numpy(np.flatnonzero(other))] * b[torch.from_numpy(partner[other])]).sum(-1)
+    cos = np.concatenate([matched, mismatched.numpy()])
+    return cos, np.concatenate([np.ones(len(matched)), np.zeros(len(mismatched))])
+
+
+def pair_scores(cos: np.ndarray, same: np.ndarray, curve: PairCalibration | None = None) -> dict:
+    """How well cosine separates matched from mismatched pairs (ROC AUC), and with a fitted curve how
+    good its probabilities are (Brier score, accuracy of the 0.5 cut)."""
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    out = {
+        "auc": float(roc_auc_score(same, cos)),
+        "cos_matched": float(cos[same == 1].mean()),
+        "cos_mismatched": float(cos[same == 0].mean()),
+    }
+    if curve is not None:
+        p = 1.0 / (1.0 + np.exp(-(curve.slope * cos + curve.intercept)))
+        out |= {"brier": float(brier_score_loss(same, p)), "accuracy": float(((p >= 0.5) == same).mean())}
+    return out
+
+
+def fit_pair(cos: np.ndarray, same: np.ndarray) -> PairCalibration:
+    from sklearn.linear_model import LogisticRegression
+
+    fit = LogisticRegression(C=100.0).fit(cos[:, None], same)
+    return PairCalibration(float(fit.coef_[0, 0]), float(fit.intercept_[0]))
+
+
+def fit_mixture(train: np.ndarray, val: np.ndarray, seed: int = 0) -> tuple[LatentMixture, dict]:
+    """A full-covariance Gaussian mixture on `train` latents; the number of components is the one
+    whose fit gives `val` the highest mean log-likelihood."""
+    from sklearn.mixture import GaussianMixture
+
+    scores, fits = {}, {}
+    for k in (k for k in COMPONENTS if k * 10 <= len(train)):
+        fits[k] = GaussianMixture(k, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(train)
+        scores[k] = float(fits[k].score(val))
+    best = max(scores, key=scores.get)
+    g = fits[best]
+    chol = np.linalg.cholesky(g.covariances_)
+    mixture = LatentMixture(*(torch.tensor(x, dtype=torch.float32) for x in (g.weights_, g.means_, chol)))
+    return mixture, {"components": best, "val_log_likelihood": scores}
+
+
+def fit_calibration(model: MultimodalModel, folders: Sequence[str | Path], *, seed: int = 0) -> Calibration:
+    train, val = people(folders, "train"), people(folders, "val")
+    if len(train) < 10 or len(val) < 10:
+        raise ValueError(
+            f"calibration needs people with a face, a description and a voice in the train and val splits "
+            f"of {', '.join(map(str, folders))} (found {len(train)} and {len(val)}); pass the synthetic "
+            f"folders the checkpoint was trained on"
+        )
+    log.info("calibration: embedding %d train and %d val people", len(train), len(val))
+    z_train = model.embed(train, [MODALITIES])[MODALITIES].float().numpy()
+    readings = model.embed(val, [MODALITIES, *SINGLES])
+    mixture, mixture_record = fit_mixture(z_train, readings[MODALITIES].float().numpy(), seed)
+    singles = {m: readings[(m,)] for m in MODALITIES}
+    ids = [s.person_id for s in val]
+    curves, scores = {}, {}
+    for pair in PAIRS:
+        name = "-".join(pair)
+        cos, same = pair_cosines(singles, ids, pair, seed)
+        curves[name] = fit_pair(cos, same)
+        scores[name] = {**pair_scores(cos, same, curves[name]), "pairs": len(cos)}
+    record = {
+        "data": [str(f) for f in folders],
+        "train_people": len(train),
+        "val_people": len(val),
+        "mixture": mixture_record,
+        "pairs_val": scores,  # scored on the pairs they were fitted on (two numbers per curve)
+    }
+    return Calibration(mixture, curves, record)
+
+
+def calibrate_checkpoint(folder: str | Path, data: Sequence[str | Path], *, device: str = "auto") -> dict:
+    """Fits and writes `CALIBRATION_FILE` into the checkpoint at `folder`; returns the fit's record."""
+    calibration = fit_calibration(load_model(folder, device), data)
+    calibration.save(folder)
+    log.info("wrote %s", Path(folder) / CALIBRATION_FILE)
+    return calibration.record
