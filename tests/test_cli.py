@@ -24,27 +24,9 @@ SUBCOMMANDS = [
     "live",
 ]
 SHARED = {  # flag -> the subcommands that take it
-    "--device": {
-        "train",
-        "fit-readers",
-        "calibrate",
-        "evaluate",
-        "evaluate-real",
-        "gallery",
-        "embed",
-        "live",
-    },
+    "--device": set(SUBCOMMANDS) - {"data", "features", "bench"},
     "--quiet": {"data", "features", "train", "fit-readers", "evaluate-real", "gallery", "embed", "bench"},
-    "--checkpoint": {
-        "fit-readers",
-        "calibrate",
-        "evaluate",
-        "evaluate-real",
-        "gallery",
-        "embed",
-        "bench",
-        "live",
-    },
+    "--checkpoint": set(SUBCOMMANDS) - {"data", "features", "train"},
 }
 
 

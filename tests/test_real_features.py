@@ -379,11 +379,17 @@ def _real_like_folder(tiny_data, root):
 
 
 def test_evaluate_real_reports_balanced_accuracy_per_source_and_group(tiny_checkpoint, tiny_data, tmp_path):
-    from mmdemo.evaluation.real import balanced_accuracy, evaluate_real
+    from mmdemo.evaluation.real import balanced_accuracy, balanced_accuracy_interval, evaluate_real
 
     assert (
         balanced_accuracy(["a", "a", "a", "b"], ["a", "a", "a", "a"]) == 0.5
     )  # not 0.75: classes weigh equally
+    # the interval narrows with the files behind it, and a class read perfectly cannot widen it
+    small = balanced_accuracy_interval(["a"] * 12 + ["b"] * 12, ["a"] * 9 + ["b"] * 3 + ["b"] * 12)
+    large = balanced_accuracy_interval(["a"] * 120 + ["b"] * 120, ["a"] * 90 + ["b"] * 30 + ["b"] * 120)
+    assert small[0] < large[0] < 0.875 < large[1] < small[1]
+    assert large[1] - large[0] < 0.6 * (small[1] - small[0])
+    assert balanced_accuracy_interval(["a"] * 5 + ["b"] * 5, ["a"] * 5 + ["b"] * 5) == (1.0, 1.0)
     m = evaluate_real(tiny_checkpoint, _real_like_folder(tiny_data, tmp_path / "real"), device="cpu")
     assert m["real/image/Male/n"] == 40 and m["real/voice/Male/n"] == 20
     for key in (
@@ -393,6 +399,7 @@ def test_evaluate_real_reports_balanced_accuracy_per_source_and_group(tiny_check
         "real/voice/Male",
     ):
         assert 0.0 <= m[key] <= 1.0, key
+        assert m[key + "/ci_low"] <= m[key] <= m[key + "/ci_high"], key
     assert "real/UTKFace/black/image/age_group" in m
     assert 0.0 <= m["real/UTKFace/face_found"] <= 1.0
     assert m["real/voice/refused"] == 1  # the silent clip: refused, counted, and the run goes on
@@ -407,11 +414,21 @@ def test_model_card_states_sources_licences_figures_and_the_warning(tmp_path):
         json.dumps({"sources": {"UTKFace": {"files": 5613, "licence": ["non-commercial research"]}}})
     )
     (tmp_path / "real_metrics.json").write_text(
-        json.dumps({"real/image/Male": 0.95, "real/image/Male/n": 600, "real/UTKFace/asian/image/Male": 0.9})
+        json.dumps(
+            {
+                "real/image/Male": 0.95,
+                "real/image/Male/n": 600,
+                "real/image/Male/ci_low": 0.931,
+                "real/image/Male/ci_high": 0.967,
+                "real/UTKFace/asian/image/Male": 0.9,
+                "real/UTKFace/image/Male/ci_low": 0.9,
+            }
+        )
     )
     card = model_card(tmp_path, {"attr_acc/image": 0.99}, 2500, reads_real=True)
     assert "UTKFace" in card and "5,613" in card and "non-commercial" in card
-    assert "| face | Male | 0.950 | 600 |" in card and "UTKFace asian" in card
+    assert "| face | Male | 0.950 | 0.93-0.97 | 600 |" in card and "UTKFace asian" in card
+    assert "ci_low" not in card  # an interval is a column, never read as a group
     assert "Do not use this to make decisions about people" in card
     assert "from its pixels" not in card  # no pixel reader in this checkpoint's config
     (tmp_path / "config.json").write_text(json.dumps({"model": {"pixel_reader": True}}))

@@ -32,8 +32,9 @@ from mmdemo.extractors import face, speaker
 KINDS = {"face": face.FEATURE_DIM, "speaker": speaker.EMBEDDING_DIM}
 # what computed a kind's cached features; a cache row from another recipe is stale. face "app":
 # detected and framed by the app's own `prepare_image` (HOG, Haar, then the CNN detector on small
-# crops), so training reads the features analyze reads (before it, ~a fifth of real faces differed)
-RECIPES = {"face": "app", "speaker": ""}
+# crops), so training reads the features analyze reads (before it, ~a fifth of real faces differed);
+# "app2": the CNN detector tries small crops at 160 px, not 120 (rows of "app" are computed again)
+RECIPES = {"face": "app2", "speaker": ""}
 SAVE_EVERY = 500
 # per face row: (1, x, y, w, h) of the face box the app crops around, (1, -1, -1, -1, -1) when no
 # face was found (the app then takes the centre square); rows cached before framing was kept lack it

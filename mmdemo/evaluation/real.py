@@ -2,7 +2,8 @@
 public API (`MultimodalModel.analyze`, as the app does), scored against the labels its source gives.
 
 Balanced accuracy (mean per-class recall) per attribute, so a model that calls everyone "adult"
-cannot look good on a set that is mostly adults; chance is 1 / classes. Also per source, per group
+cannot look good on a set that is mostly adults; chance is 1 / classes; with a 95% bootstrap interval
+(`/ci_low`, `/ci_high`), since some classes have a dozen files. Also per source, per group
 where a source gives one (UTKFace's race/ethnicity code), how often the face detector found the
 face, and how many clips were refused. The data is a real set built by `scripts/build_real_set.py`
 (its val split by default: people never trained on); never the held-out files.
@@ -27,6 +28,22 @@ MIN_SCORED = 20  # a per-group figure from fewer labelled files is noise: left o
 def balanced_accuracy(truth: list[str], pred: list[str]) -> float:
     recalls = [np.mean([p == c for t, p in zip(truth, pred) if t == c]) for c in sorted(set(truth))]
     return float(np.mean(recalls))
+
+
+def balanced_accuracy_interval(
+    truth: list[str], pred: list[str], rounds: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """A 95% bootstrap interval of `balanced_accuracy`: files resampled within each true class (so
+    every class keeps its count), the 2.5th and 97.5th percentiles. With 12 files of a class, one file
+    more or less read right moves its recall by 0.08: the interval says how far a figure can be trusted."""
+    rng = np.random.default_rng(seed)
+    truth_arr, right = np.asarray(truth), np.asarray(truth) == np.asarray(pred)
+    recalls = []
+    for c in sorted(set(truth)):
+        hits = right[truth_arr == c]
+        recalls.append(hits[rng.integers(0, len(hits), (rounds, len(hits)))].mean(1))
+    low, high = np.percentile(np.mean(recalls, axis=0), [2.5, 97.5])
+    return float(low), float(high)
 
 
 def _columns(data: Path) -> dict[str, dict[str, str]]:
@@ -84,6 +101,7 @@ def evaluate_real(
         if len(pairs) >= MIN_SCORED and len(set(truth)) > 1:
             metrics[key] = balanced_accuracy(list(truth), list(pred))
             metrics[f"{key}/n"] = len(pairs)
+            metrics[f"{key}/ci_low"], metrics[f"{key}/ci_high"] = balanced_accuracy_interval(truth, pred)
     for source, flags in sorted(found.items()):
         metrics[f"real/{source}/face_found"] = float(np.mean(flags))
     metrics["real/voice/refused"] = refused

@@ -55,16 +55,15 @@ def _sources_table(sources: dict) -> str:
 
 def _real_figures(m: dict) -> str:
     """Overall balanced accuracy per attribute, then per source and group where they were scored."""
-    overall = sorted(
-        k for k in m if k.count("/") == 2 and not k.endswith("/n") and k.split("/")[1] in ("image", "voice")
-    )
-    lines = [REAL_HEADER, "| input | attribute | balanced accuracy | files |", "|---|---|---|---|"]
+    figures = [k for k in m if k.split("/")[-1] not in ("n", "ci_low", "ci_high")]
+    overall = sorted(k for k in figures if k.count("/") == 2 and k.split("/")[1] in ("image", "voice"))
+    lines = [REAL_HEADER, "| input | attribute | balanced accuracy | 95% interval | files |", "|---|" * 5]
     for k in overall:
         _, modality, name = k.split("/")
-        lines.append(
-            f"| {'face' if modality == 'image' else 'voice'} | {name} | {m[k]:.3f} | {m.get(k + '/n', '')} |"
-        )
-    groups = sorted(k for k in m if k.count("/") == 4 and not k.endswith("/n"))
+        interval = f"{m[k + '/ci_low']:.2f}-{m[k + '/ci_high']:.2f}" if k + "/ci_low" in m else ""
+        who = "face" if modality == "image" else "voice"
+        lines.append(f"| {who} | {name} | {m[k]:.3f} | {interval} | {m.get(k + '/n', '')} |")
+    groups = sorted(k for k in figures if k.count("/") == 4)
     if groups:
         lines += ["", "Per group (UTKFace's race/ethnicity code; used only to report, never as a label):", ""]
         lines += ["| group | attribute | balanced accuracy | files |", "|---|---|---|---|"]
