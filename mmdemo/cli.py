@@ -20,6 +20,7 @@ from mmdemo.commands import (  # noqa: F401  (the parser binds them; tests repla
     cmd_evaluate,
     cmd_evaluate_real,
     cmd_features,
+    cmd_fit_chinese,
     cmd_fit_readers,
     cmd_gallery,
     cmd_live,
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_train,
         _add_fit_readers,
         _add_calibrate,
+        _add_fit_chinese,
         _add_evaluate,
         _add_evaluate_real,
         _add_gallery,
@@ -81,6 +83,8 @@ def _add_data(sub) -> None:
     p.add_argument("--count", type=int, default=None, help="number of samples (overrides the preset)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    help_ = "descriptions in English, Chinese, or each sample's at random (the model reads English only)"
+    p.add_argument("--lang", choices=["en", "zh", "both"], default="en", help=help_)
     p.set_defaults(func=cmd_data)
 
 
@@ -142,6 +146,14 @@ def _add_calibrate(sub) -> None:
     help_ = "folders it trained on: the mixture is fitted on train, the curves on val"
     p.add_argument("--data", required=True, type=Path, nargs="+", help=help_)
     p.set_defaults(func=cmd_calibrate)
+
+
+def _add_fit_chinese(sub) -> None:
+    help_ = "teach a checkpoint to read Chinese descriptions (an encoder distilled from its English reading)"
+    p = sub.add_parser("fit-chinese", parents=[CHECKPOINT, DEVICE, QUIET], help=help_)
+    p.add_argument("--pairs", type=int, default=20000, help="English/Chinese description pairs to learn from")
+    p.add_argument("--epochs", type=int, default=8, help="passes (the best on held-out pairs is kept)")
+    p.set_defaults(func=cmd_fit_chinese)
 
 
 def _add_evaluate(sub) -> None:

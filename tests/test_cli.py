@@ -16,6 +16,7 @@ SUBCOMMANDS = [
     "train",
     "fit-readers",
     "calibrate",
+    "fit-chinese",
     "evaluate",
     "evaluate-real",
     "gallery",
@@ -25,7 +26,17 @@ SUBCOMMANDS = [
 ]
 SHARED = {  # flag -> the subcommands that take it
     "--device": set(SUBCOMMANDS) - {"data", "features", "bench"},
-    "--quiet": {"data", "features", "train", "fit-readers", "evaluate-real", "gallery", "embed", "bench"},
+    "--quiet": {
+        "data",
+        "features",
+        "train",
+        "fit-readers",
+        "fit-chinese",
+        "evaluate-real",
+        "gallery",
+        "embed",
+        "bench",
+    },
     "--checkpoint": set(SUBCOMMANDS) - {"data", "features", "train"},
 }
 

@@ -20,6 +20,7 @@ from mmdemo.evaluation.judges import (
     train_evaluator,
 )
 from mmdemo.inference.model import Reading
+from mmdemo.model.chinese_text import BilingualTextEncoder
 from mmdemo.schema import ATTRIBUTES, NAMES, VOICE_ATTRIBUTES, to_indices
 from mmdemo.synth.descriptions import applicable_attributes, describe
 from mmdemo.synth.generator import sample_attributes
@@ -72,6 +73,7 @@ class StandInModel:
         self.rng = np.random.default_rng(seed)
         self.emotions_given: list = []
         self.calibration = None
+        self.text_encoder = BilingualTextEncoder(english=None)  # no Chinese encoder: no Chinese figure
 
     def _rows(self, output: str, z: torch.Tensor) -> np.ndarray:
         nearest = torch.nn.functional.normalize(z, dim=-1) @ torch.nn.functional.normalize(self.e, dim=-1).T

@@ -24,10 +24,11 @@ from mmdemo.data.loaders import Sample, load_audio, load_image, open_samples
 from mmdemo.evaluation.calibrate import PAIRS, pair_cosines, pair_scores
 from mmdemo.evaluation.judges import Evaluator
 from mmdemo.evaluation.provenance import ensure_evaluator, evaluator_ceiling
+from mmdemo.evaluation.wording import wording_accuracy
 from mmdemo.inference.model import Inputs, MultimodalModel, load_model
 from mmdemo.model.losses import psnr, ssim
 from mmdemo.schema import MODALITIES, NAMES, SUBSETS, VOICE_ATTRIBUTES, observable, subset_name
-from mmdemo.synth.descriptions import applicable_attributes, parse_description
+from mmdemo.synth.descriptions import applicable_attributes, describe, parse_description
 
 
 @dataclass
@@ -101,7 +102,10 @@ def evaluate(
         Path(checkpoint), data, model.device, allow_other_data=train_evaluator_on_data
     )
     test_set = load_test_set(data, split, limit, features=model.reads_features)
-    return measure(model, evaluator, test_set, batch_size=batch_size, seed=seed)
+    metrics, preds = measure(model, evaluator, test_set, batch_size=batch_size, seed=seed)
+    for lang in ("en", "zh", "zh_dev") if model.text_encoder.chinese is not None else ("en",):
+        metrics[f"wording/{lang}"] = wording_accuracy(model, lang)[0]  # descriptions held back by hand
+    return metrics, preds
 
 
 def measure(
@@ -117,12 +121,24 @@ def measure(
         metrics[f"attr_acc/{subset}"] = _accuracy(
             preds[subset], truth, [scored_attributes(subset, s) for s in ts.samples]
         )
+    if model.text_encoder.chinese is not None:
+        metrics["attr_acc/text/zh"] = _chinese_text_accuracy(model, ts.samples, truth, seed, batch_size)
     metrics.update(_coherence(model, evaluator, ts.samples, mus, seed))
     metrics.update(evaluator_ceiling(evaluator))
     metrics.update(_retrieval(ts.samples, mus))
     metrics.update(_agreement(model, ts.samples, mus, seed))
     metrics.update(_reconstruction(model, ts.images, mus["image+text+voice"]))
     return metrics, {"truth": truth, **{m: preds[m] for m in MODALITIES}}
+
+
+def _chinese_text_accuracy(model: MultimodalModel, samples: list[Sample], truth, seed: int, batch_size: int):
+    """attr_acc/text on Chinese descriptions of the same people stating the same attributes (written by
+    `describe(..., lang="zh")` from a seeded stream), read through the checkpoint's Chinese encoder."""
+    rng = np.random.default_rng([seed, 86])
+    texts = [describe(s.attrs, rng, mentions=s.mentions, lang="zh")[0] for s in samples]
+    reading = model.read(Inputs(texts=texts), [("text",)], batch_size=batch_size)[("text",)]
+    preds = model.predict_attributes(reading.mu, reading.evidence)
+    return _accuracy(preds, truth, [s.mentions for s in samples])
 
 
 def _coherence(

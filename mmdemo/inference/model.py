@@ -32,15 +32,19 @@ from mmdemo.extractors import speaker as speaker_extractor
 from mmdemo.extractors.speaker import embed_speech
 from mmdemo.inference.attention import AttentionMaps, attention_maps
 from mmdemo.inference.calibration import Calibration
+from mmdemo.model.chinese_text import BilingualTextEncoder, ChineseTextEncoder
 from mmdemo.model.inputs import NetworkInputs, network_inputs
 from mmdemo.model.network import FusionAutoencoder, FusionOutput, ModelConfig, load_network
 from mmdemo.model.text import TextVocab, shared_encoder
 from mmdemo.runtime import DEFAULT_CHECKPOINT, resolve_device
 from mmdemo.schema import ATTRIBUTES, MODALITIES, SUBSETS
+from mmdemo.synth.descriptions import in_chinese
+from mmdemo.synth.descriptions_zh import has_chinese
 
 log = logging.getLogger(__name__)
 
 VOICE_PHRASE = "Hello, this is my voice."
+VOICE_PHRASE_ZH = "你好，这是我的声音。"  # spoken by eSpeak NG's Mandarin voice for a Chinese description
 # one thread for analyze's description and voice encoders (see `analyze`)
 _ENCODER_THREAD = ThreadPoolExecutor(1, thread_name_prefix="mmdemo-encode")
 
@@ -147,7 +151,8 @@ class MultimodalModel:
         self.net, self.device, self.folder = net.eval(), device, folder
         self.config: ModelConfig = net.config
         self.vocab = TextVocab(self.config.text_vocab)
-        self.text_encoder = shared_encoder().to(device)
+        # English through the frozen MiniLM; Chinese through the checkpoint's Chinese encoder, if it has one
+        self.text_encoder = BilingualTextEncoder(shared_encoder(), ChineseTextEncoder.load(folder)).to(device)
         # the frozen extractors run when the network was trained with them and they are installed;
         # without them the feature tokens are left out, as training's feature dropout prepared it for
         self.reads_face_features = bool(self.config.face_feature_dim) and face_extractor.available()
@@ -170,6 +175,12 @@ class MultimodalModel:
             voice = audio if voice is None else voice
         rgb = to_rgb_uint8(image) if image is not None else None  # refuses a broken image first
         prepared_text, text_warnings = prepare_text(text)
+        chinese = prepared_text is not None and has_chinese(prepared_text)
+        if chinese and self.text_encoder.chinese is None:
+            text_warnings.append(
+                "this checkpoint reads English descriptions only, so a Chinese one is read at about chance; "
+                "give it a Chinese encoder with `python -m mmdemo fit-chinese`"
+            )
         wave, voice_warnings = prepare_audio(voice) if voice is not None else (None, [])
         if rgb is None and prepared_text is None and wave is None:
             raise ValueError("nothing to analyze: give a face photo, a description or a voice recording")
@@ -197,7 +208,7 @@ class MultimodalModel:
         fused = self.fuse(enc, want_attention=True)
         inputs = tuple(m for m in MODALITIES if m in enc.tokens)
         unimodal = {m: self.fuse(enc, [m]).mu for m in inputs} if len(inputs) > 1 else {inputs[0]: fused.mu}
-        result = self._result(enc, fused, inputs, unimodal, face, notes)
+        result = self._result(enc, fused, inputs, unimodal, face, notes, chinese=chinese)
         result.voice_input = wave
         return result
 
@@ -215,7 +226,9 @@ class MultimodalModel:
             else None,
         )
 
-    def _result(self, enc: Encoded, fused: FusionOutput, inputs, unimodal, face, notes) -> Analysis:
+    def _result(self, enc: Encoded, fused: FusionOutput, inputs, unimodal, face, notes, chinese) -> Analysis:
+        """chinese: answer in the description's language (the decoded description's statements written
+        in Chinese, the voice in Mandarin)."""
         probs = self.attribute_probs(fused.mu, fused.evidence)  # with the frozen features' correction
         attributes, confidences = {}, {}
         for a, p in zip(ATTRIBUTES, probs):
@@ -225,7 +238,9 @@ class MultimodalModel:
         cross = [m for m in ("text", "voice") if m in unimodal]
         faces = self.decode_images(torch.cat([fused.mu, *(unimodal[m] for m in cross)]))
         params = self.decode_voice_params(fused.mu)[0]
-        voice = self.render_voices(fused.mu, VOICE_PHRASE, emotions=[str(attributes["emotion"])])[0]
+        phrase, language = (VOICE_PHRASE_ZH, "cmn") if chinese else (VOICE_PHRASE, "en-us")
+        emotion = [str(attributes["emotion"])]
+        voice = self.render_voices(fused.mu, phrase, emotions=emotion, language=language)[0]
         vectors = {m: torch.nn.functional.normalize(v[0].float(), dim=0) for m, v in unimodal.items()}
         agreement = {
             f"{a}-{b}": float(vectors[a] @ vectors[b]) for i, a in enumerate(inputs) for b in inputs[i + 1 :]
@@ -242,7 +257,7 @@ class MultimodalModel:
             attributes=attributes,
             confidences=confidences,
             image=faces[0],
-            text=self.decode_texts(fused.mu)[0],
+            text=(in_chinese if chinese else str)(self.decode_texts(fused.mu)[0]),
             audio=(SAMPLE_RATE, voice),
             attention=maps,
             face_crop=face.crop if face else None,
@@ -393,15 +408,20 @@ class MultimodalModel:
         return out
 
     def render_voices(
-        self, z: torch.Tensor, phrase: str = VOICE_PHRASE, emotions: Sequence[str] | None = None
+        self,
+        z: torch.Tensor,
+        phrase: str = VOICE_PHRASE,
+        emotions: Sequence[str] | None = None,
+        language: str = "en-us",
     ) -> list[np.ndarray]:
-        """Decoded voice parameters spoken by eSpeak NG: float32 16 kHz clips."""
+        """Decoded voice parameters spoken by eSpeak NG (in `language`, e.g. "cmn" for Mandarin with
+        VOICE_PHRASE_ZH): float32 16 kHz clips."""
         from mmdemo.synth.voices import VoiceParams, emotion_text, synthesize
 
         params = self.decode_voice_params(z)
         emotions = emotions or [None] * len(params)
         return [
-            synthesize(emotion_text(phrase, e) if e else phrase, VoiceParams(**p))
+            synthesize(emotion_text(phrase, e) if e else phrase, VoiceParams(**p), language)
             for p, e in zip(params, emotions)
         ]
 

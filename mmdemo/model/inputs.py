@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from mmdemo.audio import HOP_LENGTH, log_mel
+from mmdemo.model.chinese_text import BilingualTextEncoder
 from mmdemo.model.network import ModelConfig
 from mmdemo.model.text import FrozenMiniLM, trim
 
@@ -26,7 +27,7 @@ class NetworkInputs:
 
 def network_inputs(
     config: ModelConfig,
-    text_encoder: FrozenMiniLM,
+    text_encoder: FrozenMiniLM | BilingualTextEncoder,
     device: torch.device,
     images: np.ndarray | None = None,
     texts: Sequence[str] | None = None,

@@ -1,5 +1,5 @@
 """English descriptions of a person from schema attributes, and the parser
-that reads attributes back out of a description.
+that reads attributes back out of a description (Chinese ones: `descriptions_zh`).
 
 `describe` writes natural sentences with many templates, synonyms and word
 orders, and reports which attributes the sentence states (`text_mentions`).
@@ -10,12 +10,16 @@ recover exactly the stated attributes of every sentence `describe` can write
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from mmdemo.schema import NAMES, normalise
+from mmdemo.synth.descriptions_zh import describe_zh, has_chinese, parse_zh
+
+LANGUAGES = ("en", "zh")
 
 # ---------------------------------------------------------------- vocabulary
 # Each synonym list maps to exactly one schema value; the parser below uses the
@@ -105,18 +109,25 @@ def choose_mentions(
 
 
 def describe(
-    attrs: Mapping[str, str | int], rng: np.random.Generator, mentions: Sequence[str] | None = None
+    attrs: Mapping[str, str | int],
+    rng: np.random.Generator,
+    mentions: Sequence[str] | None = None,
+    lang: str = "en",
 ) -> tuple[str, tuple[str, ...]]:
-    """A description of `attrs` stating exactly `mentions` (chosen at random when None).
+    """A description of `attrs` stating exactly `mentions` (chosen at random when None), in English
+    ("en") or Chinese ("zh", `descriptions_zh`).
 
     Returns (sentence, mentions in schema order)."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"lang must be one of {', '.join(LANGUAGES)}, not {lang!r}")
     a = normalise(attrs)
     if mentions is None:
         mentions = choose_mentions(a, rng)
     stated = set(mentions) & set(applicable_attributes(a))
     if not stated:
         raise ValueError("a description needs at least one attribute to state")
-    return _Writer(a, stated, rng).sentence(), tuple(n for n in NAMES if n in stated)
+    sentence = describe_zh(a, stated, rng) if lang == "zh" else _Writer(a, stated, rng).sentence()
+    return sentence, tuple(n for n in NAMES if n in stated)
 
 
 class _Writer:
@@ -248,9 +259,27 @@ _MALE_RE = re.compile(r"\b(man|gentleman|guy|boy|he|his)\b")
 
 
 def parse_description(text: str) -> dict[str, str]:
-    """Attributes a description states, as schema strings; unstated ones are absent.
+    """Attributes a description states (English, Chinese or a mix), as schema strings; unstated ones
+    are absent. Conflicting cues (e.g. both "he" and "she", or 他 and "she") leave that attribute out."""
+    if not has_chinese(text):
+        return _parse_english(text)
+    chinese, english = parse_zh(text), _parse_english(text)
+    both = {n: v for n, v in chinese.items() if english.get(n, v) == v}
+    return {n: both.get(n, english.get(n)) for n in NAMES if n in both or (n in english and n not in chinese)}
 
-    Conflicting cues (e.g. both "he" and "she") leave that attribute out."""
+
+def in_chinese(description: str) -> str:
+    """The same statements in Chinese: the attributes `description` states, written by `describe_zh`
+    (the wording drawn from a seed the text fixes, so one description always gives one translation).
+    What it does not state stays unstated; a description stating nothing comes back as it was."""
+    stated = parse_description(description)
+    if not stated:
+        return description
+    seed = int.from_bytes(hashlib.blake2b(description.encode("utf-8"), digest_size=8).digest(), "little")
+    return describe_zh(stated, set(stated), np.random.default_rng(seed))
+
+
+def _parse_english(text: str) -> dict[str, str]:
     t = " " + text.lower() + " "
     out: dict[str, str] = {}
     female, male = bool(_FEMALE_RE.search(t)), bool(_MALE_RE.search(t))

@@ -35,6 +35,7 @@ SAMPLES_PER_PERSON = (1, 3)  # inclusive range
 VOICE_COLUMNS = ("voice_variant", "voice_pitch", "voice_rate", "voice_range", "voice_volume")
 # what the contract requires, then the rest of the voice settings and the words spoken
 COLUMNS = (*REQUIRED_COLUMNS, "voice_range", "voice_volume", "voice_text")
+LANGS = ("en", "zh", "both")
 
 # Marginal attribute distribution of the synthetic population.
 _P = {
@@ -75,9 +76,10 @@ class _PersonJob:
     split: str
     seed: int
     root: str
+    lang: str = "en"  # "en", "zh" or "both" (each sample's language drawn from its own stream)
 
 
-def _plan(count: int, seed: int, root: Path) -> list[_PersonJob]:
+def _plan(count: int, seed: int, root: Path, lang: str = "en") -> list[_PersonJob]:
     """People with 1-3 samples each until `count` samples, split 80/10/10 by person."""
     rng = np.random.default_rng([seed, 0])
     sizes: list[int] = []
@@ -94,7 +96,8 @@ def _plan(count: int, seed: int, root: Path) -> list[_PersonJob]:
         start = stop
     firsts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     return [
-        _PersonJob(i, int(firsts[i]), sizes[i], str(splits[i]), seed, str(root)) for i in range(len(sizes))
+        _PersonJob(i, int(firsts[i]), sizes[i], str(splits[i]), seed, str(root), lang)
+        for i in range(len(sizes))
     ]
 
 
@@ -118,7 +121,13 @@ def _generate_person(job: _PersonJob) -> list[dict[str, str]]:
         params = voice_params(attrs, person_voice, rng)
         phrase = emotion_text(PHRASES[int(rng.integers(len(PHRASES)))], attrs["emotion"])
         write_wav(os.path.join(job.root, audio_rel), synthesize(phrase, params))
+        # The English description is always written from the person's stream, so every other draw (and
+        # every English row) is the same whatever the language; Chinese comes from a stream of its own.
         text, mentions = describe(attrs, rng)
+        own = np.random.default_rng([job.seed, 2, job.index, k])
+        lang = ("en", "zh")[int(own.integers(2))] if job.lang == "both" else job.lang
+        if lang == "zh":
+            text = describe(attrs, own, mentions=mentions, lang="zh")[0]
         voice = params.to_dict()
         rows.append(
             {
@@ -132,6 +141,7 @@ def _generate_person(job: _PersonJob) -> list[dict[str, str]]:
                 "text_mentions": ";".join(mentions),
                 **{col: str(voice[col]) for col in VOICE_COLUMNS},
                 "voice_text": phrase,
+                **({"lang": lang} if job.lang != "en" else {}),
             }
         )
     return rows
@@ -173,12 +183,16 @@ def generate_dataset(
     overwrite: bool = False,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    lang: str = "en",
 ) -> Path:
     """Writes a complete dataset folder at `out` and returns its path.
 
-    `count` overrides the preset's sample count. Raises ValueError for bad
+    `count` overrides the preset's sample count. `lang`: the descriptions' language, "en", "zh" or
+    "both" (each sample's drawn at random; a `lang` column says which). Raises ValueError for bad
     arguments before anything is written."""
     count = resolve_count(preset, count)
+    if lang not in LANGS:
+        raise ValueError(f"--lang must be one of {', '.join(LANGS)}, not {lang!r}")
     out = Path(out)
     check_destination(out, overwrite)
     try:
@@ -191,9 +205,9 @@ def generate_dataset(
     try:
         (tmp / "images").mkdir()
         (tmp / "audio").mkdir()
-        jobs = _plan(count, seed, tmp)
+        jobs = _plan(count, seed, tmp, lang)
         rows = _run_jobs(jobs, workers or os.cpu_count() or 1, count, progress)
-        write_metadata(tmp / "metadata.csv", COLUMNS, rows)
+        write_metadata(tmp / "metadata.csv", COLUMNS if lang == "en" else (*COLUMNS, "lang"), rows)
         publish_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -274,7 +274,7 @@ def emotion_text(text: str, emotion: str = "neutral") -> str:
     the words are unchanged. Call it on the text passed to `synthesize`.
     """
     style = _EMOTION[_value({"emotion": emotion}, "emotion", "neutral")]
-    body = text.strip().rstrip(".!?;:… ")
+    body = text.strip().rstrip(".!?;:… 。！？；：")
     return body + style.punctuation if body else text
 
 
