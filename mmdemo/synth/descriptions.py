@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from mmdemo.schema import NAMES, normalise
-from mmdemo.synth.descriptions_zh import describe_zh, has_chinese, parse_zh
+from mmdemo.synth.descriptions_zh import binary_cues, describe_zh, has_chinese, parse_zh
 
 LANGUAGES = ("en", "zh")
 
@@ -305,9 +305,4 @@ def _parse_english(text: str) -> dict[str, str]:
             words = {table[m] for m in pattern.findall(t_no_decade)}
         if len(words) == 1:
             out[name] = next(iter(words))
-    for name, negative in _NEGATIVES.items():
-        stripped = re.sub(negative, " ", t)
-        has_neg, has_pos = stripped != t, bool(re.search(_POSITIVES[name], stripped))
-        if has_neg != has_pos:
-            out[name] = "1" if has_pos else "0"
-    return out
+    return out | binary_cues(t, _NEGATIVES, _POSITIVES, " ")

@@ -232,9 +232,16 @@ def parse_zh(text: str) -> dict[str, str]:
     ):
         if len(values) == 1:
             out[name] = next(iter(values))
-    for name, negative in _NEGATIVES.items():
-        stripped = re.sub(negative, "，", t)
-        has_neg, has_pos = stripped != t, bool(re.search(_POSITIVES[name], stripped))
+    return out | binary_cues(t, _NEGATIVES, _POSITIVES, "，")
+
+
+def binary_cues(text: str, negatives: Mapping[str, str], positives: Mapping[str, str], blank: str) -> dict:
+    """{name: "1" or "0"} for each yes/no attribute `text` states one way only: its negative forms
+    ("no hat", 没戴帽子) are found and blanked out first, since they contain the positive ones."""
+    out = {}
+    for name, negative in negatives.items():
+        stripped = re.sub(negative, blank, text)
+        has_neg, has_pos = stripped != text, bool(re.search(positives[name], stripped))
         if has_neg != has_pos:
             out[name] = "1" if has_pos else "0"
     return out
