@@ -100,10 +100,12 @@ def fit_chinese_encoder(
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
+    device = next(net.parameters()).device
     en, zh, targets = description_pairs(pairs, seed)
     val_en, val_zh, val_targets = description_pairs(val_pairs, seed + 1)
+    targets, val_targets = targets.to(device), val_targets.to(device)
     teacher, val_teacher = teacher_latents(net, en), teacher_latents(net, val_en)
-    encoder = ChineseTextEncoder(build_vocab(zh)).to(next(net.parameters()).device)
+    encoder = ChineseTextEncoder(build_vocab(zh)).to(device)
     opt = torch.optim.AdamW(encoder.parameters(), lr=1e-3, weight_decay=0.01)
     steps = epochs * ((pairs + batch_size - 1) // batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=steps, pct_start=0.1)
