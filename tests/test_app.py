@@ -110,6 +110,16 @@ def test_analyze_all_three(client, files):
     )
 
 
+def test_a_chinese_description_over_http(client, still_serving):
+    """Mixed scripts and full-width punctuation are taken as text; a checkpoint without a Chinese
+    encoder says it reads English only instead of guessing silently, and the server keeps serving."""
+    mixed = "一位戴着眼镜的女士，A smiling woman！"
+    _, text, voice, summary = client.predict(None, mixed, None, api_name="/analyze")
+    assert summary["inputs"] == ["text"] and isinstance(text, str) and Path(voice).exists()
+    assert any("fit-chinese" in w for w in summary["warnings"])
+    still_serving()
+
+
 def test_every_endpoint(client, gallery):
     """Every endpoint API clients rely on is published; the gallery's people are found by id."""
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]

@@ -104,7 +104,10 @@ def evaluate(
     test_set = load_test_set(data, split, limit, features=model.reads_features)
     metrics, preds = measure(model, evaluator, test_set, batch_size=batch_size, seed=seed)
     for lang in ("en", "zh", "zh_dev") if model.text_encoder.chinese is not None else ("en",):
-        metrics[f"wording/{lang}"] = wording_accuracy(model, lang)[0]  # descriptions held back by hand
+        accuracy, rows = wording_accuracy(model, lang)  # descriptions held back by hand
+        metrics[f"wording/{lang}"] = accuracy
+        metrics[f"wording/{lang}/in_language"] = sum(r["in_language"] for r in rows) / len(rows)
+        metrics[f"wording/{lang}/faithful"] = sum(r["faithful"] for r in rows) / len(rows)
     return metrics, preds
 
 
