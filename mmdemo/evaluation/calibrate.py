@@ -90,8 +90,22 @@ def fit_mixture(train: np.ndarray, val: np.ndarray, seed: int = 0) -> tuple[Late
     return mixture, {"components": best, "val_log_likelihood": scores}
 
 
-def fit_calibration(model: MultimodalModel, folders: Sequence[str | Path], *, seed: int = 0) -> Calibration:
+def fit_calibration(
+    model: MultimodalModel,
+    folders: Sequence[str | Path],
+    *,
+    seed: int = 0,
+    max_train: int = 5000,
+    max_val: int = 1000,
+) -> Calibration:
+    """max_train, max_val: at most this many people of each split, a seeded sample (embedding a
+    20,000-person folder's faces and voices would add minutes to the end of every training)."""
+    rng = np.random.default_rng(seed)
     train, val = people(folders, "train"), people(folders, "val")
+    train, val = (
+        [split[i] for i in sorted(rng.permutation(len(split))[:cap])]
+        for split, cap in ((train, max_train), (val, max_val))
+    )
     if len(train) < 10 or len(val) < 10:
         raise ValueError(
             f"calibration needs people with a face, a description and a voice in the train and val splits "
