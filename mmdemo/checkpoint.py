@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt")
@@ -121,6 +121,20 @@ def read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} should hold a JSON object")
     return data
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The string metadata of a tensors file (`atomic_save_tensors`' `metadata`), without its tensors."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path} is truncated or corrupt ({e}); restore it or retrain") from None
+
+
+def read_record(path: Path) -> dict:
+    """The JSON `record` a tensors file keeps in its metadata (how its contents were fitted); {} if none."""
+    return json.loads(read_metadata(path).get("record", "{}"))
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:

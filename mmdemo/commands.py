@@ -92,13 +92,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _calibrate(checkpoint: Path, data, device: str, when: str = "") -> dict | None:
+def _calibrate(checkpoint: Path, data: list[Path], device: str, when: str = "") -> dict | None:
     """Fits and writes the checkpoint's latent mixture and same-person curves; prints what they
     score, or why there was nothing to fit them on."""
     from mmdemo.evaluation.calibrate import calibrate_checkpoint
 
     try:
-        record = calibrate_checkpoint(checkpoint, data if isinstance(data, list) else [data], device=device)
+        record = calibrate_checkpoint(checkpoint, data, device=device)
     except ValueError as e:
         print(f"not calibrated{' ' + when if when else ''}: {e}", file=sys.stderr)
         return None

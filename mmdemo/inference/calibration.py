@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 
 from mmdemo import checkpoint as ckpt
 
@@ -86,8 +85,7 @@ class Calibration:
         if path is None or not path.is_file():
             return None
         t = ckpt.read_tensors(path)  # refuses a truncated or corrupt file with a clear message
-        with safe_open(str(path), framework="pt") as f:
-            record = json.loads((f.metadata() or {}).get("record", "{}"))
+        record = ckpt.read_record(path)
         pairs = {k[5:]: PairCalibration(*v.tolist()) for k, v in t.items() if k.startswith("pair.")}
         mixture = (
             LatentMixture(t["mixture.weights"], t["mixture.means"], t["mixture.scale_tril"])

@@ -23,7 +23,7 @@ from torch import nn
 
 from mmdemo import checkpoint as ckpt
 from mmdemo.model.text import MAX_TOKENS, TEXT_WIDTH, EncodedText, FrozenMiniLM
-from mmdemo.synth.descriptions_zh import has_chinese, lexicon, segment
+from mmdemo.synth.descriptions_zh import LEXICON, has_chinese, segment
 
 CHINESE_TEXT_FILE = "chinese_text.safetensors"
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
@@ -34,9 +34,8 @@ def build_vocab(texts: Sequence[str]) -> list[str]:
     """The specials, the lexicon's words that `texts` (the training descriptions) use, and every
     character of the lexicon and of `texts`. A word never seen in training would keep a random
     embedding, so it is read character by character instead, like any word the lexicon lacks."""
-    lexicon_words = lexicon()
-    seen = {w for t in texts for w in segment(t, lexicon_words) if len(w) > 1}
-    chars = {c for w in lexicon_words for c in w} | {c for t in texts for c in t if not c.isspace()}
+    seen = {w for t in texts for w in segment(t) if len(w) > 1}
+    chars = {c for w in LEXICON for c in w} | {c for t in texts for c in t if not c.isspace()}
     return [*SPECIALS, *sorted(seen | chars)]
 
 
@@ -45,7 +44,7 @@ class ChineseTextEncoder(nn.Module):
         super().__init__()
         self.vocab = list(vocab)
         self.index = {w: i for i, w in enumerate(self.vocab)}
-        self.words = [w for w in self.vocab[len(SPECIALS) :] if len(w) > 1]
+        self.words = frozenset(w for w in self.vocab[len(SPECIALS) :] if len(w) > 1)  # what it segments into
         self.shape = {"width": width, "depth": depth, "heads": heads}
         self.record: dict = {}  # how it was fitted (from the file)
         self.embed = nn.Embedding(len(self.vocab), width, padding_idx=PAD)
@@ -94,14 +93,11 @@ class ChineseTextEncoder(nn.Module):
         path = Path(folder) / CHINESE_TEXT_FILE if folder is not None else None
         if path is None or not path.is_file():
             return None
-        from safetensors import safe_open
-
         state = ckpt.read_tensors(path)  # refuses a truncated or corrupt file with a clear message
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
+        meta = ckpt.read_metadata(path)
         encoder = cls(json.loads(meta["vocab"]), **json.loads(meta["shape"]))
         ckpt.load_state_into(encoder, state, path)
-        encoder.record = json.loads(meta.get("record", "{}"))
+        encoder.record = ckpt.read_record(path)
         return encoder.to(device).eval()
 
 
@@ -122,7 +118,7 @@ class BilingualTextEncoder:
         chinese = [i for i, t in enumerate(texts) if self.chinese is not None and has_chinese(t)]
         if not chinese:
             return self.english.encode(texts)
-        english = [i for i in range(len(texts)) if i not in set(chinese)]
+        english = sorted(set(range(len(texts))) - set(chinese))
         parts = [(chinese, self.chinese.encode([texts[i] for i in chinese]))]
         if english:
             parts.append((english, self.english.encode([texts[i] for i in english])))

@@ -12,9 +12,10 @@ import html
 import json
 from pathlib import Path
 
+from mmdemo import checkpoint as ckpt
 from mmdemo.data.real import TRAINING_DATA_FILE
-from mmdemo.inference.calibration import AGREE_FROM, DISAGREE_BELOW, Calibration
-from mmdemo.model.chinese_text import ChineseTextEncoder
+from mmdemo.inference.calibration import AGREE_FROM, CALIBRATION_FILE, DISAGREE_BELOW
+from mmdemo.model.chinese_text import CHINESE_TEXT_FILE
 
 REAL_METRICS_FILE = "real_metrics.json"
 
@@ -37,8 +38,8 @@ def model_card(checkpoint: Path, metrics: dict, people: int, reads_real: bool) -
         if sources
         else TRAINED_ON_SYNTHETIC,
         _real_figures(real_metrics) if real_metrics else "",
-        _calibration(Calibration.load(checkpoint)),
-        _chinese(ChineseTextEncoder.load(checkpoint)),
+        _calibration(_fit_record(checkpoint / CALIBRATION_FILE)),
+        _chinese(_fit_record(checkpoint / CHINESE_TEXT_FILE)),
         SYNTHETIC_METRICS.format(metrics=rows or "| (no metrics.json beside this checkpoint) | |"),
         WARNING,
         LIMITATIONS.format(real="" if reads_real else NOT_REAL),
@@ -81,11 +82,15 @@ def _real_figures(m: dict) -> str:
     return "\n".join(lines)
 
 
-def _calibration(cal: Calibration | None) -> str:
+def _fit_record(path: Path) -> dict | None:
+    """How an optional fitted file was fitted (read from its metadata, not its tensors); None if absent."""
+    return ckpt.read_record(path) if path.is_file() else None
+
+
+def _calibration(r: dict | None) -> str:
     """What the agreement table's probability and "sample new people" rest on, or that they are absent."""
-    if cal is None:
+    if r is None:
         return UNCALIBRATED
-    r = cal.record
     rows = "\n".join(
         f"| {html.escape(pair.replace('image', 'face'))} | {s['cos_matched']:.2f} "
         f"| {s['cos_mismatched']:.2f} | {s['auc']:.3f} | {s['brier']:.3f} |"
@@ -102,10 +107,9 @@ def _calibration(cal: Calibration | None) -> str:
     )
 
 
-def _chinese(encoder: ChineseTextEncoder | None) -> str:
-    if encoder is None:
+def _chinese(r: dict | None) -> str:
+    if r is None:
         return ENGLISH_ONLY
-    r = encoder.record
     return CHINESE.format(
         pairs=r.get("pairs", "?"), val=r.get("val_pairs", "?"), acc=r.get("val_stated_accuracy", float("nan"))
     )

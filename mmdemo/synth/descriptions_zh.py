@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 
@@ -139,7 +140,10 @@ def describe_zh(attrs: Mapping[str, str], stated: set[str], rng: np.random.Gener
 
 def noun_clause(noun: str) -> str:
     """What is left to say of a noun once the age is said of the person: nothing for a bare noun."""
-    return "" if noun in {w for ws in NOUN.values() for w in ws} else f"是{noun}"
+    return "" if noun in _BARE_NOUNS else f"是{noun}"
+
+
+_BARE_NOUNS = frozenset(w for words in NOUN.values() for w in words)
 
 
 # -------------------------------------------------------------------- parser
@@ -194,6 +198,9 @@ _HAIR_COLOUR = _lookup(
 )
 _HAIR_COLOUR_RE = re.compile(rf"头发(?:是|为)?({_alternation(_HAIR_COLOUR)})色?的?")
 _SKIN_READ = _lookup(SKIN, {"light": ("白皙",), "medium": ("小麦色", "橄榄色"), "dark": ("黝黑", "肤色较深")})
+_HAIR_RE, _AGE_RE, _EMOTION_RE, _SKIN_RE = (
+    re.compile(_alternation(table)) for table in (_HAIR_READ, _AGE_READ, _EMOTION_READ, _SKIN_READ)
+)
 _NEGATIVES = {  # checked (and removed) before the positive forms they contain
     "Eyeglasses": "没戴眼镜|不戴眼镜|没有戴眼镜|没有眼镜",
     "Beard": "没有胡子|胡子刮得很干净|不留胡子|没留胡子|没有胡须",
@@ -222,13 +229,13 @@ def parse_zh(text: str) -> dict[str, str]:
         out["Male"] = "1" if male else "0"
     hair = {_HAIR_COLOUR[m] for m in _HAIR_COLOUR_RE.findall(t)}
     rest = _HAIR_COLOUR_RE.sub("，", t)
-    hair |= {_HAIR_READ[m] for m in re.findall(_alternation(_HAIR_READ), rest)}
-    rest = re.sub(_alternation(_HAIR_READ), "，", rest)  # 白发 must not read as a skin, 黑发 as 黝黑
+    hair |= {_HAIR_READ[m] for m in _HAIR_RE.findall(rest)}
+    rest = _HAIR_RE.sub("，", rest)  # 白发 must not read as a skin, 黑发 as 黝黑
     for name, values in (
         ("hair_color", hair),
-        ("age_group", {_AGE_READ[m] for m in re.findall(_alternation(_AGE_READ), rest)}),
-        ("emotion", {_EMOTION_READ[m] for m in re.findall(_alternation(_EMOTION_READ), rest)}),
-        ("skin_tone", {_SKIN_READ[m] for m in re.findall(_alternation(_SKIN_READ), rest)}),
+        ("age_group", {_AGE_READ[m] for m in _AGE_RE.findall(rest)}),
+        ("emotion", {_EMOTION_READ[m] for m in _EMOTION_RE.findall(rest)}),
+        ("skin_tone", {_SKIN_READ[m] for m in _SKIN_RE.findall(rest)}),
     ):
         if len(values) == 1:
             out[name] = next(iter(values))
@@ -250,31 +257,32 @@ def binary_cues(text: str, negatives: Mapping[str, str], positives: Mapping[str,
 FUNCTION_WORDS = ("的", "很", "看起来", "神情", "留着", "头发是", "有着", "戴着", "一位", "这是")
 
 
-def lexicon() -> list[str]:
-    """Every word this module writes or reads, longest first: what a Chinese segmenter can split a
-    description into (anything else falls back to single characters)."""
+def _lexicon() -> frozenset[str]:
     words = set(FUNCTION_WORDS) | set(PRONOUN.values()) | set(OPENINGS)
     tables = (NOUN, AGED_NOUN, AGE, EMOTION_ADJ, EMOTION_PHRASE, HAIR, HAIR_COLOUR, SKIN, GLASSES, BEARD, HAT)
     for table in tables:
         words |= {w for ws in table.values() for w in ws}
-    words |= set(_AGE_READ) | set(_EMOTION_READ) | set(_HAIR_READ) | set(_SKIN_READ)
-    return sorted(words, key=lambda w: (-len(w), w))
+    return frozenset(words | set(_AGE_READ) | set(_EMOTION_READ) | set(_HAIR_READ) | set(_SKIN_READ))
 
 
-def segment(text: str, words: Sequence[str] | None = None) -> list[str]:
-    """Greedy longest-match word segmentation over `words` (default: `lexicon()`), after mapping
+# Every word this module writes or reads: what a Chinese description is segmented into (anything else
+# falls back to single characters).
+LEXICON = _lexicon()
+_LONGEST = max(map(len, LEXICON))  # no segmenter's word is longer: they are all lexicon words
+
+
+def segment(text: str, words: AbstractSet[str] = LEXICON) -> list[str]:
+    """Greedy longest-match word segmentation over `words` (a subset of the lexicon), after mapping
     traditional characters to simplified; other Chinese characters stand alone, a run of Latin
     letters or digits is one token, whitespace separates."""
     t = text.translate(_TRADITIONAL)
-    known = set(words if words is not None else lexicon())
-    longest = max(map(len, known), default=1)
     out, i = [], 0
     while i < len(t):
         if t[i].isspace():
             i += 1
             continue
-        lengths = range(min(longest, len(t) - i), 1, -1)
-        word = next((t[i : i + n] for n in lengths if t[i : i + n] in known), None)
+        lengths = range(min(_LONGEST, len(t) - i), 1, -1)
+        word = next((t[i : i + n] for n in lengths if t[i : i + n] in words), None)
         if word is None and t[i].isascii() and t[i].isalnum():
             j = i
             while j < len(t) and t[j].isascii() and t[j].isalnum():
