@@ -32,13 +32,13 @@ from mmdemo.extractors import speaker as speaker_extractor
 from mmdemo.extractors.speaker import embed_speech
 from mmdemo.inference.attention import AttentionMaps, attention_maps
 from mmdemo.inference.calibration import Calibration
+from mmdemo.inference.statements import sure_description
 from mmdemo.model.chinese_text import BilingualTextEncoder, ChineseTextEncoder
 from mmdemo.model.inputs import NetworkInputs, network_inputs
 from mmdemo.model.network import FusionAutoencoder, FusionOutput, ModelConfig, load_network
 from mmdemo.model.text import TextVocab, shared_encoder
 from mmdemo.runtime import DEFAULT_CHECKPOINT, resolve_device
 from mmdemo.schema import ATTRIBUTES, MODALITIES, SUBSETS
-from mmdemo.synth.descriptions import in_chinese
 from mmdemo.synth.descriptions_zh import has_chinese
 
 log = logging.getLogger(__name__)
@@ -257,7 +257,9 @@ class MultimodalModel:
             attributes=attributes,
             confidences=confidences,
             image=faces[0],
-            text=(in_chinese if chinese else str)(self.decode_texts(fused.mu)[0]),
+            text=sure_description(
+                self.decode_texts(fused.mu)[0], attributes, confidences, "zh" if chinese else "en"
+            ),
             audio=(SAMPLE_RATE, voice),
             attention=maps,
             face_crop=face.crop if face else None,
