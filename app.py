@@ -21,40 +21,42 @@ import gradio as gr  # noqa: E402
 
 from mmdemo.runtime import DEFAULT_CHECKPOINT  # noqa: E402
 from webapp import api  # noqa: E402
+from webapp.i18n import HEAD, I18N, T, map_legend  # noqa: E402
 from webapp.loader import RUNTIME  # noqa: E402
 from webapp.tabs import about, analyze, explore, live  # noqa: E402
 
-__all__ = ["RUNTIME", "build", "demo", "main", "parse_args"]
+__all__ = ["PAGE", "RUNTIME", "build", "demo", "main", "parse_args"]
 
 
 def build() -> gr.Blocks:
     # delete_cache: uploads and generated files leave Gradio's temporary cache within ten minutes
-    with gr.Blocks(title="mmdemo: face, words and voice in one space", delete_cache=(120, 600)) as page:
-        gr.Markdown(
-            "## mmdemo — face, words and voice in one learned space\n"
-            "Give any of the three; see where the person lands, what the model makes of them "
-            "and where it looks. Nothing you give is stored."
-        )
+    title = "mmdemo: face, words and voice in one space"
+    with gr.Blocks(title=title, delete_cache=(120, 600)) as page:
+        gr.Markdown(T("header"))
         last, points, table_state, overlays = gr.State(None), gr.State([]), gr.State(None), gr.State({})
         with gr.Tabs():
-            with gr.Tab("Analyze"):
+            with gr.Tab(T("tab_analyze")):
                 analyze_c = analyze.build(points, last, overlays)
-            with gr.Tab("Live"):
+            with gr.Tab(T("tab_live")):
                 live.build()
-            with gr.Tab("Explore") as explore_tab:
+            with gr.Tab(T("tab_explore")) as explore_tab:
                 explore.build(table_state, explore_tab)
-            with gr.Tab("About"):
+            with gr.Tab(T("tab_about")):
                 card = about.build()
         api.build()
 
         def on_load():  # the Explore tab draws its map when first opened
             service = RUNTIME.get()
-            return service.map("emotion", 2), service.model_card()
+            return {
+                analyze_c["map"]: service.map("emotion", 2, **map_legend()),
+                card: service.model_card(),
+                **analyze.empty_tables(analyze_c),
+            }
 
         page.load(
             on_load,
             None,
-            [analyze_c["map"], card],
+            [analyze_c["map"], card, analyze_c["attrs"], analyze_c["agreement"]],
             js=explore.CLICK_BRIDGE,
             api_visibility="private",
         )
@@ -62,6 +64,9 @@ def build() -> gr.Blocks:
 
 
 demo = build()
+# How every launch shows the page (tests launch `demo` too): its translations, the script telling the
+# server which language the page shows (webapp/i18n.py), and the theme.
+PAGE = dict(i18n=I18N, head=HEAD, theme=gr.themes.Soft())
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -113,8 +118,8 @@ def main(argv=None) -> None:
         max_file_size=args.max_file_size,
         prevent_thread_lock=True,
         show_error=True,
-        theme=gr.themes.Soft(),
         quiet=True,
+        **PAGE,
     )
     # The model loads once the server answers: loaded alongside, its imports held the interpreter
     # lock the server needed to start (a second more to the first answer). Requests wait for it.

@@ -87,7 +87,12 @@ def server(tiny_app_checkpoint):
     port = free_port()
     app.demo.queue(default_concurrency_limit=2)
     app.demo.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, max_file_size="12mb"
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        max_file_size="12mb",
+        **app.PAGE,
     )
     yield f"http://127.0.0.1:{port}"
     app.demo.close()

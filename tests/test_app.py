@@ -186,6 +186,31 @@ def test_analyze_view_names_every_output(client, files):
     assert all(p["type"] == "plotly" for p in (shares, voice_attn))
 
 
+def test_a_chinese_page_is_answered_in_chinese(server, files):
+    """A page showing Chinese (its X-UI-Lang header) gets the description, the tables, the map's legend
+    and every refusal in Chinese; the same call without the header is answered in English."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    from mmdemo.synth.descriptions_zh import has_chinese
+
+    chinese = Client(server, verbose=False, headers={"X-UI-Lang": "zh-CN"})
+    view = (handle_file(files["face"]), files["text"], None, True, True, True, "emotion", "2D")
+    out = chinese.predict(*view, api_name="/analyze_view")
+    the_map, gen_text, attrs, agreement = out[0], out[6], out[8], out[9]
+    assert has_chinese(gen_text)  # an English description, answered in the page's language
+    assert attrs["headers"] == ["特征", "预测", "置信度"] and attrs["data"][0][0] == "性别"
+    assert agreement["data"][0][0] == "人脸-描述" and agreement["headers"][0] == "输入对"
+    assert "你在这里" in the_map["plot"] and "表情" in the_map["plot"]
+    with pytest.raises(AppError, match="没有可分析的内容"):
+        chinese.predict(None, "", None, True, True, True, "emotion", "2D", api_name="/analyze_view")
+    fresh = Client(server, verbose=False, headers={"X-UI-Lang": "zh-CN"})  # nothing analyzed yet
+    with pytest.raises(AppError, match="请先分析一个人"):
+        fresh.predict(api_name="/add_to_map")
+    with pytest.raises(AppError, match="nothing to analyze"):  # no header: English, as before
+        Client(server, verbose=False).predict(None, "", None, api_name="/analyze")
+
+
 def test_add_to_map_then_download(server, files):
     """A session's analyzed people are added to its map and come back as a Parquet file."""
     from gradio_client import Client, handle_file

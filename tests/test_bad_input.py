@@ -25,6 +25,8 @@ from scipy.signal import resample_poly
 
 from mmdemo.data.preprocess import prepare_image
 from mmdemo.inference.model import Analysis
+from mmdemo.synth.descriptions_zh import has_chinese
+from webapp.i18n import say
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 Writer = Callable[[Path], object]  # writes one input file at the given path
@@ -386,13 +388,18 @@ def test_python_api(model, corpus, case):
         )  # as a user would
 
     if case.refused:
-        with pytest.raises(ValueError, match=case.refused):
+        with pytest.raises(ValueError, match=case.refused) as refused:
             analyze()
+        messages = [str(refused.value)]
     else:
         a = analyze()
         check_analysis(case, a.inputs, a.warnings, a.face_found)
         if case.check_api:
             case.check_api(a)
+        messages = a.warnings
+    # a Chinese page shows each of them in Chinese (webapp/i18n.py knows its template)
+    untranslated = [m for m in messages if not has_chinese(say(m, "zh"))]
+    assert not untranslated, untranslated
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)

@@ -342,3 +342,53 @@ def test_webcam_microphone_analyze_in_a_real_browser(sync_api, browser_page, app
         f"\nbrowser timings (s): { {k: round(v, 1) for k, v in timings.items()} }; toasts: {toasts}; "
         f"screenshots in {shots}"
     )
+
+
+@pytest.mark.slow
+def test_the_page_in_chinese_and_back(sync_api, app_url, tmp_path):
+    """A browser set to Chinese gets the page in Chinese: labels, tabs, the generated description, the
+    tables and an error. Settings -> Language -> English switches the page, and what the server says
+    follows it."""
+    from mmdemo.evaluation.fake_media import CHROMIUM_ARGS
+    from mmdemo.synth.descriptions_zh import has_chinese
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000}).new_page()
+            page.set_default_timeout(60_000)
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(app_url, wait_until="domcontentloaded")
+            page.locator("#analyze-map .js-plotly-plot").wait_for()
+            page.evaluate(WATCH_MAP)
+            page.evaluate(WATCH_TOASTS)
+            for name in ("分析", "实时", "探索", "关于", "重建与生成", "注意力"):
+                assert page.get_by_role("tab", name=name, exact=True).count() == 1, name
+            assert page.locator("#analyze-button").inner_text().strip() == "分析"
+            assert "地图着色依据" in page.locator("body").inner_text()
+
+            box = page.get_by_role("textbox", name="描述", exact=True)
+            box.fill("一位二十多岁的红发女士，戴着眼镜，笑得很开心")
+            wait_for_analysis(page, lambda: page.locator("#analyze-button").click(), "Chinese description")
+            generated = page.get_by_role("textbox", name="生成的描述", exact=True).input_value()
+            assert has_chinese(generated), generated
+            body = page.locator("body").inner_text()
+            assert "特征" in body and "性别" in body and "置信度" in body
+            page.screenshot(path=str(tmp_path / "chinese.png"), full_page=True)
+
+            page.get_by_role("button", name="下载我的样本（Parquet）").click()
+            page.wait_for_function("() => window.__toasts.length > 0")
+            assert "还没有可下载的内容" in page.evaluate("() => window.__toasts")[-1]
+
+            # Settings (设置) -> Language -> English: the page, and then the server, speak English
+            page.get_by_role("button", name="设置").click()
+            page.locator("input[aria-label=Language], input[aria-label=语言]").first.click()
+            page.get_by_role("option", name="English").click()
+            page.locator("[role=dialog] button").first.click()  # close the settings
+            page.locator("#analyze-button", has_text="Analyze").wait_for()
+            page.get_by_role("button", name="Download my samples (Parquet)").click()
+            page.wait_for_function("() => window.__toasts.some((t) => t.includes('nothing to download'))")
+            assert errors == [], f"uncaught errors in the page: {errors}"
+        finally:
+            browser.close()

@@ -1,5 +1,5 @@
-"""How library refusals reach the user: a ValueError from `mmdemo` becomes a visible message and the
-server keeps serving."""
+"""How library refusals reach the user: a ValueError from `mmdemo` becomes a visible message, in the
+page's language, and the server keeps serving."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import functools
 from collections.abc import Iterable
 
 import gradio as gr
+
+from webapp.i18n import refusal, warning
 
 
 def refuse(fn):
@@ -22,7 +24,7 @@ def refuse(fn):
         except gr.Error:
             raise
         except ValueError as e:
-            raise gr.Error(str(e), duration=8) from None
+            raise refusal(str(e)) from None
 
     return wrapped
 
@@ -30,4 +32,4 @@ def refuse(fn):
 def warn(messages: Iterable[str]) -> None:
     """The library's warnings about an input (no face found, a voice too long...) as toasts."""
     for m in messages:
-        gr.Warning(m)
+        warning(m)

@@ -8,9 +8,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import gradio as gr
-
 from mmdemo.runtime import DEFAULT_CHECKPOINT
+from webapp.i18n import refusal
 
 
 class Runtime:
@@ -36,7 +35,7 @@ class Runtime:
                 except Exception as e:  # shown to the user on every request instead of a dead page
                     self._error = f"the model could not be loaded from {self.checkpoint}: {e}"
         if self._error:
-            raise gr.Error(self._error)
+            raise refusal(self._error)
         return self._service
 
 

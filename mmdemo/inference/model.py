@@ -44,6 +44,7 @@ from mmdemo.synth.descriptions_zh import has_chinese
 log = logging.getLogger(__name__)
 
 VOICE_PHRASE = "Hello, this is my voice."
+ANSWER_LANGUAGES = ("en", "zh")
 VOICE_PHRASE_ZH = "你好，这是我的声音。"  # spoken by eSpeak NG's Mandarin voice for a Chinese description
 # one thread for analyze's description and voice encoders (see `analyze`)
 _ENCODER_THREAD = ThreadPoolExecutor(1, thread_name_prefix="mmdemo-encode")
@@ -162,9 +163,11 @@ class MultimodalModel:
 
     # ---------------------------------------------------------------- analyze
     @torch.no_grad()
-    def analyze(self, image=None, text=None, voice=None, *, audio=None) -> Analysis:
+    def analyze(self, image=None, text=None, voice=None, *, language=None, audio=None) -> Analysis:
         """Analyzes any non-empty subset of face (RGB array), description (str) and voice ((sr, samples)).
 
+        language: what the generated description and voice are in, "en" or "zh"; None: the
+        description's (Chinese if it has Chinese, else English).
         `audio=` is the earlier name of `voice=`; it still works for this release and warns."""
         if audio is not None:
             warnings.warn(
@@ -175,8 +178,11 @@ class MultimodalModel:
             voice = audio if voice is None else voice
         rgb = to_rgb_uint8(image) if image is not None else None  # refuses a broken image first
         prepared_text, text_warnings = prepare_text(text)
-        chinese = prepared_text is not None and has_chinese(prepared_text)
-        if chinese and self.text_encoder.chinese is None:
+        if language not in (None, *ANSWER_LANGUAGES):
+            raise ValueError(f"language must be {' or '.join(ANSWER_LANGUAGES)} (or None), not {language!r}")
+        reads_chinese = prepared_text is not None and has_chinese(prepared_text)
+        chinese = language == "zh" if language else reads_chinese
+        if reads_chinese and self.text_encoder.chinese is None:
             text_warnings.append(
                 "this checkpoint reads English descriptions only, so a Chinese one is read at about chance; "
                 "give it a Chinese encoder with `python -m mmdemo fit-chinese`"

@@ -54,11 +54,15 @@ def map_figure(
     live: Mapping[str, np.ndarray] | None = None,
     extra: Sequence[Mapping] = (),
     title: str | None = None,
+    names: Mapping[str, str] = {},
+    words: Mapping[str, str] = {},
 ):
     """Gallery scatter (WebGL in 2D), one trace per attribute value; `live` points joined as a triangle.
 
     table: pandas DataFrame with x2/y2 (x3/y3/z3), the attribute columns, description, id.
-    live: {"fused"|"image"|"text"|"voice": (5,) coordinates}. extra: user-added points."""
+    live: {"fused"|"image"|"text"|"voice": (5,) coordinates}. extra: user-added points.
+    names, words: the legend in another language: attribute names (its title), and value labels
+    (`value_label`) and point names ("you are here"...); what they leave out stays English."""
     import plotly.graph_objects as go
 
     if colour_by not in NAMES:
@@ -68,7 +72,7 @@ def map_figure(
         margin=dict(l=0, r=0, t=30 if title else 0, b=0),
         title=title,
         height=520,
-        legend=dict(title=colour_by, itemsizing="constant"),
+        legend=dict(title=names.get(colour_by, colour_by), itemsizing="constant"),
         uirevision="map",
         dragmode="pan",
     )
@@ -87,7 +91,7 @@ def map_figure(
             continue
         common = dict(
             mode="markers",
-            name=value_label(colour_by, value),
+            name=words.get(label := value_label(colour_by, value), label),
             customdata=table["id"].to_numpy()[sel],
             # a large map names each point by its id and value only (its description would be megabytes);
             # a click still shows, and plays, that person
@@ -111,13 +115,13 @@ def map_figure(
             fig,
             pts,
             dims,
-            name="your samples",
+            name=words.get("your samples", "your samples"),
             colour="#7F3C8D",
             symbol="diamond",
             text=[html.escape(p.get("label", "")) for p in extra],
         )
     if live:
-        _add_live(fig, live, dims)
+        _add_live(fig, live, dims, words)
     return fig
 
 
@@ -203,13 +207,13 @@ def _add_points(
 LIVE = "live"  # the `meta` of the traces an analysis adds: the page replaces exactly these
 
 
-def live_traces(live: Mapping[str, np.ndarray], dims: int = 2) -> list[dict]:
+def live_traces(live: Mapping[str, np.ndarray], dims: int = 2, words: Mapping[str, str] = {}) -> list[dict]:
     """The traces `map_figure(..., live=live)` adds to the gallery, as plotly JSON (a few hundred bytes):
     the page draws the gallery once and swaps only these in after each analysis."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    _add_live(fig, live, dims)
+    _add_live(fig, live, dims, words)
     return [_plain(trace.to_plotly_json()) for trace in fig.data]
 
 
@@ -224,10 +228,13 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _add_live(fig, live: Mapping[str, np.ndarray], dims: int) -> None:
+def _add_live(fig, live: Mapping[str, np.ndarray], dims: int, words: Mapping[str, str] = {}) -> None:
     """The fused point plus each single-input point, joined into a triangle around it (traces tagged
-    `meta=LIVE`)."""
+    `meta=LIVE`); `words`: their names in another language."""
     import plotly.graph_objects as go
+
+    def w(text: str) -> str:
+        return words.get(text, text)
 
     singles = [m for m in ("image", "text", "voice") if m in live]
     if len(singles) >= 2:
@@ -238,7 +245,7 @@ def _add_live(fig, live: Mapping[str, np.ndarray], dims: int) -> None:
                     x=loop[:, 0],
                     y=loop[:, 1],
                     mode="lines",
-                    name="modalities",
+                    name=w("modalities"),
                     line=dict(color="#333", width=1.5, dash="dot"),
                     hoverinfo="skip",
                     meta=LIVE,
@@ -251,13 +258,15 @@ def _add_live(fig, live: Mapping[str, np.ndarray], dims: int) -> None:
                     y=loop[:, 3],
                     z=loop[:, 4],
                     mode="lines",
-                    name="modalities",
+                    name=w("modalities"),
                     line=dict(color="#333", width=3),
                     hoverinfo="skip",
                     meta=LIVE,
                 )
             )
-    labels = {"image": "face only", "text": "description only", "voice": "voice only"}
+    labels = {
+        m: w(f"{name} only") for m, name in (("image", "face"), ("text", "description"), ("voice", "voice"))
+    }
     for m in singles:
         _add_points(
             fig,
@@ -275,10 +284,10 @@ def _add_live(fig, live: Mapping[str, np.ndarray], dims: int) -> None:
             fig,
             np.array([live["fused"]]),
             dims,
-            name="you are here",
+            name=w("you are here"),
             colour=MODALITY_COLOURS["fused"],
             symbol="star",
-            text=["you are here (all inputs fused)"],
+            text=[w("you are here (all inputs fused)")],
             size=18,
             meta=LIVE,
         )

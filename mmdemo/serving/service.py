@@ -17,7 +17,14 @@ import numpy as np
 import torch
 
 from mmdemo.inference.calibration import verdict
-from mmdemo.inference.model import VOICE_PHRASE, Analysis, Encoded, MultimodalModel, load_model
+from mmdemo.inference.model import (
+    VOICE_PHRASE,
+    VOICE_PHRASE_ZH,
+    Analysis,
+    Encoded,
+    MultimodalModel,
+    load_model,
+)
 from mmdemo.inference.projection import Gallery, fit_umap, load_gallery
 from mmdemo.schema import DIRECTIONS, MODALITIES, NAMES
 from mmdemo.serving.figures import (
@@ -30,6 +37,7 @@ from mmdemo.serving.figures import (
     word_maps,
 )
 from mmdemo.serving.model_card import model_card
+from mmdemo.synth.descriptions import in_chinese
 
 log = logging.getLogger(__name__)
 DISPLAY = 256  # px a side for faces shown in the UI (the model works at 64)
@@ -121,8 +129,9 @@ class DemoService:
         self.model.analyze(image=blank, text="warm-up", voice=warm.audio)  # its own voice: the voice path
 
     # ---------------------------------------------------------------- analyze
-    def analyze(self, face=None, text=None, voice=None, k: int = 8) -> AnalysisView:
-        a = self.model.analyze(image=face, text=text, voice=voice)
+    def analyze(self, face=None, text=None, voice=None, k: int = 8, language=None) -> AnalysisView:
+        """language: of the generated description and voice ("en", "zh"; None: the description's)."""
+        a = self.model.analyze(image=face, text=text, voice=voice, language=language)
         points = {"fused": a.embedding, **(a.unimodal if len(a.inputs) > 1 else {})}
         placed = self.gallery.place(np.stack(list(points.values())))
         coords = dict(zip(points, placed))
@@ -143,13 +152,15 @@ class DemoService:
         coords: dict | None = None,
         extra: Sequence[dict] = (),
         table=None,
+        **legend,
     ):
-        return map_figure(
-            self.gallery.table if table is None else table, colour_by, dims, live=coords, extra=extra
-        )
+        """The gallery map (`map_figure`); legend: its `names` and `words` in another language."""
+        table = self.gallery.table if table is None else table
+        return map_figure(table, colour_by, dims, live=coords, extra=extra, **legend)
 
     # ----------------------------------------------------------------- explore
-    def person(self, person_id: str) -> Person:
+    def person(self, person_id: str, language: str = "en") -> Person:
+        """A gallery person; language "zh": their description's statements written in Chinese."""
         if person_id not in self.ids:
             raise ValueError(f"no person {person_id!r} in the gallery; click a point on the map")
         from mmdemo.synth.voices import VoiceParams, synthesize
@@ -159,26 +170,31 @@ class DemoService:
         audio = synthesize(str(row["voice_text"]) or VOICE_PHRASE, params)
         return Person(
             upscale(self.gallery.face(self.ids[person_id])),
-            str(row["description"]),
+            in_chinese(str(row["description"])) if language == "zh" else str(row["description"]),
             (16000, audio),
             {n: row[n] for n in NAMES},
         )
 
-    def decode(self, z: torch.Tensor) -> list[Person]:
-        """Latents -> faces, descriptions and voices.
+    def decode(self, z: torch.Tensor, language: str = "en") -> list[Person]:
+        """Latents -> faces, descriptions and voices, in English or ("zh") Chinese and Mandarin.
 
         The voice's intonation follows the predicted emotion."""
         faces = self.model.decode_images(z)
         texts = self.model.decode_texts(z)
         attrs = self.model.predict_attributes(z)
-        voices = self.model.render_voices(z, VOICE_PHRASE, emotions=[a["emotion"] for a in attrs])
+        emotions = [a["emotion"] for a in attrs]
+        if language == "zh":
+            texts = [in_chinese(t) for t in texts]
+            voices = self.model.render_voices(z, VOICE_PHRASE_ZH, emotions=emotions, language="cmn")
+        else:
+            voices = self.model.render_voices(z, VOICE_PHRASE, emotions=emotions)
         return [Person(upscale(f), t, (16000, v), a) for f, t, v, a in zip(faces, texts, voices, attrs)]
 
-    def sample(self, n: int = 4, seed: int | None = None) -> list[Person]:
+    def sample(self, n: int = 4, seed: int | None = None, language: str = "en") -> list[Person]:
         gen = torch.Generator().manual_seed(
             int(seed) if seed is not None else int(np.random.randint(1 << 30))
         )
-        return self.decode(self.model.sample_latents(n, gen))
+        return self.decode(self.model.sample_latents(n, gen), language)
 
     def embedding_of(self, person_id: str) -> torch.Tensor:
         if person_id not in self.ids:
@@ -187,14 +203,15 @@ class DemoService:
             np.array(self.gallery.table["embedding"].iloc[self.ids[person_id]], np.float32)
         )
 
-    def interpolate(self, id_a: str, id_b: str, t: float) -> Person:
+    def interpolate(self, id_a: str, id_b: str, t: float, language: str = "en") -> Person:
         za, zb = self.embedding_of(id_a), self.embedding_of(id_b)
-        return self.decode(((1 - t) * za + t * zb)[None])[0]
+        return self.decode(((1 - t) * za + t * zb)[None], language)[0]
 
-    def steer(self, person_id: str, direction: str, amount: float) -> Person:
+    def steer(self, person_id: str, direction: str, amount: float, language: str = "en") -> Person:
         if direction not in self._directions:
             raise ValueError(f"unknown direction {direction!r}; choose one of {', '.join(self._directions)}")
-        return self.decode((self.embedding_of(person_id) + amount * self._directions[direction])[None])[0]
+        z = self.embedding_of(person_id) + amount * self._directions[direction]
+        return self.decode(z[None], language)[0]
 
     def _attribute_directions(self) -> dict[str, torch.Tensor]:
         """Mean embedding of gallery people with the value minus the mean of those without it."""

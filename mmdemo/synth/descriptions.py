@@ -10,6 +10,7 @@ recover exactly the stated attributes of every sentence `describe` can write
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 
@@ -265,6 +266,17 @@ def parse_description(text: str) -> dict[str, str]:
     chinese, english = parse_zh(text), _parse_english(text)
     both = {n: v for n, v in chinese.items() if english.get(n, v) == v}
     return {n: both.get(n, english.get(n)) for n in NAMES if n in both or (n in english and n not in chinese)}
+
+
+def in_chinese(description: str) -> str:
+    """The same statements in Chinese: the attributes `description` states, written by `describe_zh`
+    (the wording drawn from a seed the text fixes, so one description always gives one translation).
+    What it does not state stays unstated; a description stating nothing comes back as it was."""
+    stated = parse_description(description)
+    if not stated:
+        return description
+    seed = int.from_bytes(hashlib.blake2b(description.encode("utf-8"), digest_size=8).digest(), "little")
+    return describe_zh(stated, set(stated), np.random.default_rng(seed))
 
 
 def _parse_english(text: str) -> dict[str, str]:

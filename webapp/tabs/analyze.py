@@ -8,12 +8,24 @@ from __future__ import annotations
 
 import gradio as gr
 import numpy as np
+import pandas as pd
 
 from mmdemo.runtime import REPO_ROOT
-from mmdemo.schema import NAMES
 from mmdemo.serving.figures import heat_overlay
 from webapp.errors import refuse, warn
 from webapp.files import as_file, compact_image_file, image_file, samples_parquet
+from webapp.i18n import (
+    AGREEMENT_HEADERS,
+    ATTRIBUTE_HEADERS,
+    T,
+    attribute_choices,
+    headers,
+    language,
+    map_legend,
+    message,
+    refusal,
+    table_rows,
+)
 from webapp.live_points import LIVE_POINTS, map_points
 from webapp.loader import RUNTIME
 
@@ -68,8 +80,13 @@ def view_handler(c: dict, page: bool = False):
         """The main view: every output of one analysis, inputs left out by the what-if toggles.
         tab: the page's "Attention tab is open" state (API clients pass nothing)."""
         service = RUNTIME.get()
+        # a Chinese page answers in Chinese; an English one answers a Chinese description in Chinese
+        answer = "zh" if language() == "zh" else None
         view = service.analyze(
-            face if use_face else None, description if use_text else None, voice if use_voice else None
+            face if use_face else None,
+            description if use_text else None,
+            voice if use_voice else None,
+            language=answer,
         )
         a = view.analysis
         warn(a.warnings)
@@ -85,8 +102,8 @@ def view_handler(c: dict, page: bool = False):
             c["from_voice"]: picture(a.generated_faces.get("voice")),
             c["gen_text"]: a.text,
             c["gen_voice"]: as_file(a.audio, ".wav"),
-            c["attrs"]: view.attribute_rows,
-            c["agreement"]: view.agreement_rows,
+            c["attrs"]: table(view.attribute_rows, ATTRIBUTE_HEADERS),
+            c["agreement"]: table(view.agreement_rows, AGREEMENT_HEADERS),
             c["last"]: {
                 "coords": view.coords["fused"].tolist(),
                 "live": {m: xy.tolist() for m, xy in view.coords.items()},
@@ -100,7 +117,7 @@ def view_handler(c: dict, page: bool = False):
         if page:
             values[c["map_update"]] = map_points("analyze-map", view.coords, ndims)
         else:
-            values[c["map"]] = service.map(colour_by, ndims, view.coords, extra=points or ())
+            values[c["map"]] = service.map(colour_by, ndims, view.coords, extra=points or (), **map_legend())
         return values
 
     return analyze_view
@@ -136,6 +153,16 @@ def attention_opener(c: dict):
     return open_attention
 
 
+def table(rows: list[list], names: list[str]) -> pd.DataFrame:
+    """A table's rows and headers in the page's language (API clients: English, as before)."""
+    return pd.DataFrame(table_rows(rows), columns=headers(names))
+
+
+def empty_tables(c: dict) -> dict:
+    """The two tables' headers in the page's language, before any analysis (set at page load)."""
+    return {c["attrs"]: table([], ATTRIBUTE_HEADERS), c["agreement"]: table([], AGREEMENT_HEADERS)}
+
+
 def _label(a) -> str:
     return ", ".join(str(a.attributes[n]) for n in ("age_group", "emotion", "hair_color"))
 
@@ -156,21 +183,21 @@ def redraw_map(colour_by, dims, last, points):
     coords = None
     if last:
         coords = {m: np.asarray(xy, np.float32) for m, xy in last["live"].items()}
-    return RUNTIME.get().map(colour_by, int(dims[0]), coords, extra=points or ())
+    return RUNTIME.get().map(colour_by, int(dims[0]), coords, extra=points or (), **map_legend())
 
 
 def add_to_map(points, last):
     """Keeps the last analyzed point on this session's map (never on the server)."""
     if not last:
-        raise gr.Error("analyze someone first, then add them to the map")
+        raise refusal("analyze someone first, then add them to the map")
     points = list(points or []) + [last]
-    return points, f"{len(points)} of your samples on the map (this session only)"
+    return points, message("{n} of your samples on the map (this session only)", n=len(points))
 
 
 def download_points(points):
     """Your session's samples as a Parquet file (built in memory, handed to your browser)."""
     if not points:
-        raise gr.Error("nothing to download yet: analyze someone and press 'Add to map'")
+        raise refusal("nothing to download yet: analyze someone and press 'Add to map'")
     return samples_parquet(points)
 
 
@@ -187,64 +214,60 @@ def _examples() -> list[list]:
 
 def _inputs(c: dict) -> None:
     # a file path, not pixels: the library decodes it and explains a corrupt or odd file
-    c["face"] = gr.Image(label="Face", sources=["upload", "webcam"], type="filepath", height=260)
-    c["use_face"] = gr.Checkbox(value=True, label="use the face")
+    c["face"] = gr.Image(label=T("face"), sources=["upload", "webcam"], type="filepath", height=260)
+    c["use_face"] = gr.Checkbox(value=True, label=T("use_face"))
     c["description"] = gr.Textbox(
-        label="Description",
-        lines=2,
-        max_lines=6,
-        placeholder="A cheerful young woman with red hair and glasses.",
+        label=T("description"), lines=2, max_lines=6, placeholder=T("description_hint")
     )
-    c["use_text"] = gr.Checkbox(value=True, label="use the description")
-    c["voice"] = gr.Audio(label="Voice", sources=["microphone", "upload"], type="numpy")
-    c["use_voice"] = gr.Checkbox(value=True, label="use the voice")
-    c["run"] = gr.Button("Analyze", variant="primary", elem_id="analyze-button")
+    c["use_text"] = gr.Checkbox(value=True, label=T("use_text"))
+    c["voice"] = gr.Audio(label=T("voice"), sources=["microphone", "upload"], type="numpy")
+    c["use_voice"] = gr.Checkbox(value=True, label=T("use_voice"))
+    c["run"] = gr.Button(T("analyze"), variant="primary", elem_id="analyze-button")
     examples = _examples()
     if examples:
-        gr.Examples(examples, inputs=[c["face"], c["description"], c["voice"]], label="Examples")
+        shown = gr.Examples(examples, inputs=[c["face"], c["description"], c["voice"]], label=T("examples"))
+        # its column headers would repeat the inputs' labels untranslated (Gradio translates labels, not
+        # these); the pictures, words and clips speak for themselves
+        shown.dataset.headers = []
 
 
 def _map_column(c: dict) -> None:
     with gr.Row():
-        c["colour_by"] = gr.Dropdown(list(NAMES), value="emotion", label="colour the map by")
-        c["dims"] = gr.Radio(["2D", "3D"], value="2D", label="map", elem_id="analyze-dims")
-    c["map"] = gr.Plot(label="Where you land (UMAP of the gallery)", elem_id="analyze-map")
+        c["colour_by"] = gr.Dropdown(attribute_choices(), value="emotion", label=T("colour_map_by"))
+        c["dims"] = gr.Radio(["2D", "3D"], value="2D", label=T("map"), elem_id="analyze-dims")
+    c["map"] = gr.Plot(label=T("where_you_land"), elem_id="analyze-map")
     c["map_update"] = gr.JSON(visible="hidden", elem_id="map-update")  # this analysis's points only
     with gr.Row():
-        c["add"] = gr.Button("Add to map")
-        c["download"] = gr.DownloadButton("Download my samples (Parquet)")
+        c["add"] = gr.Button(T("add_to_map"))
+        c["download"] = gr.DownloadButton(T("download_samples"))
         c["added"] = gr.Markdown("")
-    c["neighbours"] = gr.Gallery(label="Nearest gallery people (cosine similarity)", columns=8, height=170)
+    c["neighbours"] = gr.Gallery(label=T("neighbours"), columns=8, height=170)
 
 
 def _reconstruct_tab(c: dict) -> None:
     with gr.Row():
-        c["seen"] = gr.Image(label="the face as the model saw it", height=200)
-        c["recon"] = gr.Image(label="reconstruction from the given inputs", height=200, elem_id="recon")
-        c["from_text"] = gr.Image(label="face from the description alone", height=200)
-        c["from_voice"] = gr.Image(label="face from the voice alone", height=200)
+        c["seen"] = gr.Image(label=T("seen"), height=200)
+        c["recon"] = gr.Image(label=T("recon"), height=200, elem_id="recon")
+        c["from_text"] = gr.Image(label=T("from_text"), height=200)
+        c["from_voice"] = gr.Image(label=T("from_voice"), height=200)
     with gr.Row():
-        c["gen_text"] = gr.Textbox(label="generated description", interactive=False)
-        c["gen_voice"] = gr.Audio(label="generated voice", interactive=False)
+        c["gen_text"] = gr.Textbox(label=T("gen_text"), interactive=False)
+        c["gen_voice"] = gr.Audio(label=T("gen_voice"), interactive=False)
     with gr.Row():
-        c["attrs"] = gr.Dataframe(
-            headers=["attribute", "predicted", "confidence"], label="predicted attributes"
-        )
-        c["agreement"] = gr.Dataframe(
-            headers=["pair", "cosine", "same person?", "verdict"],
-            label="do the inputs agree? (does this voice fit this face? fitted on unseen people)",
-        )
+        # headers in English until the page's load event sets them in its language
+        c["attrs"] = gr.Dataframe(headers=ATTRIBUTE_HEADERS, label=T("attrs"))
+        c["agreement"] = gr.Dataframe(headers=AGREEMENT_HEADERS, label=T("agreement"))
 
 
 def _attention_tab(c: dict) -> None:
     with gr.Row():
-        c["word"] = gr.Dropdown(label="word", choices=[])
-        c["word_map"] = gr.Image(label="where this word looks on the face", height=240)
-        c["rollout"] = gr.Image(label="attention rollout over the face", height=240, elem_id="rollout")
-    c["word_grid"] = gr.Image(label="every word of the description", elem_id="word-grid")
+        c["word"] = gr.Dropdown(label=T("word"), choices=[])
+        c["word_map"] = gr.Image(label=T("word_map"), height=240)
+        c["rollout"] = gr.Image(label=T("rollout"), height=240, elem_id="rollout")
+    c["word_grid"] = gr.Image(label=T("word_grid"), elem_id="word-grid")
     with gr.Row():
-        c["shares"] = gr.Plot(label="modality shares")
-        c["voice_attn"] = gr.Plot(label="voice attention")
+        c["shares"] = gr.Plot(label=T("shares"))
+        c["voice_attn"] = gr.Plot(label=T("voice_attn"))
 
 
 def _bind(c: dict) -> None:
@@ -309,9 +332,9 @@ def build(points: gr.State, last: gr.State, overlays: gr.State) -> dict:
         with gr.Column(scale=2):
             _map_column(c)
     with gr.Tabs():
-        with gr.Tab("Reconstruct and generate") as c["recon_tab"]:
+        with gr.Tab(T("tab_reconstruct")) as c["recon_tab"]:
             _reconstruct_tab(c)
-        with gr.Tab("Attention") as c["attention_tab"]:
+        with gr.Tab(T("tab_attention")) as c["attention_tab"]:
             _attention_tab(c)
     _bind(c)
     return c

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from mmdemo.schema import DIRECTIONS, NAMES
 from webapp.errors import refuse
+from webapp.i18n import T, attribute_choices, direction_choices, language, map_legend, say
 from webapp.loader import RUNTIME
 
 # Attached on page load (app.py): turns a click on a map point into the hidden button's click.
@@ -19,7 +19,7 @@ CLICK_BRIDGE = (Path(__file__).resolve().parent.parent / "click_bridge.js").read
 # ------------------------------------------------------------------ callbacks
 @refuse
 def explore_map(colour_by, dims, table_state):
-    return RUNTIME.get().map(colour_by, int(dims[0]), table=table_state)
+    return RUNTIME.get().map(colour_by, int(dims[0]), table=table_state, **map_legend())
 
 
 def first_map(colour_by, dims, table_state, drawn):
@@ -33,33 +33,33 @@ def first_map(colour_by, dims, table_state, drawn):
 @refuse
 def show_person(person_id):
     """A gallery person's face, description and voice (clicked on the map)."""
-    p = RUNTIME.get().person(str(person_id).strip())
+    p = RUNTIME.get().person(str(person_id).strip(), language())
     return p.face, p.text, p.audio, person_id
 
 
 @refuse
 def sample_people(seed):
-    people = RUNTIME.get().sample(4, None if seed in (None, "") else int(seed))
+    people = RUNTIME.get().sample(4, None if seed in (None, "") else int(seed), language())
     return [(p.face, p.text) for p in people], people[0].text, people[0].audio
 
 
 @refuse
 def interpolate(id_a, id_b, t):
-    p = RUNTIME.get().interpolate(str(id_a).strip(), str(id_b).strip(), float(t))
+    p = RUNTIME.get().interpolate(str(id_a).strip(), str(id_b).strip(), float(t), language())
     return p.face, p.text, p.audio
 
 
 @refuse
 def steer(person_id, direction, amount):
-    p = RUNTIME.get().steer(str(person_id).strip(), direction, float(amount))
+    p = RUNTIME.get().steer(str(person_id).strip(), direction, float(amount), language())
     return p.face, p.text, p.audio
 
 
 @refuse
 def reproject(n_neighbors, min_dist, colour_by, dims, progress=gr.Progress()):
     """A new UMAP layout of the gallery for this session, with the fit's stages on a progress bar."""
-    table = RUNTIME.get().reproject(n_neighbors, min_dist, lambda f, m: progress(f, desc=m))
-    return RUNTIME.get().map(colour_by, int(dims[0]), table=table), table
+    table = RUNTIME.get().reproject(n_neighbors, min_dist, lambda f, m: progress(f, desc=say(m)))
+    return RUNTIME.get().map(colour_by, int(dims[0]), table=table, **map_legend()), table
 
 
 # --------------------------------------------------------------------- layout
@@ -75,34 +75,34 @@ def _clicked_person() -> None:
     clicked_id = gr.Textbox(visible=False)
     with gr.Row():
         person = [
-            gr.Image(label="face", height=200),
-            gr.Textbox(label="description", interactive=False),
-            gr.Audio(label="voice", interactive=False),
-            gr.Textbox(label="person id", interactive=False),
+            gr.Image(label=T("face_small"), height=200),
+            gr.Textbox(label=T("description_small"), interactive=False),
+            gr.Audio(label=T("voice_small"), interactive=False),
+            gr.Textbox(label=T("person_id"), interactive=False),
         ]
     clicked.click(show_person, clicked_id, person, api_name="person", js="(x) => window.__mmdemoClicked || x")
 
 
 def _generate() -> None:
-    with gr.Accordion("Generate new people from the prior", open=False):
-        seed = gr.Number(label="seed (empty: random)", precision=0)
-        sample_btn = gr.Button("Sample four people")
+    with gr.Accordion(T("generate_people"), open=False):
+        seed = gr.Number(label=T("seed"), precision=0)
+        sample_btn = gr.Button(T("sample_four"))
         outs = [
-            gr.Gallery(columns=4, height=220, label="sampled"),
-            gr.Textbox(label="first description", interactive=False),
-            gr.Audio(label="first voice"),
+            gr.Gallery(columns=4, height=220, label=T("sampled")),
+            gr.Textbox(label=T("first_description"), interactive=False),
+            gr.Audio(label=T("first_voice")),
         ]
         sample_btn.click(sample_people, seed, outs, api_name="sample")
-    with gr.Accordion("Interpolate between two people", open=False):
+    with gr.Accordion(T("interpolate"), open=False):
         with gr.Row():
-            id_a, id_b = gr.Textbox(label="person A id"), gr.Textbox(label="person B id")
-            t = gr.Slider(0, 1, value=0.5, step=0.05, label="A → B")
+            id_a, id_b = gr.Textbox(label=T("person_a")), gr.Textbox(label=T("person_b"))
+            t = gr.Slider(0, 1, value=0.5, step=0.05, label=T("a_to_b"))
         t.release(interpolate, [id_a, id_b, t], _decoded_person(), api_name="interpolate")
-    with gr.Accordion("Slide along an attribute", open=False):
+    with gr.Accordion(T("steer"), open=False):
         with gr.Row():
-            base = gr.Textbox(label="person id")
-            direction = gr.Dropdown(label="direction", choices=list(DIRECTIONS), value="older")
-            amount = gr.Slider(-2, 2, value=1, step=0.1, label="amount")
+            base = gr.Textbox(label=T("person_id"))
+            direction = gr.Dropdown(label=T("direction"), choices=direction_choices(), value="older")
+            amount = gr.Slider(-2, 2, value=1, step=0.1, label=T("amount"))
         amount.release(steer, [base, direction, amount], _decoded_person(), api_name="steer")
 
 
@@ -113,16 +113,16 @@ def build(table_state: gr.State, tab: gr.Tab) -> dict:
     first opening draws the map."""
     c = {}
     with gr.Row():
-        c["colour"] = gr.Dropdown(list(NAMES), value="emotion", label="colour by")
-        c["dims"] = gr.Radio(["2D", "3D"], value="2D", label="map")
-    c["map"] = gr.Plot(label="the gallery — click a point", elem_id="explore-map")
+        c["colour"] = gr.Dropdown(attribute_choices(), value="emotion", label=T("colour_by"))
+        c["dims"] = gr.Radio(["2D", "3D"], value="2D", label=T("map"))
+    c["map"] = gr.Plot(label=T("gallery_map"), elem_id="explore-map")
     _clicked_person()
     _generate()
-    with gr.Accordion("Re-project the gallery", open=False):
+    with gr.Accordion(T("reproject"), open=False):
         with gr.Row():
-            n_neighbors = gr.Slider(2, 100, value=15, step=1, label="UMAP n_neighbors")
-            min_dist = gr.Slider(0.0, 0.99, value=0.1, step=0.01, label="UMAP min_dist")
-            go = gr.Button("Re-project")
+            n_neighbors = gr.Slider(2, 100, value=15, step=1, label=T("n_neighbors"))
+            min_dist = gr.Slider(0.0, 0.99, value=0.1, step=0.01, label=T("min_dist"))
+            go = gr.Button(T("reproject_button"))
         go.click(
             reproject,
             [n_neighbors, min_dist, c["colour"], c["dims"]],

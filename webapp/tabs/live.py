@@ -7,6 +7,7 @@ import time
 
 import gradio as gr
 
+from webapp.i18n import T, map_legend, message, say
 from webapp.live_points import LIVE_POINTS, map_points
 from webapp.loader import RUNTIME
 
@@ -25,7 +26,7 @@ def _read(frame, state):
     """(outputs, state): the frame's reconstruction, overlay and map coordinates with the frame rate,
     or its refusal; `state` keeps the stream's gallery sample and frame times."""
     if frame is None:
-        return None, state, "waiting for the camera"
+        return None, state, message("waiting for the camera")
     service = RUNTIME.get()
     if _new_stream(state):
         table = service.gallery.table
@@ -33,12 +34,12 @@ def _read(frame, state):
     try:
         recon, overlay, coords, _ = service.live_frame(frame)
     except ValueError as e:
-        return None, state, str(e)
+        return None, state, say(str(e))
     now = time.perf_counter()
     times = [t for t in state["times"] if now - t < FPS_WINDOW_S] + [now]
     state["times"] = times
     fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
-    return (recon, overlay, {"fused": coords}), state, f"{fps:.1f} frames per second"
+    return (recon, overlay, {"fused": coords}), state, message("{fps} frames per second", fps=f"{fps:.1f}")
 
 
 def live_step(frame, state):
@@ -48,7 +49,13 @@ def live_step(frame, state):
     if read is None:
         return None, None, gr.skip(), state, note
     recon, overlay, point = read
-    return recon, overlay, RUNTIME.get().map("emotion", 2, point, table=state["table"]), state, note
+    return (
+        recon,
+        overlay,
+        RUNTIME.get().map("emotion", 2, point, table=state["table"], **map_legend()),
+        state,
+        note,
+    )
 
 
 def live_page_step(frame, state):
@@ -59,22 +66,20 @@ def live_page_step(frame, state):
     if read is None:
         return None, None, gr.skip(), gr.skip(), state, note
     recon, overlay, point = read
-    fig = RUNTIME.get().map("emotion", 2, point, table=state["table"]) if first else gr.skip()
+    fig = RUNTIME.get().map("emotion", 2, point, table=state["table"], **map_legend()) if first else gr.skip()
     return recon, overlay, fig, map_points(LIVE_MAP, point, 2), state, note
 
 
 def build() -> None:
     """Lays out the tab inside the current Blocks and binds the `/live` stream."""
-    gr.Markdown(
-        "Start the webcam: each frame is reconstructed, its attention drawn and its point moved on the map."
-    )
+    gr.Markdown(T("live_intro"))
     with gr.Row():
-        cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="webcam", height=260)
+        cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label=T("webcam"), height=260)
         # JPEG: encoded in 0.4 ms where WebP took 12 ms a picture, twice a frame
-        recon = gr.Image(label="live reconstruction", height=260, format="jpeg")
-        overlay = gr.Image(label="attention over the face", height=260, format="jpeg")
+        recon = gr.Image(label=T("live_recon"), height=260, format="jpeg")
+        overlay = gr.Image(label=T("live_overlay"), height=260, format="jpeg")
     with gr.Row():
-        live_map = gr.Plot(label="live position", elem_id=LIVE_MAP)
+        live_map = gr.Plot(label=T("live_map"), elem_id=LIVE_MAP)
         fps = gr.Markdown("")
     point = gr.JSON(visible="hidden")  # the frame's point only: the page moves it on the drawn map
     state = gr.State(None)
