@@ -26,7 +26,7 @@ from scipy.signal import resample_poly
 from mmdemo.data.preprocess import prepare_image
 from mmdemo.inference.model import Analysis
 from mmdemo.synth.descriptions_zh import has_chinese
-from webapp.i18n import say
+from webapp.messages import say
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 Writer = Callable[[Path], object]  # writes one input file at the given path

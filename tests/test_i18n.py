@@ -10,7 +10,7 @@ import pytest
 from mmdemo.schema import BY_NAME, DIRECTIONS, NAMES
 from mmdemo.serving.figures import map_figure, value_label
 from mmdemo.synth.descriptions_zh import has_chinese
-from webapp import i18n
+from webapp import i18n, messages
 
 
 def test_every_text_of_the_page_has_english_and_chinese():
@@ -31,19 +31,19 @@ def filled(template: str) -> tuple[str, dict]:
     return template.format(**values), values
 
 
-@pytest.mark.parametrize("template", list(i18n.MESSAGES))
+@pytest.mark.parametrize("template", list(messages.MESSAGES))
 def test_each_message_translates_with_its_values(template):
     english, values = filled(template)
-    chinese = i18n.say(english, "zh")
-    assert chinese == i18n.MESSAGES[template].format(**values)
+    chinese = messages.say(english, "zh")
+    assert chinese == messages.MESSAGES[template].format(**values)
     assert has_chinese(chinese) and all(v in chinese for v in values.values())
-    assert i18n.say(english, "en") == english
-    assert i18n.message(template, "zh", **{k: v for k, v in values.items()}) == chinese
+    assert messages.say(english, "en") == english
+    assert messages.message(template, "zh", **{k: v for k, v in values.items()}) == chinese
 
 
 def test_an_unknown_message_is_left_as_it_is():
-    assert i18n.say("something no template knows", "zh") == "something no template knows"
-    assert i18n.say("", "zh") == ""
+    assert messages.say("something no template knows", "zh") == "something no template knows"
+    assert messages.say("", "zh") == ""
 
 
 def test_the_request_language():

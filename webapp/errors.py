@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import gradio as gr
 
-from webapp.i18n import refusal, warning
+from webapp.messages import refusal, warning
 
 
 def refuse(fn):

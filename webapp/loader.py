@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from mmdemo.runtime import DEFAULT_CHECKPOINT
-from webapp.i18n import refusal
+from webapp.messages import refusal
 
 
 class Runtime:

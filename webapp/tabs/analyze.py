@@ -22,12 +22,11 @@ from webapp.i18n import (
     headers,
     language,
     map_legend,
-    message,
-    refusal,
     table_rows,
 )
 from webapp.live_points import LIVE_POINTS, map_points
 from webapp.loader import RUNTIME
+from webapp.messages import message, refusal
 
 EXAMPLES_DIR = REPO_ROOT / "assets" / "examples"
 VIEW_INPUTS = (

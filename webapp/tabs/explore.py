@@ -9,8 +9,9 @@ from pathlib import Path
 import gradio as gr
 
 from webapp.errors import refuse
-from webapp.i18n import T, attribute_choices, direction_choices, language, map_legend, say
+from webapp.i18n import T, attribute_choices, direction_choices, language, map_legend
 from webapp.loader import RUNTIME
+from webapp.messages import say
 
 # Attached on page load (app.py): turns a click on a map point into the hidden button's click.
 CLICK_BRIDGE = (Path(__file__).resolve().parent.parent / "click_bridge.js").read_text()

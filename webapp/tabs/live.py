@@ -7,9 +7,10 @@ import time
 
 import gradio as gr
 
-from webapp.i18n import T, map_legend, message, say
+from webapp.i18n import T, map_legend
 from webapp.live_points import LIVE_POINTS, map_points
 from webapp.loader import RUNTIME
+from webapp.messages import message, say
 
 LIVE_MAP_POINTS = 600  # gallery points drawn behind the moving one: a full map per frame would be slow
 FPS_WINDOW_S = 3.0
