@@ -378,8 +378,7 @@ def test_the_page_in_chinese_and_back(sync_api, app_url, tmp_path):
             page.screenshot(path=str(tmp_path / "chinese.png"), full_page=True)
 
             page.get_by_role("button", name="下载我的样本（Parquet）").click()
-            page.wait_for_function("() => window.__toasts.length > 0")
-            assert "还没有可下载的内容" in page.evaluate("() => window.__toasts")[-1]
+            page.wait_for_function("() => window.__toasts.some((t) => t.includes('还没有可下载的内容'))")
 
             # Settings (设置) -> Language -> English: the page, and then the server, speak English
             page.get_by_role("button", name="设置").click()

@@ -213,14 +213,14 @@ def say(message: str, lang: str | None = None) -> str:
 
 
 def refusal(text: str) -> gr.Error:
-    """A message to show as an error toast, title and text in the page's language."""
-    zh = language() == "zh"
-    return gr.Error(say(text), duration=8, title="出错了" if zh else "Error")
+    """A message to show as an error toast, in the page's language. (Gradio 6 heads every error toast
+    "Error" whatever its title, so no title is given.)"""
+    return gr.Error(say(text), duration=8)
 
 
 def warning(text: str) -> None:
     """Shows a warning toast in the page's language."""
-    gr.Warning(say(text), title="注意" if language() == "zh" else "Warning")
+    gr.Warning(say(text))
 
 
 def message(template: str, lang: str | None = None, **values) -> str:
