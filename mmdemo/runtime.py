@@ -99,6 +99,20 @@ def process_group(device: str) -> Iterator[Distributed]:
     shutdown_distributed(dd)
 
 
+SMALL_MACHINE_CPUS = 4
+
+
+def serving_torch_threads() -> int | None:
+    """The torch threads per operation the app serves with: 1 on a machine of at most
+    `SMALL_MACHINE_CPUS` CPUs, else None (torch's default). An analysis already keeps two cores busy
+    with threads of its own (face detection, and the encoders and eSpeak beside it); torch's intra-op
+    threads on top oversubscribed them: 201 -> 167 ms p50, 300 -> 196 ms p95 for one analysis on 2
+    cores (docs/PERFORMANCE.md). Process-wide, so only a serving process sets it (`app.py`, the bench's
+    serving part), never the library on import: training in the same process would change speed and
+    its floating-point sums."""
+    return 1 if (os.cpu_count() or 1) <= SMALL_MACHINE_CPUS else None
+
+
 def limit_malloc_arenas(arenas: int = 2) -> bool:
     """Caps glibc's malloc arenas for threads started after this call (True when applied).
 

@@ -92,6 +92,20 @@ def test_refuse_keeps_the_signature_so_gradio_injects_progress():
         picky("thing")
 
 
+def test_the_service_leaves_torch_threads_alone(tiny_app_checkpoint):
+    """Only a serving process (app.py, the bench) sets torch's threads: a service made in a process that
+    also trains must not change its speed or its floating-point sums."""
+    import torch
+
+    from mmdemo.runtime import serving_torch_threads
+    from mmdemo.serving.service import DemoService
+
+    before = torch.get_num_threads()
+    DemoService(tiny_app_checkpoint, "cpu")
+    assert torch.get_num_threads() == before
+    assert serving_torch_threads() in (1, None)
+
+
 # ------------------------------------------------------------------ over HTTP
 def test_analyze_all_three(client, files):
     from gradio_client import handle_file

@@ -16,11 +16,13 @@ class Runtime:
     """The service, loaded once in the background when the app starts (or on first use)."""
 
     def __init__(self) -> None:
-        self.checkpoint, self.device = DEFAULT_CHECKPOINT, "auto"
+        self.checkpoint, self.device, self.torch_threads = DEFAULT_CHECKPOINT, "auto", None
         self._service, self._error, self._lock = None, None, threading.Lock()
 
-    def configure(self, checkpoint: Path, device: str) -> None:
-        self.checkpoint, self.device = Path(checkpoint), device
+    def configure(self, checkpoint: Path, device: str, torch_threads: int | None = None) -> None:
+        """torch_threads: torch's threads per operation, set (process-wide) before the model loads;
+        None leaves torch's default (`mmdemo.runtime.serving_torch_threads` says what serves best)."""
+        self.checkpoint, self.device, self.torch_threads = Path(checkpoint), device, torch_threads
 
     def start(self) -> None:
         threading.Thread(target=self.get, daemon=True, name="load-model").start()
@@ -30,6 +32,11 @@ class Runtime:
             if self._service is None and self._error is None:
                 try:
                     from mmdemo.serving.service import DemoService
+
+                    if self.torch_threads:
+                        import torch
+
+                        torch.set_num_threads(self.torch_threads)
 
                     self._service = DemoService(self.checkpoint, self.device)
                 except Exception as e:  # shown to the user on every request instead of a dead page

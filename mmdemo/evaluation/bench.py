@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from mmdemo.evaluation.app_process import free_port, start_app, stop_app
-from mmdemo.runtime import OFFLINE_ENV, REPO_ROOT
+from mmdemo.runtime import OFFLINE_ENV, REPO_ROOT, serving_torch_threads
 from mmdemo.schema import MODALITIES, SUBSETS
 
 REPO = REPO_ROOT  # app.py and assets/ live at the repository root
@@ -372,6 +372,8 @@ def run_bench(
     from mmdemo.serving.service import DemoService
 
     checkpoint = Path(checkpoint)
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(serving_torch_threads() or default_threads)  # as the app serves
     results: dict = {
         "machine/cpus": os.cpu_count(),
         "machine/torch_threads": torch.get_num_threads(),
@@ -396,6 +398,7 @@ def run_bench(
     say("live")
     results.update(bench_live(service, runs * 2))
     say("training (tiny preset)")
+    torch.set_num_threads(default_threads)  # as `train` runs
     results.update(bench_training())
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in results.items()}
 
@@ -410,6 +413,7 @@ def profile_analyze(checkpoint: str | Path, runs: int = 20, top: int = 18) -> st
 
     from mmdemo.serving.service import DemoService
 
+    torch.set_num_threads(serving_torch_threads() or torch.get_num_threads())  # as the app serves
     service = DemoService(checkpoint, "cpu")
     face, text, voice = example_person()
     call = lambda: service.analyze(face, text, voice)  # noqa: E731

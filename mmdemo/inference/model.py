@@ -241,12 +241,16 @@ class MultimodalModel:
             k = int(p[0].argmax())
             attributes[a.name] = int(a.values[k]) if a.binary else a.values[k]
             confidences[a.name] = float(p[0, k])
-        cross = [m for m in ("text", "voice") if m in unimodal]
-        faces = self.decode_images(torch.cat([fused.mu, *(unimodal[m] for m in cross)]))
         params = self.decode_voice_params(fused.mu)[0]
         phrase, language = (VOICE_PHRASE_ZH, "cmn") if chinese else (VOICE_PHRASE, "en-us")
         emotion = [str(attributes["emotion"])]
-        voice = self.render_voices(fused.mu, phrase, emotions=emotion, language=language)[0]
+        # eSpeak (a C library, called without the interpreter lock) speaks on the other core while the
+        # faces and the description are decoded here
+        voice = _ENCODER_THREAD.submit(
+            self.render_voices, fused.mu, phrase, emotions=emotion, language=language
+        )
+        cross = [m for m in ("text", "voice") if m in unimodal]
+        faces = self.decode_images(torch.cat([fused.mu, *(unimodal[m] for m in cross)]))
         vectors = {m: torch.nn.functional.normalize(v[0].float(), dim=0) for m, v in unimodal.items()}
         agreement = {
             f"{a}-{b}": float(vectors[a] @ vectors[b]) for i, a in enumerate(inputs) for b in inputs[i + 1 :]
@@ -266,7 +270,7 @@ class MultimodalModel:
             text=sure_description(
                 self.decode_texts(fused.mu)[0], attributes, confidences, "zh" if chinese else "en"
             ),
-            audio=(SAMPLE_RATE, voice),
+            audio=(SAMPLE_RATE, voice.result()[0]),
             attention=maps,
             face_crop=face.crop if face else None,
             face_found=face.face_found if face else None,

@@ -95,7 +95,8 @@ class Gallery:
         return [(int(i), float(sims[i])) for i in top]
 
     def face(self, row: int) -> np.ndarray:
-        data = np.frombuffer(self.table.iloc[row]["face_jpeg"], np.uint8)
+        # one cell, not `iloc[row]`: a whole row (embedding, every attribute) cost 0.4 ms a face
+        data = np.frombuffer(self.table["face_jpeg"].iat[row], np.uint8)
         return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 

@@ -136,9 +136,10 @@ class DemoService:
         placed = self.gallery.place(np.stack(list(points.values())))
         coords = dict(zip(points, placed))
         neighbours = []
+        descriptions = self.gallery.table["description"]
         for row, sim in self.gallery.neighbours(a.embedding, k):
-            r = self.gallery.table.iloc[row]
-            neighbours.append((upscale(self.gallery.face(row), 128), f"{sim:.2f} · {r['description'][:60]}"))
+            caption = f"{sim:.2f} · {descriptions.iat[row][:60]}"
+            neighbours.append((upscale(self.gallery.face(row), 128), caption))
         attr_rows = [[n, value_label(n, a.attributes[n]), round(a.confidences[n], 3)] for n in NAMES]
         agree = [_agreement_row(pair, cos, a.same_person.get(pair)) for pair, cos in a.agreement.items()]
         return AnalysisView(
