@@ -105,10 +105,10 @@ def main(argv=None) -> None:
             f"pass --checkpoint DIR or train one with `python -m mmdemo train`"
         )
     auth = _auth(args)
-    from mmdemo.runtime import limit_malloc_arenas, serving_torch_threads
+    from mmdemo.runtime import limit_malloc_arenas
 
     limit_malloc_arenas()  # before the server's threads exist: keeps memory flat under concurrent load
-    RUNTIME.configure(args.checkpoint, args.device, serving_torch_threads())
+    RUNTIME.configure(args.checkpoint, args.device, serving=True)
     demo.queue(default_concurrency_limit=2, max_size=64)
     demo.launch(
         server_name=args.host,

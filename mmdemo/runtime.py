@@ -102,15 +102,21 @@ def process_group(device: str) -> Iterator[Distributed]:
 SMALL_MACHINE_CPUS = 4
 
 
-def serving_torch_threads() -> int | None:
-    """The torch threads per operation the app serves with: 1 on a machine of at most
-    `SMALL_MACHINE_CPUS` CPUs, else None (torch's default). An analysis already keeps two cores busy
+def serve_with_torch_threads() -> int:
+    """Sets torch's threads per operation to what the app serves with: 1 on a machine of at most
+    `SMALL_MACHINE_CPUS` CPUs, else torch's default is kept. Returns the count before, to restore.
+    An analysis already keeps two cores busy
     with threads of its own (face detection, and the encoders and eSpeak beside it); torch's intra-op
     threads on top oversubscribed them: 201 -> 167 ms p50, 300 -> 196 ms p95 for one analysis on 2
     cores (docs/PERFORMANCE.md). Process-wide, so only a serving process sets it (`app.py`, the bench's
     serving part), never the library on import: training in the same process would change speed and
     its floating-point sums."""
-    return 1 if (os.cpu_count() or 1) <= SMALL_MACHINE_CPUS else None
+    import torch
+
+    before = torch.get_num_threads()
+    if (os.cpu_count() or 1) <= SMALL_MACHINE_CPUS:
+        torch.set_num_threads(1)
+    return before
 
 
 def limit_malloc_arenas(arenas: int = 2) -> bool:

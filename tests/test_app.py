@@ -4,6 +4,7 @@ tiny checkpoint with a PCA-laid gallery; every bad input is in test_bad_input.py
 
 import base64
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -97,13 +98,16 @@ def test_the_service_leaves_torch_threads_alone(tiny_app_checkpoint):
     also trains must not change its speed or its floating-point sums."""
     import torch
 
-    from mmdemo.runtime import serving_torch_threads
+    from mmdemo.runtime import SMALL_MACHINE_CPUS, serve_with_torch_threads
     from mmdemo.serving.service import DemoService
 
     before = torch.get_num_threads()
     DemoService(tiny_app_checkpoint, "cpu")
     assert torch.get_num_threads() == before
-    assert serving_torch_threads() in (1, None)
+    assert serve_with_torch_threads() == before  # what a serving process sets, and the count to restore
+    small = (os.cpu_count() or 1) <= SMALL_MACHINE_CPUS
+    assert torch.get_num_threads() == (1 if small else before)
+    torch.set_num_threads(before)
 
 
 # ------------------------------------------------------------------ over HTTP

@@ -16,13 +16,13 @@ class Runtime:
     """The service, loaded once in the background when the app starts (or on first use)."""
 
     def __init__(self) -> None:
-        self.checkpoint, self.device, self.torch_threads = DEFAULT_CHECKPOINT, "auto", None
+        self.checkpoint, self.device, self.serving = DEFAULT_CHECKPOINT, "auto", False
         self._service, self._error, self._lock = None, None, threading.Lock()
 
-    def configure(self, checkpoint: Path, device: str, torch_threads: int | None = None) -> None:
-        """torch_threads: torch's threads per operation, set (process-wide) before the model loads;
-        None leaves torch's default (`mmdemo.runtime.serving_torch_threads` says what serves best)."""
-        self.checkpoint, self.device, self.torch_threads = Path(checkpoint), device, torch_threads
+    def configure(self, checkpoint: Path, device: str, serving: bool = False) -> None:
+        """serving: this process only serves (`app.py`): torch's threads per operation are set, process-
+        wide, to what serves best (`mmdemo.runtime.serve_with_torch_threads`) before the model loads."""
+        self.checkpoint, self.device, self.serving = Path(checkpoint), device, serving
 
     def start(self) -> None:
         threading.Thread(target=self.get, daemon=True, name="load-model").start()
@@ -33,10 +33,10 @@ class Runtime:
                 try:
                     from mmdemo.serving.service import DemoService
 
-                    if self.torch_threads:
-                        import torch
+                    if self.serving:
+                        from mmdemo.runtime import serve_with_torch_threads
 
-                        torch.set_num_threads(self.torch_threads)
+                        serve_with_torch_threads()
 
                     self._service = DemoService(self.checkpoint, self.device)
                 except Exception as e:  # shown to the user on every request instead of a dead page

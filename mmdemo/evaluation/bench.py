@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from mmdemo.evaluation.app_process import free_port, start_app, stop_app
-from mmdemo.runtime import OFFLINE_ENV, REPO_ROOT, serving_torch_threads
+from mmdemo.runtime import OFFLINE_ENV, REPO_ROOT, serve_with_torch_threads
 from mmdemo.schema import MODALITIES, SUBSETS
 
 REPO = REPO_ROOT  # app.py and assets/ live at the repository root
@@ -372,8 +372,7 @@ def run_bench(
     from mmdemo.serving.service import DemoService
 
     checkpoint = Path(checkpoint)
-    default_threads = torch.get_num_threads()
-    torch.set_num_threads(serving_torch_threads() or default_threads)  # as the app serves
+    default_threads = serve_with_torch_threads()  # as the app serves
     results: dict = {
         "machine/cpus": os.cpu_count(),
         "machine/torch_threads": torch.get_num_threads(),
@@ -413,7 +412,7 @@ def profile_analyze(checkpoint: str | Path, runs: int = 20, top: int = 18) -> st
 
     from mmdemo.serving.service import DemoService
 
-    torch.set_num_threads(serving_torch_threads() or torch.get_num_threads())  # as the app serves
+    serve_with_torch_threads()  # as the app serves
     service = DemoService(checkpoint, "cpu")
     face, text, voice = example_person()
     call = lambda: service.analyze(face, text, voice)  # noqa: E731

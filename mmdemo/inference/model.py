@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 VOICE_PHRASE = "Hello, this is my voice."
 ANSWER_LANGUAGES = ("en", "zh")
 VOICE_PHRASE_ZH = "你好，这是我的声音。"  # spoken by eSpeak NG's Mandarin voice for a Chinese description
+# what a generated voice says, and eSpeak NG's voice for it, per answer language
+SPOKEN = {"en": (VOICE_PHRASE, "en-us"), "zh": (VOICE_PHRASE_ZH, "cmn")}
 # one thread for analyze's description and voice encoders (see `analyze`)
 _ENCODER_THREAD = ThreadPoolExecutor(1, thread_name_prefix="mmdemo-encode")
 
@@ -242,7 +244,7 @@ class MultimodalModel:
             attributes[a.name] = int(a.values[k]) if a.binary else a.values[k]
             confidences[a.name] = float(p[0, k])
         params = self.decode_voice_params(fused.mu)[0]
-        phrase, language = (VOICE_PHRASE_ZH, "cmn") if chinese else (VOICE_PHRASE, "en-us")
+        phrase, language = SPOKEN["zh" if chinese else "en"]
         emotion = [str(attributes["emotion"])]
         # eSpeak (a C library, called without the interpreter lock) speaks on the other core while the
         # faces and the description are decoded here

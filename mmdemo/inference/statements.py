@@ -13,13 +13,10 @@ words: this applies to what an analysis answers.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 
-import numpy as np
-
 from mmdemo.schema import NAMES, normalise
-from mmdemo.synth.descriptions import describe, parse_description
+from mmdemo.synth.descriptions import describe, parse_description, wording_rng
 
 # The app's own line for "sure": the agreement verdict says "agree" from the same probability
 # (calibration.AGREE_FROM). Chosen before the held-back wording was scored with it.
@@ -51,6 +48,5 @@ def sure_description(
         return NOTHING_SURE[lang]
     if lang == "en" and kept == parse_description(decoded):
         return decoded
-    seed = int.from_bytes(hashlib.blake2b(decoded.encode("utf-8"), digest_size=8).digest(), "little")
     mentions = [n for n in NAMES if n in kept]
-    return describe(kept, np.random.default_rng(seed), mentions=mentions, lang=lang)[0]
+    return describe(kept, wording_rng(decoded), mentions=mentions, lang=lang)[0]

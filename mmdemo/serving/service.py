@@ -18,8 +18,8 @@ import torch
 
 from mmdemo.inference.calibration import verdict
 from mmdemo.inference.model import (
+    SPOKEN,
     VOICE_PHRASE,
-    VOICE_PHRASE_ZH,
     Analysis,
     Encoded,
     MultimodalModel,
@@ -183,12 +183,10 @@ class DemoService:
         faces = self.model.decode_images(z)
         texts = self.model.decode_texts(z)
         attrs = self.model.predict_attributes(z)
-        emotions = [a["emotion"] for a in attrs]
         if language == "zh":
             texts = [in_chinese(t) for t in texts]
-            voices = self.model.render_voices(z, VOICE_PHRASE_ZH, emotions=emotions, language="cmn")
-        else:
-            voices = self.model.render_voices(z, VOICE_PHRASE, emotions=emotions)
+        phrase, spoken = SPOKEN[language]
+        voices = self.model.render_voices(z, phrase, emotions=[a["emotion"] for a in attrs], language=spoken)
         return [Person(upscale(f), t, (16000, v), a) for f, t, v, a in zip(faces, texts, voices, attrs)]
 
     def sample(self, n: int = 4, seed: int | None = None, language: str = "en") -> list[Person]:

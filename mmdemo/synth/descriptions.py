@@ -275,8 +275,14 @@ def in_chinese(description: str) -> str:
     stated = parse_description(description)
     if not stated:
         return description
-    seed = int.from_bytes(hashlib.blake2b(description.encode("utf-8"), digest_size=8).digest(), "little")
-    return describe_zh(stated, set(stated), np.random.default_rng(seed))
+    return describe_zh(stated, set(stated), wording_rng(description))
+
+
+def wording_rng(text: str) -> np.random.Generator:
+    """A generator seeded by `text`: a rewriting of one text always picks the same wording."""
+    return np.random.default_rng(
+        int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+    )
 
 
 def _parse_english(text: str) -> dict[str, str]:
