@@ -14,7 +14,7 @@ H heads, D model width, Z latent width.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,8 +24,9 @@ from einops import rearrange
 from torch import nn
 
 from mmdemo import checkpoint as ckpt
+from mmdemo.model.decoders import ImageDecoder, TextDecoder
 from mmdemo.model.pixel_reader import PixelReader
-from mmdemo.model.text import BOS, EOS, MAX_TOKENS, PAD, TEXT_ENCODER, TEXT_WIDTH
+from mmdemo.model.text import MAX_TOKENS, TEXT_ENCODER, TEXT_WIDTH
 from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, MODALITIES
 
 VOICE_PARAM_NAMES = ("pitch", "rate", "range", "volume")
@@ -98,6 +99,15 @@ class FusionOutput:
     # the (B,) rows it applies to (a fused feature token); None for a network without readers
     evidence: torch.Tensor | None = None
     evidence_rows: torch.Tensor | None = None
+
+    def rows(self, index: slice) -> FusionOutput:
+        """The same reading of only some of its people (the layout is shared)."""
+        pick = lambda t: None if t is None else t[index]  # noqa: E731
+        attentions = None if self.attentions is None else [a[index] for a in self.attentions]
+        return FusionOutput(
+            self.mu[index], self.logvar[index], self.layout, self.key_mask[index], attentions,
+            pick(self.evidence), pick(self.evidence_rows),
+        )  # fmt: skip
 
 
 # ------------------------------------------------------------------ encoders
@@ -177,73 +187,6 @@ class Block(nn.Module):
         h, attn = self.attn(self.norm1(x), key_mask, want_attention)
         x = x + h
         return x + self.mlp(self.norm2(x)), attn
-
-
-# ------------------------------------------------------------------ decoders
-class ImageDecoder(nn.Module):
-    """(B, Z) -> (B, 3, 64, 64) in [0, 1]."""
-
-    def __init__(self, *, latent_dim: int, channels: int, image_size: int):
-        super().__init__()
-        self.start = 4
-        steps = int(math.log2(image_size // self.start))
-        chans = [max(16, channels // 2**i) for i in range(steps + 1)]  # e.g. 128, 64, 32, 16, 16
-        self.fc = nn.Linear(latent_dim, chans[0] * self.start**2)
-        ups = []
-        for level, (c_in, c_out) in enumerate(zip(chans, chans[1:])):
-            ups += [
-                nn.Upsample(scale_factor=2, mode="nearest"),
-                nn.Conv2d(c_in, c_out, 3, padding=1),
-                nn.GroupNorm(min(8, c_out // 2), c_out),
-                nn.GELU(),
-            ]
-            if level < steps - 2:  # a second conv only where the maps are small: most of the cost is at 64x64
-                ups += [nn.Conv2d(c_out, c_out, 3, padding=1), nn.GELU()]
-        self.ups = nn.Sequential(*ups)
-        self.out = nn.Conv2d(chans[-1], 3, 3, padding=1)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = rearrange(self.fc(z), "b (c h w) -> b c h w", h=self.start, w=self.start)
-        return torch.sigmoid(self.out(self.ups(x)))
-
-
-class TextDecoder(nn.Module):
-    """A GRU language model conditioned on z (initial state and every input step)."""
-
-    def __init__(self, *, latent_dim: int, vocab_size: int, hidden: int, max_len: int):
-        super().__init__()
-        self.max_len = max_len
-        self.embed = nn.Embedding(vocab_size, hidden // 2, padding_idx=PAD)
-        self.cond = nn.Linear(latent_dim, hidden // 2)
-        self.init = nn.Linear(latent_dim, hidden)
-        self.gru = nn.GRU(hidden, hidden, num_layers=1, batch_first=True)
-        self.out = nn.Linear(hidden, vocab_size)
-
-    def _h0(self, z):
-        return torch.tanh(self.init(z))[None].contiguous()  # (1, B, hidden)
-
-    def forward(self, z: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing: logits (B, S-1, V) predicting ids[:, 1:]."""
-        inp = ids[:, :-1]
-        x = torch.cat([self.embed(inp), self.cond(z)[:, None].expand(-1, inp.shape[1], -1)], -1)
-        out, _ = self.gru(x, self._h0(z))
-        return self.out(out)
-
-    @torch.no_grad()
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """Greedy decoding: (B, <=max_len) ids, stopping when every row has written [EOS]."""
-        h, cond = self._h0(z), self.cond(z)[:, None]
-        token = torch.full((z.shape[0], 1), BOS, dtype=torch.long, device=z.device)
-        out, done = [], torch.zeros(z.shape[0], dtype=torch.bool, device=z.device)
-        for _ in range(self.max_len - 1):
-            y, h = self.gru(torch.cat([self.embed(token), cond], -1), h)
-            token = self.out(y).argmax(-1)  # (B, 1)
-            token = token.masked_fill(done[:, None], PAD)
-            out.append(token)
-            done |= token[:, 0] == EOS
-            if done.all():
-                break
-        return torch.cat(out, 1)
 
 
 def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
@@ -394,6 +337,36 @@ class FusionAutoencoder(nn.Module):
             logits, present = tokens[PIXEL_EVIDENCE]
             evidence, rows = evidence + logits * present[:, None], rows | present
         return evidence, rows
+
+    def fuse_each(
+        self,
+        tokens: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+        subsets: Sequence[Sequence[str]],
+        *,
+        want_attention: bool = False,
+    ) -> list[FusionOutput]:
+        """The same B people fused under each subset of their modalities, in one batched pass.
+
+        Each subset's absent modalities are masked rather than left out: attention never reads a
+        masked key, and nothing else mixes tokens, so each output equals `fuse(subset(tokens, s))`
+        up to float rounding (its layout and key mask are the full sequence's). One pass of k*B
+        rows instead of k small ones: for one person the passes' cost is mostly per-operation."""
+        b = next(iter(tokens.values()))[0].shape[0]
+        chosen = [m for m in MODALITIES if m in tokens and any(m in s for s in subsets)]
+        if "image" in chosen and PIXEL_EVIDENCE in tokens:
+            chosen.append(PIXEL_EVIDENCE)  # the pixel reader's logits count where the image does
+
+        def tiled(t: torch.Tensor) -> torch.Tensor:  # k copies of the B rows, subset by subset
+            return t.repeat(len(subsets), *([1] * (t.dim() - 1)))
+
+        batched = {}
+        for m in chosen:
+            x, mask = tokens[m]
+            uses = "image" if m == PIXEL_EVIDENCE else m
+            keep = torch.tensor([uses in s for s in subsets], device=mask.device).repeat_interleave(b)
+            batched[m] = (tiled(x), tiled(mask) & keep.view(-1, *([1] * (mask.dim() - 1))))
+        out = self.fuse(batched, want_attention=want_attention)
+        return [out.rows(slice(i * b, (i + 1) * b)) for i in range(len(subsets))]
 
     @staticmethod
     def subset(tokens: Mapping[str, tuple[torch.Tensor, torch.Tensor]], modalities) -> dict:
