@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 import argparse
 import io
 import json
+import zipfile
 from collections import Counter
 from collections.abc import Iterator
 
@@ -40,6 +41,8 @@ LICENCES = {
     "CelebA": "CelebA terms: non-commercial research",
     "URDU": "URDU dataset terms: research use only",
     "EMOVO": "unknown (EMOVO: none published; research use)",
+    "CommonVoice": "CC0-1.0 (Mozilla Common Voice)",
+    "SpeechAccentArchive": "CC BY-NC-SA 4.0 (Speech Accent Archive)",
 }
 
 # Each source: the mirror to read, the pinned commit, where its files sit and how many to keep
@@ -82,8 +85,8 @@ SOURCES = (
     {
         # CelebA aligned faces shrunk to 64x64: a 30,000-image sample across the whole numbering,
         # with a five-bit label file (Bangs, Eyeglasses, beard, Smiling, ...). Glasses and beard come
-        # from those bits (they equal the official flags on all 3,014 images the attribute file
-        # below covers); images up to 020000 take every label from the official attribute file;
+        # from those bits (they equal the official flags on every image the attribute file below
+        # covers); every other label comes from the official attribute file;
         # identities come from CelebA's identity file, so one celebrity's photos share a split
         "kind": "celeba",
         "repo": "fulvio9999/diffusion-face-generator",
@@ -96,10 +99,12 @@ SOURCES = (
                 "72695d9dc74bb7939abbd35b07645870c4d53f82",
                 "dataset/train_full.txt",
             ),
-            # the official list_attr_celeba.txt, cut to images 000001-020000
+            # the official list_attr_celeba.txt, all 202,599 rows (zipped in that repository; it
+            # equals, row for row, the 20,000-row copy this manifest first used)
             "attributes": (
-                "zgjsxx/face-property-detection-pytorch",
-                "9baf27d6fdd8fcb36dcf197fdf203455d76acc5e",
+                "BOOLMANOR/CELEBA_PGGAN",
+                "2e9c46dfc9ed301784d7ff7d1ff298f1962e3153",
+                "list_attr_celeba.txt.zip",
                 "list_attr_celeba.txt",
             ),
             "identities": (
@@ -108,6 +113,36 @@ SOURCES = (
                 "identity_CelebA.txt",
             ),
         },
+    },
+    {
+        # Mozilla Common Voice 6.1: a random sample of ~100 validated clips per language (58 have
+        # labelled clips), with each speaker's self-reported age decade and gender
+        "kind": "common_voice",
+        "repo": "omnilingo/rsample-100-cv-corpus-6.1-2020-12-11",
+        "commit": "6785f863fec9770151abfe50a5e3e3787fd20ba2",
+        "prefix": "",
+        "tables": ("validated.tsv",),
+        "cap": None,
+    },
+    {
+        # Common Voice 13.0's English delta: clips of ~100 speakers who gave an age (validated
+        # clips and the release's test table; invalidated clips are left out)
+        "kind": "common_voice",
+        "repo": "korliu/whisper",
+        "commit": "d03c14561ed7e5e354d76259a7606df7b6e68b0c",
+        "prefix": "dataset/",
+        "tables": ("validated.tsv", "testing_data.tsv"),
+        "cap": None,
+    },
+    {
+        # the Speech Accent Archive: one speaker a recording (~30 s of the same English paragraph),
+        # each with an age in years and sex in speakers_all.csv
+        "kind": "accent_archive",
+        "repo": "gabillogical/whisper_project",
+        "commit": "74f7269ae1261a3a7920f0b122951f58cd23c3b8",
+        "prefix": "",
+        "tables": ("speakers_all.csv",),
+        "cap": None,
     },
 )
 SCANS = {
@@ -124,7 +159,27 @@ def _candidates(source: dict, mirrors: Path) -> Iterator[real_sources.Candidate]
     if git_dir is None:
         raise SystemExit(f"no mirror of {source['repo']} under {mirrors}")
     paths = sorted(real_sources.list_tree(git_dir, source["commit"]))
-    if source["kind"] == "celeba":
+    if source["kind"] == "common_voice":
+        tables: dict[str, dict] = {}
+        for path in paths:
+            folder, _, name = path.rpartition("/")
+            if path.startswith(source["prefix"]) and name in source["tables"]:
+                text = _read_text(mirrors, source["repo"], source["commit"], path)
+                tables.setdefault(f"{folder}/clips".lstrip("/"), {}).update(
+                    real_sources.parse_common_voice(text)
+                )
+        found = real_sources.scan_common_voice(
+            paths, source["repo"], source["commit"], source["prefix"], tables
+        )
+    elif source["kind"] == "accent_archive":
+        table = f"{source['prefix']}{source['tables'][0]}"
+        speakers = real_sources.parse_accent_archive(
+            _read_text(mirrors, source["repo"], source["commit"], table)
+        )
+        found = real_sources.scan_accent_archive(
+            paths, source["repo"], source["commit"], source["prefix"], speakers
+        )
+    elif source["kind"] == "celeba":
         tables = {key: _read_text(mirrors, *where) for key, where in source["tables"].items()}
         attributes = real_sources.merge_celeba_labels(
             real_sources.parse_celeba_bits(tables["bits"]),
@@ -147,10 +202,14 @@ def _candidates(source: dict, mirrors: Path) -> Iterator[real_sources.Candidate]
             yield c
 
 
-def _read_text(mirrors: Path, repo: str, commit: str, path: str) -> str:
-    """A label file from a local mirror at its pinned commit."""
+def _read_text(mirrors: Path, repo: str, commit: str, path: str, member: str | None = None) -> str:
+    """A label file from a local mirror at its pinned commit; `member`: the file inside that zip."""
     with real.FileSource(mirrors, allow_download=False) as files:
-        return files.read(repo, commit, path)[0].decode("utf-8")
+        data = files.read(repo, commit, path)[0]
+    if member is not None:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            data = archive.read(member)
+    return data.decode("utf-8")
 
 
 def _decodes(candidate: real_sources.Candidate, data: bytes) -> bool:

@@ -4,10 +4,12 @@ bare git mirror or downloaded at the pinned commit, SHA-256 and held-out checks 
 and the result read back by the project's loaders. Also checks the committed manifest's rules."""
 
 import csv
+import importlib.util
 import io
 import re
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -40,6 +42,16 @@ def _wav_bytes(seed: int, seconds: float = 0.6) -> bytes:
     return buf.getvalue()
 
 
+def _mp3_bytes(seed: int, seconds: float = 0.8) -> bytes:
+    buf = io.BytesIO()
+    t = np.arange(int(16000 * seconds)) / 16000
+    sf.write(buf, (0.3 * np.sin(2 * np.pi * (120 + 15 * seed) * t)).astype(np.float32), 16000, format="MP3")
+    return buf.getvalue()
+
+
+CV_HEADER = "client_id\tpath\tsentence\tup_votes\tdown_votes\tage\tgender\taccent\tlocale\tsegment\n"
+
+
 def _files() -> dict[str, bytes]:
     """One repository holding each source's layout, including files the scans must skip."""
     files = {
@@ -68,12 +80,50 @@ def _files() -> dict[str, bytes]:
         "emovo/f1/dis-f1-l2.wav": _wav_bytes(8),  # disgust: skipped
         "emovo/f1/neu-m1-b1.wav": _wav_bytes(9),  # actor differs from its folder: skipped
     }
+    # Common Voice: clips/ beside the tables that label them (two releases' gender spellings)
+    files.update(
+        {
+            "cv/en/clips/common_voice_en_1.mp3": _mp3_bytes(1),  # twenties, female -> young woman
+            "cv/en/clips/common_voice_en_2.mp3": _mp3_bytes(2),  # same speaker, sixties in another table
+            "cv/en/clips/common_voice_en_3.mp3": _mp3_bytes(3),  # fifties straddles 55: gender only
+            "cv/en/clips/common_voice_en_4.mp3": _mp3_bytes(4),  # teens, no gender: skipped
+            "cv/en/clips/common_voice_en_5.mp3": _mp3_bytes(5),  # in no table: skipped
+            "cv/de/clips/common_voice_de_1.mp3": _mp3_bytes(6),  # fourties, male_masculine -> adult man
+            "cv/en/validated.tsv": (
+                CV_HEADER + "aaa\tcommon_voice_en_1.mp3\tHi.\t2\t0\ttwenties\tfemale\t\ten\t\n"
+                "bbb\tcommon_voice_en_3.mp3\tHi.\t2\t0\tfifties\tmale\t\ten\t\n"
+                "ccc\tcommon_voice_en_4.mp3\tHi.\t2\t0\tteens\t\t\ten\t\n"
+            ).encode(),
+            "cv/en/other.tsv": (
+                CV_HEADER + "aaa\tcommon_voice_en_2.mp3\tHi.\t0\t0\tsixties\tfemale\t\ten\t\n"
+            ).encode(),
+            "cv/de/validated.tsv": (
+                CV_HEADER + "ddd\tcommon_voice_de_1.mp3\tHallo.\t2\t0\tfourties\tmale_masculine\t\tde\t\n"
+            ).encode(),
+            # the Speech Accent Archive: one recording a speaker, ages in years
+            "saa/english1.mp3": _mp3_bytes(7),  # 62, male -> senior man
+            "saa/more/spanish3.mp3": _mp3_bytes(8),  # 24, female -> young woman
+            "saa/mandarin2.mp3": _mp3_bytes(9),  # 15: gender only
+            "saa/arabic9.mp3": _mp3_bytes(10),  # marked missing: skipped
+            "saa/speakers_all.csv": (
+                b"age,age_onset,birthplace,filename,native_language,sex,speakerid,country,file_missing?,,,\n"
+                b'62,0,"ohio, usa",english1,english,male,11,usa,FALSE,,,\n'
+                b'24,7,"madrid, spain",spanish3,spanish,female,12,spain,FALSE,,,\n'
+                b'15,3,"beijing, china",mandarin2,mandarin,female,13,china,FALSE,,,\n'
+                b'40,3,"cairo, egypt",arabic9,arabic,male,14,egypt,TRUE,,,\n'
+            ),
+        }
+    )
     flags = {"000005.jpg": [1] * 8, "010001.jpg": [1, 1, -1, -1, 1, 1, -1, -1], "010002.jpg": [-1] * 8}
     lines = [str(len(flags)), " ".join(HEADER)] + [f"{k} " + " ".join(map(str, v)) for k, v in flags.items()]
     files["list_attr_celeba.txt"] = "\n".join(lines).encode()
     # five-bit labels (Bangs, Eyeglasses, beard, Smiling, ...); 010001's disagree with the official
     # flags above on purpose: the official attribute file wins where it covers an image
     files["celeba/train_full.txt"] = b"030001.jpg;01100\n010001.jpg;00000\n000005.jpg;11111\n"
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:  # label tables are often zipped
+        z.writestr("list_attr_celeba.txt", files["list_attr_celeba.txt"])
+    files["tables/list_attr_celeba.txt.zip"] = archive.getvalue()
     files["identity_CelebA.txt"] = b"000005.jpg 7\n010001.jpg 7\n010002.jpg 7\n030001.jpg 12\n"
     return files
 
@@ -111,7 +161,20 @@ def _candidates(mirrors: Path, commit: str) -> list[real.Candidate]:
         for p in paths
         if p.startswith("voices/")
     ]
+    cv_tables = {
+        f"cv/{lang}/clips": {
+            name: found
+            for table in tables
+            for name, found in real_sources.parse_common_voice(
+                _files()[f"cv/{lang}/{table}"].decode()
+            ).items()
+        }
+        for lang, tables in (("en", ("validated.tsv", "other.tsv")), ("de", ("validated.tsv",)))
+    }
+    speakers = real_sources.parse_accent_archive(_files()["saa/speakers_all.csv"].decode())
     return [
+        *real_sources.scan_common_voice(paths, FACES, commit, "cv/", cv_tables),
+        *real_sources.scan_accent_archive(paths, FACES, commit, "saa/", speakers),
         *real_sources.scan_utkface(paths, FACES, commit, "crop_part1/"),
         *real_sources.scan_fer(paths, FACES, commit, "fer/"),
         *real_sources.scan_celeba(paths, FACES, commit, "celeba/", attrs, identities),
@@ -189,6 +252,31 @@ def test_speech_scans_map_gender_emotion_and_speaker(mirror):
     assert all(c.modality == "voice" for c in by_path.values())
 
 
+def test_common_voice_and_accent_archive_give_voices_an_age(mirror):
+    """Self-reported ages map onto the schema's groups; decades across a group boundary, under-18s
+    and recordings marked missing carry no age; a speaker is one person across tables."""
+    mirrors, commit, _ = mirror
+    found = {
+        c.path: c for c in _candidates(mirrors, commit) if c.source in ("CommonVoice", "SpeechAccentArchive")
+    }
+    labels = {path.split("/", 1)[1]: c.labels for path, c in found.items()}
+    assert labels == {
+        "en/clips/common_voice_en_1.mp3": {"age_group": "young", "Male": "0"},
+        "en/clips/common_voice_en_2.mp3": {"age_group": "senior", "Male": "0"},
+        "en/clips/common_voice_en_3.mp3": {"Male": "1"},
+        "de/clips/common_voice_de_1.mp3": {"age_group": "adult", "Male": "1"},
+        "english1.mp3": {"Male": "1", "age_group": "senior"},
+        "more/spanish3.mp3": {"Male": "0", "age_group": "young"},
+        "mandarin2.mp3": {"Male": "0"},
+    }
+    assert all(c.modality == "voice" for c in found.values())
+    assert (
+        found["cv/en/clips/common_voice_en_1.mp3"].person_id
+        == found["cv/en/clips/common_voice_en_2.mp3"].person_id
+    )
+    assert found["saa/english1.mp3"].person_id == "saa:11"
+
+
 def test_a_speakers_clips_share_one_split(mirror):
     """Every clip of one speaker carries the speaker as person_id, so the split keeps them together."""
     mirrors, commit, _ = mirror
@@ -228,7 +316,20 @@ def test_build_copies_verifies_and_loads(mirror, tmp_path):
     faces = [s for s in samples.values() if s.image]
     voices = [s for s in samples.values() if s.audio]
     assert all(s.audio is None and s.text is None for s in faces)
-    assert len(voices) == 7 and all(s.image is None and s.attrs.get("emotion") for s in voices)
+    assert len(voices) == 14 and all(s.image is None for s in voices)
+    acted = [s for s in voices if not s.id.startswith(("commonvoice-", "speechaccentarchive-"))]
+    assert len(acted) == 7 and all(s.attrs.get("emotion") for s in acted)
+    aged = [s for s in voices if s.audio.suffix == ".mp3"]  # Common Voice and the archive ship mp3
+    assert len(aged) == 7 and all(load_audio(s).shape[0] > 8000 for s in aged)
+    assert sorted(s.attrs.get("age_group", "") for s in aged) == [
+        "",
+        "",
+        "adult",
+        "senior",
+        "senior",
+        "young",
+        "young",
+    ]
     assert all(s.attrs["emotion"] == "angry" for s in voices if s.id.startswith("testvoices-"))
     emovo = [s for s in voices if s.id.startswith("emovo-")]
     assert {s.attrs["emotion"] for s in emovo} == {"happy", "surprised"}
@@ -323,3 +424,17 @@ def test_the_committed_manifest_keeps_the_rules():
         split_of.setdefault(r["person_id"], set()).add(r["split"])
     assert all(len(s) == 1 for s in split_of.values())
     assert len({r["sha256"] for r in rows}) == len(rows)
+
+
+def test_a_label_table_is_read_from_inside_a_zip_in_the_mirror(mirror):
+    """The manifest step reads a zipped label table (the full CelebA attribute file is only public
+    zipped) from the mirror at the pinned commit."""
+    mirrors, commit, _ = mirror
+    spec = importlib.util.spec_from_file_location("build_real_set", REPO / "scripts" / "build_real_set.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    text = script._read_text(
+        mirrors, FACES, commit, "tables/list_attr_celeba.txt.zip", "list_attr_celeba.txt"
+    )
+    assert text == _files()["list_attr_celeba.txt"].decode()
+    assert real_sources.parse_celeba_attributes(text)["010001.jpg"]["Wearing_Hat"] == "0"

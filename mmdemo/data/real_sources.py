@@ -7,6 +7,8 @@ A scan takes the file paths of a mirrored repository at a pinned commit (`list_t
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import subprocess
 from collections.abc import Iterable, Iterator
@@ -217,3 +219,85 @@ def scan_emovo(paths: Iterable[str], repo: str, commit: str, prefix: str) -> Ite
         emotion, actor = match.groups()
         labels = {"Male": "1" if actor[0] == "m" else "0", "emotion": EMOVO_EMOTIONS[emotion]}
         yield Candidate("EMOVO", repo, commit, path, "voice", labels, f"emovo:{actor}")
+
+
+# Common Voice's self-reported age decades in schema groups. A decade across a schema boundary is
+# left out: teens (partly under 18) and fifties (50-55 adult, 56-59 senior); thirties hold one
+# "young" year (30) of ten and are read as adult.
+COMMON_VOICE_AGES = {
+    "twenties": "young",
+    "thirties": "adult",
+    "fourties": "adult",
+    "sixties": "senior",
+    "seventies": "senior",
+    "eighties": "senior",
+    "nineties": "senior",
+}
+# older releases write male/female, newer ones male_masculine/female_feminine; others are unlabelled
+COMMON_VOICE_GENDERS = {"male": "1", "male_masculine": "1", "female": "0", "female_feminine": "0"}
+
+
+def parse_common_voice(text: str) -> dict[str, tuple[dict[str, str], str]]:
+    """A Common Voice table (validated.tsv, ...) -> {clip file name: (schema labels, speaker)}: the
+    age and gender each speaker gave, where the schema has them. Clips with neither are left out."""
+    out = {}
+    for row in csv.DictReader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE):
+        labels = {}
+        if group := COMMON_VOICE_AGES.get((row.get("age") or "").strip()):
+            labels["age_group"] = group
+        if male := COMMON_VOICE_GENDERS.get((row.get("gender") or "").strip()):
+            labels["Male"] = male
+        name, speaker = (row.get("path") or "").strip(), (row.get("client_id") or "").strip()
+        if labels and name and speaker:
+            out[name] = (labels, speaker)
+    return out
+
+
+def scan_common_voice(
+    paths: Iterable[str], repo: str, commit: str, prefix: str, tables: dict[str, dict]
+) -> Iterator[Candidate]:
+    """Common Voice clips as PREFIX.../clips/<name>.mp3, labelled by the tables beside that clips
+    folder (`tables`: folder -> merged `parse_common_voice`). Each speaker is one person (their
+    hashed client id, the same in every release), so all of a speaker's clips share a split."""
+    for path in paths:
+        folder, _, name = path.rpartition("/")
+        if not path.startswith(prefix) or not folder.endswith("clips") or not name.endswith(".mp3"):
+            continue
+        found = tables.get(folder, {}).get(name)
+        if found is not None:
+            labels, speaker = found
+            yield Candidate("CommonVoice", repo, commit, path, "voice", dict(labels), f"cv:{speaker[:32]}")
+
+
+def parse_accent_archive(text: str) -> dict[str, tuple[dict[str, str], str]]:
+    """The Speech Accent Archive's speakers_all.csv -> {recording stem: (schema labels, speaker id)}:
+    age in years (under 18 left out) and sex; rows whose recording is marked missing are skipped."""
+    out = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        stem, sex = (row.get("filename") or "").strip(), (row.get("sex") or "").strip().lower()
+        if not stem or (row.get("file_missing?") or "").strip().upper() == "TRUE":
+            continue
+        labels = {"Male": "1"} if sex == "male" else {"Male": "0"} if sex == "female" else {}
+        try:
+            group = age_group(int(float(row.get("age") or "")))
+        except ValueError:
+            group = None
+        if group:
+            labels["age_group"] = group
+        if labels:
+            out[stem] = (labels, (row.get("speakerid") or stem).strip())
+    return out
+
+
+def scan_accent_archive(
+    paths: Iterable[str], repo: str, commit: str, prefix: str, speakers: dict[str, tuple]
+) -> Iterator[Candidate]:
+    """Speech Accent Archive recordings PREFIX[...]/<stem>.mp3 (one speaker each reading the same
+    English paragraph), labelled by `parse_accent_archive`."""
+    for path in paths:
+        stem = path.rsplit("/", 1)[-1].removesuffix(".mp3")
+        if path.startswith(prefix) and path.endswith(".mp3") and stem in speakers:
+            labels, speaker = speakers[stem]
+            yield Candidate(
+                "SpeechAccentArchive", repo, commit, path, "voice", dict(labels), f"saa:{speaker}"
+            )
