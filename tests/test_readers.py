@@ -1,5 +1,7 @@
 """Fitting the attribute readers to convergence (mmdemo.training.readers)."""
 
+import json
+
 import pytest
 import torch
 
@@ -90,3 +92,36 @@ def test_refitting_a_network_without_readers_is_refused_clearly():
     plain = FusionAutoencoder(ModelConfig(dim=32, depth=1, heads=2, latent_dim=8))
     with pytest.raises(ValueError, match="--real-features"):
         readers.fit_readers(plain, [])
+
+
+def test_a_refit_adds_its_real_sources_to_what_the_model_card_lists(tmp_path):
+    """The network's own record stays; the refit's real sources (new ones, newer counts) join the
+    sources the card lists, and the refit's record is kept beside it."""
+    from mmdemo.data.real import TRAINING_DATA_FILE
+    from mmdemo.training.refit import record_reader_data
+
+    ckpt_dir, real_dir = tmp_path / "ckpt", tmp_path / "real"
+    ckpt_dir.mkdir()
+    real_dir.mkdir()
+    old = {
+        "folders": [{"path": "data/real", "kind": "real", "sources": ["CelebA"]}],
+        "sources": {
+            "CelebA": {"files": 9, "licence": ["non-commercial"]},
+            "URDU": {"files": 4, "licence": ["r"]},
+        },
+    }
+    (ckpt_dir / TRAINING_DATA_FILE).write_text(json.dumps(old))
+    summary = {
+        "sources": {
+            "CelebA": {"files": 26, "licence": ["non-commercial"]},
+            "CommonVoice": {"files": 5, "licence": ["CC0-1.0"]},
+        }
+    }
+    (real_dir / "summary.json").write_text(json.dumps(summary))
+    record_reader_data(ckpt_dir, [real_dir])
+    now = json.loads((ckpt_dir / TRAINING_DATA_FILE).read_text())
+    assert now["folders"] == old["folders"]
+    assert {k: v["files"] for k, v in now["sources"].items()} == {"CelebA": 26, "URDU": 4, "CommonVoice": 5}
+    assert now["readers"]["folders"] == [
+        {"path": str(real_dir), "kind": "real", "sources": ["CelebA", "CommonVoice"]}
+    ]

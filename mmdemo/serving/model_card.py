@@ -49,7 +49,8 @@ def model_card(checkpoint: Path, metrics: dict, people: int, reads_real: bool) -
 
 
 def _sources_table(sources: dict) -> str:
-    lines = ["| source | files in the real set (trained on its train split) | licence |", "|---|---|---|"]
+    header = "files in the real set (the network or its attribute readers trained on its train split)"
+    lines = [f"| source | {header} | licence |", "|---|---|---|"]
     for name, s in sorted(sources.items()):
         licence = "; ".join(s.get("licence", [])) or "unknown"
         lines.append(f"| {html.escape(name)} | {s.get('files', '?'):,} | {html.escape(licence)} |")

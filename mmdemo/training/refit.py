@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mmdemo import checkpoint as ckpt
+from mmdemo.data.real import TRAINING_DATA_FILE, training_data_record
 from mmdemo.model.network import FusionAutoencoder, load_network
 from mmdemo.runtime import resolve_device
 from mmdemo.training.pixel_fit import fit_pixel_reader
@@ -55,7 +56,19 @@ def refit_checkpoint(
         config = ckpt.read_json(folder / "config.json")
         ckpt.atomic_write_json(folder / "config.json", {**config, "model": net.config.to_dict()})
     save(net, folder, record)
+    record_reader_data(folder, data)
     return record
+
+
+def record_reader_data(folder: Path, data: Sequence[str | Path]) -> None:
+    """Adds what the readers were refitted on to the checkpoint's `TRAINING_DATA_FILE`: its `sources`
+    (what the model card lists, with licences) gain the refit's real sources, and `readers` keeps the
+    refit's own record beside the network's `folders`."""
+    path = folder / TRAINING_DATA_FILE
+    old = ckpt.read_json(path) if path.is_file() else {"folders": [], "sources": {}}
+    readers = training_data_record([Path(d) for d in data])
+    sources = {**old.get("sources", {}), **readers["sources"]}
+    ckpt.atomic_write_json(path, {**old, "sources": sources, "readers": readers})
 
 
 def with_pixel_reader(net: FusionAutoencoder) -> FusionAutoencoder:
