@@ -20,9 +20,10 @@ from pathlib import Path  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from mmdemo.runtime import DEFAULT_CHECKPOINT  # noqa: E402
-from webapp import api  # noqa: E402
+from webapp import api, map_detail  # noqa: E402
 from webapp.i18n import HEAD, I18N, T, map_legend  # noqa: E402
 from webapp.loader import RUNTIME  # noqa: E402
+from webapp.map_detail import MAP_DETAIL  # noqa: E402
 from webapp.tabs import about, analyze, explore, live  # noqa: E402
 
 __all__ = ["PAGE", "RUNTIME", "build", "demo", "main", "parse_args"]
@@ -44,6 +45,7 @@ def build() -> gr.Blocks:
             with gr.Tab(T("tab_about")):
                 card = about.build()
         api.build()
+        map_detail.build(table_state)
 
         def on_load():  # the Explore tab draws its map when first opened
             service = RUNTIME.get()
@@ -57,7 +59,7 @@ def build() -> gr.Blocks:
             on_load,
             None,
             [analyze_c["map"], card, analyze_c["attrs"], analyze_c["agreement"]],
-            js=explore.CLICK_BRIDGE,
+            js=f"() => {{ ({explore.CLICK_BRIDGE})(); ({MAP_DETAIL})(); }}",
             api_visibility="private",
         )
     return page

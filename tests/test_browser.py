@@ -16,6 +16,7 @@ skipped browser test would pass CI unnoticed.
         (a trained checkpoint with a gallery instead of the tiny one: nicer README screenshots)
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -59,19 +60,18 @@ def browser_checkpoint(request):
     return ckpt
 
 
-@pytest.fixture(scope="module")
-def app_url(browser_checkpoint, tmp_path_factory):
-    """`python app.py` in a subprocess on a free port, polled on /config until it answers."""
-    log_path = tmp_path_factory.mktemp("app") / "app.log"
+@contextlib.contextmanager
+def serving(checkpoint: Path, log_path: Path, **env_extra):
+    """`python app.py` in a subprocess on a free port, polled on /config until it answers; yields its URL."""
     port = free_port()
-    env = {**os.environ, **OFFLINE_ENV}
+    env = {**os.environ, **OFFLINE_ENV, **env_extra}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [
                 sys.executable,
                 "app.py",
                 "--checkpoint",
-                str(browser_checkpoint),
+                str(checkpoint),
                 "--port",
                 str(port),
                 "--device",
@@ -109,6 +109,12 @@ def app_url(browser_checkpoint, tmp_path_factory):
             proc.wait()
         if os.environ.get("MMDEMO_SHOW_APP_LOG"):
             print(log_path.read_text(errors="replace"))
+
+
+@pytest.fixture(scope="module")
+def app_url(browser_checkpoint, tmp_path_factory):
+    with serving(browser_checkpoint, tmp_path_factory.mktemp("app") / "app.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -391,3 +397,86 @@ def test_the_page_in_chinese_and_back(sync_api, app_url, tmp_path):
             assert errors == [], f"uncaught errors in the page: {errors}"
         finally:
             browser.close()
+
+
+# ids of the gallery people drawn on the Analyze map (its WebGL traces), and the view's ranges
+GALLERY_IDS = """() => { const p = document.querySelector('#analyze-map .js-plotly-plot');
+  if (!p || !p._fullData) return null;
+  const ids = p._fullData.filter((d) => d.type === 'scattergl')
+    .flatMap((d) => Array.from(d.customdata || []));
+  return {ids, x: p._fullLayout.xaxis.range, y: p._fullLayout.yaxis.range}; }"""
+# true once the map draws everyone in `must` and nobody outside `may`
+SHOWS = f"""([must, may]) => {{ const g = ({GALLERY_IDS})(); if (!g) return false;
+  const ids = new Set(g.ids);
+  return must.every((i) => ids.has(i)) && g.ids.every((i) => may.includes(i)); }}"""
+
+
+def wait_until_shown(page, must, may, sync_api) -> None:
+    """Waits until the Analyze map draws every person in `must` and nobody outside `may`; fails saying
+    what it draws instead."""
+    try:
+        page.wait_for_function(SHOWS, arg=[list(must), list(may)], timeout=30_000)
+    except sync_api.TimeoutError:
+        now = page.evaluate(GALLERY_IDS)
+        missing, extra = set(must) - set(now["ids"]), set(now["ids"]) - set(may)
+        pytest.fail(
+            f"the map draws {len(now['ids'])} people: {len(missing)} of {len(must)} missing, "
+            f"{len(extra)} it should not; view {now['x']} x {now['y']}"
+        )
+
+
+ZOOM = """([x, y]) => window.Plotly.relayout(document.querySelector('#analyze-map .js-plotly-plot'),
+  {'xaxis.range': x, 'yaxis.range': y})"""
+
+
+@pytest.mark.slow
+def test_a_map_of_more_people_than_it_draws_shows_everyone_in_view_when_zoomed(
+    sync_api, browser_checkpoint, tmp_path
+):
+    """The app drawing at most 40 points (MMDEMO_MAP_POINTS) over a larger gallery: the page draws 40,
+    zoomed in it shows exactly the people inside the view (asked of the server), and the whole map
+    brings back the first 40."""
+    import pandas as pd
+
+    from mmdemo.evaluation.fake_media import CHROMIUM_ARGS
+
+    table = pd.read_parquet(browser_checkpoint / "gallery" / "gallery.parquet", columns=["id", "x2", "y2"])
+    assert len(table) > 80
+    with serving(browser_checkpoint, tmp_path / "app.log", MMDEMO_MAP_POINTS="40") as url:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.set_default_timeout(60_000)
+                errors = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(url, wait_until="domcontentloaded")
+                page.wait_for_function(f"() => {{ const g = ({GALLERY_IDS})(); return g && g.ids.length; }}")
+                first = page.evaluate(GALLERY_IDS)
+                assert len(first["ids"]) == 40 and set(first["ids"]) <= set(table["id"])
+
+                # zoom in around one person until the view, and the half view the page adds on each side,
+                # hold fewer people than the map draws
+                cx, cy = (float(v) for v in table.iloc[len(table) // 2][["x2", "y2"]])
+                span = float(table.x2.max() - table.x2.min())
+                for _ in range(8):
+                    page.evaluate(ZOOM, [[cx - span / 2, cx + span / 2], [cy - span / 2, cy + span / 2]])
+                    time.sleep(0.5)
+                    view = page.evaluate(GALLERY_IDS)  # the ranges plotly settled on (it keeps the aspect)
+                    (x0, x1), (y0, y1) = sorted(view["x"]), sorted(view["y"])
+                    dx, dy = x1 - x0, y1 - y0
+                    near = table[table.x2.between(x0 - dx, x1 + dx) & table.y2.between(y0 - dy, y1 + dy)]
+                    if len(near) <= 40:
+                        break
+                    span /= 2
+                inside = table[table.x2.between(x0, x1) & table.y2.between(y0, y1)]
+                assert 0 < len(inside) and len(near) <= 40, "a view holding fewer people than the map draws"
+                assert set(inside["id"]) - set(first["ids"]), "someone in view the whole map did not draw"
+                # everyone in view, and nobody beyond the half view the page adds on each side
+                wait_until_shown(page, inside["id"], near["id"], sync_api)
+
+                page.evaluate(ZOOM, [first["x"], first["y"]])  # the whole map again
+                wait_until_shown(page, first["ids"], first["ids"], sync_api)
+                assert errors == [], f"uncaught errors in the page: {errors}"
+            finally:
+                browser.close()

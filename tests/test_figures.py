@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmdemo.schema import NAMES
+from mmdemo.schema import BY_NAME, NAMES
+from mmdemo.serving import figures
 from mmdemo.serving.figures import LIVE, live_traces, map_figure
 
 
@@ -120,3 +121,75 @@ def test_a_map_past_the_hover_limit_names_points_by_id_over_a_density_shading(ta
     fig.to_json()  # valid plotly
     three_d = map_figure(prepared, "emotion", 3)
     assert all(t.type == "scatter3d" for t in three_d.data)  # no shading in 3D
+
+
+@pytest.fixture()
+def crowd(monkeypatch):
+    """A gallery of 400 people and a map that draws at most 60 at once."""
+    monkeypatch.setattr(figures, "DRAWN_LIMIT", 60)
+    rng = np.random.default_rng(1)
+    n = 400
+    coords = {k: rng.uniform(-10, 10, size=n) for k in ("x2", "y2", "x3", "y3", "z3")}
+    attrs = {name: ["0"] * n for name in NAMES}
+    attrs["emotion"] = list(rng.choice(["happy", "sad", "neutral"], n))
+    return pd.DataFrame({"id": [f"p{i}" for i in range(n)], "description": ["x"] * n, **attrs, **coords})
+
+
+def _points(traces) -> dict[str, tuple[float, float, str]]:
+    """person id -> (x, y, trace name) over a figure's gallery traces or `gallery_window`'s."""
+    out = {}
+    for t in traces:
+        for x, y, pid in zip(t["x"], t["y"], t["customdata"]):
+            out[pid] = (float(x), float(y), t["name"])
+    return out
+
+
+def test_a_map_of_more_people_than_it_draws_draws_a_fixed_sample_and_says_so(crowd):
+    fig = json.loads(map_figure(crowd, "emotion", 2).to_json())
+    gallery = [_plain(t) for t in fig["data"] if t["type"] == "scattergl"]
+    drawn = _points(gallery)
+    assert len(drawn) == 60 and set(drawn) <= set(crowd["id"])
+    assert fig["layout"]["meta"]["detail"] == {
+        "colour_by": "emotion",
+        "people": 400,
+        "extent": [crowd.x2.min(), crowd.x2.max(), crowd.y2.min(), crowd.y2.max()],
+    }
+    again = _points(
+        [
+            _plain(t)
+            for t in json.loads(map_figure(crowd, "emotion", 2).to_json())["data"]
+            if t["type"] == "scattergl"
+        ]
+    )
+    assert again == drawn  # the same sample every time: zooming out restores what was drawn
+    small = json.loads(map_figure(crowd.iloc[:60], "emotion", 2).to_json())
+    assert "meta" not in small["layout"]  # everyone drawn: nothing to ask for
+
+
+def test_zoomed_in_the_people_in_view_are_what_a_full_redraw_of_that_window_draws(crowd):
+    """The page swaps `gallery_window`'s points into the drawn traces: in a window holding fewer
+    people than the limit they are exactly everyone in it (same ids, places and legend names as the
+    figure's traces), and zooming in never drops a person the wider view drew inside the window."""
+    whole = _points(
+        [
+            _plain(t)
+            for t in json.loads(map_figure(crowd, "emotion", 2).to_json())["data"]
+            if t["type"] == "scattergl"
+        ]
+    )
+    x, y = (-3.0, 1.0), (-2.0, 2.5)
+    inside = crowd[(crowd.x2 >= x[0]) & (crowd.x2 <= x[1]) & (crowd.y2 >= y[0]) & (crowd.y2 <= y[1])]
+    assert 0 < len(inside) < 60
+    window = figures.gallery_window(crowd, "emotion", x, y)
+    every_value = [figures.value_label("emotion", v) for v in BY_NAME["emotion"].values]
+    assert [t["name"] for t in window] == every_value  # empty ones too: each drawn trace gets its points
+    shown = _points(window)
+    assert set(shown) == set(inside["id"])
+    for pid, (px, py, name) in shown.items():
+        row = crowd.set_index("id").loc[pid]
+        assert (px, py, name) == (row.x2, row.y2, row.emotion)
+    assert {p for p, (px, py, _) in whole.items() if x[0] <= px <= x[1] and y[0] <= py <= y[1]} <= set(shown)
+    wide = _points(figures.gallery_window(crowd, "emotion", (-9, 9), (9, -9)))  # ranges in either order
+    assert len(wide) == 60 and all(-9 <= px <= 9 and -9 <= py <= 9 for px, py, _ in wide.values())
+    with pytest.raises(ValueError, match="colour by"):
+        figures.gallery_window(crowd, "shoe size", x, y)

@@ -154,6 +154,10 @@ MESSAGES = dict(
             "n_neighbors 必须在 2 到 200 之间，min_dist 必须在 0 到 1 之间",
         ),
         (
+            "a map window is two finite numbers along x and two along y",
+            "地图窗口由 x 方向的两个有限数和 y 方向的两个有限数组成",
+        ),
+        (
             "unknown attribute {a} to colour by",
             "无法按未知的特征 {a} 着色",
         ),

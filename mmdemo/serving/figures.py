@@ -8,6 +8,8 @@ app, scripts and notebooks all draw the same pictures.
 from __future__ import annotations
 
 import html
+import logging
+import os
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
@@ -15,6 +17,8 @@ import cv2
 import numpy as np
 
 from mmdemo.schema import BY_NAME, NAMES
+
+log = logging.getLogger(__name__)
 
 PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D"]
 MODALITY_COLOURS = {"fused": "#111111", "image": "#E45756", "text": "#4C78A8", "voice": "#54A24B"}
@@ -37,6 +41,45 @@ def hover_text(row: Mapping) -> str:
 
 
 HOVER_LIMIT = 20_000  # larger maps skip hover text: the browser would receive megabytes of it
+
+
+# Points a 2D map draws at once. A larger gallery is drawn as this many of its people (a fixed random
+# sample) over the density of all of them; zoomed in, the page asks for the people in view
+# (`gallery_window`), so every person can still be hovered and clicked. Software WebGL takes ~1 s a
+# pan step with 200,000 points and ~0.1 s with 2,500. $MMDEMO_MAP_POINTS sets it (a machine whose
+# browser draws WebGL on a GPU can afford all 200,000).
+def _drawn_limit(default: int = 20_000) -> int:
+    value = os.environ.get("MMDEMO_MAP_POINTS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    if value:
+        log.warning(
+            "MMDEMO_MAP_POINTS=%r is not a positive whole number; maps draw %d points", value, default
+        )
+    return default
+
+
+DRAWN_LIMIT = _drawn_limit()
+
+
+def drawing_order(n: int) -> np.ndarray:
+    """A fixed random priority over n people: a large map draws the first DRAWN_LIMIT of them (in
+    view), so zooming in only ever adds people to those already drawn."""
+    return np.random.default_rng(0).permutation(n)
+
+
+def drawn_rows(table, x_range: Sequence[float] | None = None, y_range: Sequence[float] | None = None):
+    """The rows a 2D map draws: everyone up to DRAWN_LIMIT, else the first DRAWN_LIMIT in
+    `drawing_order` among those inside the window (all of the map without one), in table order."""
+    if x_range is None and y_range is None and len(table) <= DRAWN_LIMIT:
+        return table
+    order = drawing_order(len(table))
+    if x_range is not None and y_range is not None:
+        x, y = table["x2"].to_numpy(), table["y2"].to_numpy()
+        (x0, x1), (y0, y1) = sorted(map(float, x_range)), sorted(map(float, y_range))
+        inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+        order = order[inside[order]]
+    return table.iloc[np.sort(order[:DRAWN_LIMIT])]
 
 
 def with_hover_text(table):
@@ -67,7 +110,6 @@ def map_figure(
 
     if colour_by not in NAMES:
         raise ValueError(f"unknown attribute {colour_by!r} to colour by")
-    cols = ("x2", "y2") if dims == 2 else ("x3", "y3", "z3")
     layout = dict(
         margin=dict(l=0, r=0, t=30 if title else 0, b=0),
         title=title,
@@ -79,36 +121,22 @@ def map_figure(
     if dims == 2:
         layout["xaxis"] = dict(showticklabels=False, title=None)
         layout["yaxis"] = dict(showticklabels=False, title=None, scaleanchor="x")
-    fig = go.Figure(layout=layout)  # one validation of the layout: update_layout after costs ~4x more
     table = with_hover_text(table)
     large = len(table) > HOVER_LIMIT
-    hover = None if large else table["hover"].to_numpy()
+    drawn = drawn_rows(table)
+    if len(drawn) < len(table) and dims == 2:  # zoomed in, the page asks for the people in view
+        x, y = table["x2"].to_numpy(), table["y2"].to_numpy()
+        extent = [float(x.min()), float(x.max()), float(y.min()), float(y.max())]
+        layout["meta"] = {"detail": {"colour_by": colour_by, "people": len(table), "extent": extent}}
+    fig = go.Figure(layout=layout)  # one validation of the layout: update_layout after costs ~4x more
     if large and dims == 2:
         fig.add_trace(_density(table["x2"].to_numpy(), table["y2"].to_numpy()))
-    for k, value in enumerate(BY_NAME[colour_by].values):
-        sel = (table[colour_by].astype(str) == value).to_numpy()
-        if not sel.any():
-            continue
-        common = dict(
-            mode="markers",
-            name=words.get(label := value_label(colour_by, value), label),
-            customdata=table["id"].to_numpy()[sel],
-            # a large map names each point by its id and value only (its description would be megabytes);
-            # a click still shows, and plays, that person
-            hovertext=hover[sel] if hover is not None else None,
-            hoverinfo="text" if hover is not None else None,
-            hovertemplate="%{customdata}<extra>%{fullData.name}</extra>" if large else None,
-            marker=dict(
-                size=(4 if not large else 2) if dims == 2 else 2.5,
-                color=PALETTE[k % len(PALETTE)],
-                opacity=0.7 if not large else 0.35,
-            ),
-        )
-        coords = {c: table[c].to_numpy()[sel] for c in cols}
+    for trace in _gallery_traces(drawn, colour_by, dims, large, words):
+        coords = {c: trace.pop(c) for c in ("x2", "y2", "x3", "y3", "z3") if c in trace}
         if dims == 2:
-            fig.add_trace(go.Scattergl(x=coords["x2"], y=coords["y2"], **common))
+            fig.add_trace(go.Scattergl(x=coords["x2"], y=coords["y2"], **trace))
         else:
-            fig.add_trace(go.Scatter3d(x=coords["x3"], y=coords["y3"], z=coords["z3"], **common))
+            fig.add_trace(go.Scatter3d(x=coords["x3"], y=coords["y3"], z=coords["z3"], **trace))
     if extra:
         pts = np.array([p["coords"] for p in extra])
         _add_points(
@@ -123,6 +151,56 @@ def map_figure(
     if live:
         _add_live(fig, live, dims, words)
     return fig
+
+
+def _gallery_traces(
+    table, colour_by: str, dims: int, large: bool, words: Mapping[str, str], *, every_value=False
+):
+    """One trace's arguments per attribute value of the gallery people in `table` (with their
+    coordinates under x2, y2, x3, y3, z3); values nobody has are left out unless `every_value`."""
+    hover = None if large else table["hover"].to_numpy()
+    traces = []
+    for k, value in enumerate(BY_NAME[colour_by].values):
+        sel = (table[colour_by].astype(str) == value).to_numpy()
+        if not sel.any() and not every_value:
+            continue
+        traces.append(
+            dict(
+                mode="markers",
+                name=words.get(label := value_label(colour_by, value), label),
+                customdata=table["id"].to_numpy()[sel],
+                # a large map names each point by its id and value only (its description would be
+                # megabytes); a click still shows, and plays, that person
+                hovertext=hover[sel] if hover is not None else None,
+                hoverinfo="text" if hover is not None else None,
+                hovertemplate="%{customdata}<extra>%{fullData.name}</extra>" if large else None,
+                marker=dict(
+                    size=(4 if not large else 2) if dims == 2 else 2.5,
+                    color=PALETTE[k % len(PALETTE)],
+                    opacity=0.7 if not large else 0.35,
+                ),
+                **{c: table[c].to_numpy()[sel] for c in ("x2", "y2", "x3", "y3", "z3") if c in table},
+            )
+        )
+    return traces
+
+
+def gallery_window(table, colour_by: str, x_range, y_range, words: Mapping[str, str] = {}) -> list[dict]:
+    """The gallery points a large 2D map draws in a window, as its traces' new data: per attribute
+    value (every value, in the map's order) its name and the x, y and person ids of the first
+    DRAWN_LIMIT people in view (`drawn_rows`), which the page puts in place of the traces' data."""
+    if colour_by not in NAMES:
+        raise ValueError(f"unknown attribute {colour_by!r} to colour by")
+    drawn = drawn_rows(table, x_range, y_range)
+    return [
+        {
+            "name": t["name"],
+            "x": t["x2"].tolist(),
+            "y": t["y2"].tolist(),
+            "customdata": t["customdata"].tolist(),
+        }
+        for t in _gallery_traces(drawn, colour_by, 2, True, words, every_value=True)
+    ]
 
 
 DENSITY_BINS = 160

@@ -28,6 +28,7 @@ from mmdemo.inference.model import (
 from mmdemo.inference.projection import Gallery, fit_umap, load_gallery
 from mmdemo.schema import DIRECTIONS, MODALITIES, NAMES
 from mmdemo.serving.figures import (
+    gallery_window,
     heat_overlay,
     map_figure,
     modality_bar,
@@ -158,6 +159,15 @@ class DemoService:
         """The gallery map (`map_figure`); legend: its `names` and `words` in another language."""
         table = self.gallery.table if table is None else table
         return map_figure(table, colour_by, dims, live=coords, extra=extra, **legend)
+
+    def map_window(self, colour_by: str, x_range, y_range, table=None, **legend) -> list[dict]:
+        """The gallery people a large map draws in the window x_range x y_range (`gallery_window`):
+        what the page shows when zoomed in on a map of more than DRAWN_LIMIT people."""
+        table = self.gallery.table if table is None else table
+        ranges = [np.asarray(r, dtype=np.float64) for r in (x_range, y_range)]
+        if any(r.shape != (2,) or not np.isfinite(r).all() for r in ranges):
+            raise ValueError("a map window is two finite numbers along x and two along y")
+        return gallery_window(table, colour_by, *ranges, words=legend.get("words", {}))
 
     # ----------------------------------------------------------------- explore
     def person(self, person_id: str, language: str = "en") -> Person:
