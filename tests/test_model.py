@@ -1,7 +1,5 @@
 """The network on its own: masking, attention output, shapes, config validation."""
 
-from dataclasses import replace
-
 import pytest
 import torch
 
@@ -118,52 +116,6 @@ def test_config_round_trip_and_validation():
     del broken["depth"]
     with pytest.raises(ValueError, match="lacks fields: depth"):
         ModelConfig.from_dict(broken)
-
-
-def test_fusing_each_subset_in_one_pass_equals_fusing_them_one_by_one():
-    """`fuse_each` masks what a subset leaves out instead of leaving it out: the same latents,
-    attentions over the same keys, and the same readers' evidence (feature tokens included)."""
-    torch.manual_seed(0)
-    net = _net()
-    net = FusionAutoencoder(
-        replace(
-            net.config,
-            face_feature_dim=128,
-            speaker_feature_dim=256,
-            attribute_readers=True,
-            pixel_reader=True,
-        )
-    ).eval()
-    x = _inputs()
-    x["face_features"], x["speaker_features"] = torch.randn(3, 128), torch.randn(3, 256)
-    x["speaker_features_mask"] = torch.tensor([True, False, True])  # one voice without its features
-    tokens = net.tokens(x)
-    subsets = [("image", "text", "voice"), ("image",), ("text",), ("voice",), ("text", "voice")]
-    with torch.no_grad():
-        together = net.fuse_each(tokens, subsets, want_attention=True)
-        for subset, out in zip(subsets, together):
-            alone = net.fuse(net.subset(tokens, subset), want_attention=True)
-            assert torch.allclose(out.mu, alone.mu, atol=1e-5) and torch.allclose(
-                out.logvar, alone.logvar, atol=1e-5
-            )
-            assert torch.allclose(out.evidence, alone.evidence, atol=1e-5)
-            assert torch.equal(out.evidence_rows, alone.evidence_rows)
-            # the [FUSE] token's attention over the subset's own keys is the same distribution
-            keys = torch.cat(
-                [
-                    torch.tensor([0]),
-                    *(torch.arange(s.start, s.stop) for s in (together[0].layout[m] for m in subset)),
-                ]
-            )
-            mine = torch.cat(
-                [
-                    torch.tensor([0]),
-                    *(torch.arange(s.start, s.stop) for s in (alone.layout[m] for m in subset)),
-                ]
-            )
-            assert torch.allclose(
-                out.attentions[-1][:, :, 0, keys], alone.attentions[-1][:, :, 0, mine], atol=1e-5
-            )
 
 
 def test_greedy_decoding_follows_the_trained_gru():

@@ -213,11 +213,9 @@ class MultimodalModel:
         tensors = {k: v for p in parts for k, v in p.tensors.items()}
         enc = Encoded(self.net.tokens(tensors), next((p.text_tokens for p in parts if p.text_tokens), None))
         notes = (face.warnings if face else []) + text_warnings + voice_warnings
+        fused = self.fuse(enc, want_attention=True)
         inputs = tuple(m for m in MODALITIES if m in enc.tokens)
-        # all inputs together, then each alone (for the agreement and the faces from one input): one pass
-        alone = [(m,) for m in inputs] if len(inputs) > 1 else []
-        fused, *singles = self.net.fuse_each(enc.tokens, [inputs, *alone], want_attention=True)
-        unimodal = {m: r.mu for m, r in zip(inputs, singles)} if singles else {inputs[0]: fused.mu}
+        unimodal = {m: self.fuse(enc, [m]).mu for m in inputs} if len(inputs) > 1 else {inputs[0]: fused.mu}
         result = self._result(enc, fused, inputs, unimodal, face, notes, chinese=chinese)
         result.voice_input = wave
         return result

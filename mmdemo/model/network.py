@@ -14,7 +14,7 @@ H heads, D model width, Z latent width.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -99,15 +99,6 @@ class FusionOutput:
     # the (B,) rows it applies to (a fused feature token); None for a network without readers
     evidence: torch.Tensor | None = None
     evidence_rows: torch.Tensor | None = None
-
-    def rows(self, index: slice) -> FusionOutput:
-        """The same reading of only some of its people (the layout is shared)."""
-        pick = lambda t: None if t is None else t[index]  # noqa: E731
-        attentions = None if self.attentions is None else [a[index] for a in self.attentions]
-        return FusionOutput(
-            self.mu[index], self.logvar[index], self.layout, self.key_mask[index], attentions,
-            pick(self.evidence), pick(self.evidence_rows),
-        )  # fmt: skip
 
 
 # ------------------------------------------------------------------ encoders
@@ -337,36 +328,6 @@ class FusionAutoencoder(nn.Module):
             logits, present = tokens[PIXEL_EVIDENCE]
             evidence, rows = evidence + logits * present[:, None], rows | present
         return evidence, rows
-
-    def fuse_each(
-        self,
-        tokens: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
-        subsets: Sequence[Sequence[str]],
-        *,
-        want_attention: bool = False,
-    ) -> list[FusionOutput]:
-        """The same B people fused under each subset of their modalities, in one batched pass.
-
-        Each subset's absent modalities are masked rather than left out: attention never reads a
-        masked key, and nothing else mixes tokens, so each output equals `fuse(subset(tokens, s))`
-        up to float rounding (its layout and key mask are the full sequence's). One pass of k*B
-        rows instead of k small ones: for one person the passes' cost is mostly per-operation."""
-        b = next(iter(tokens.values()))[0].shape[0]
-        chosen = [m for m in MODALITIES if m in tokens and any(m in s for s in subsets)]
-        if "image" in chosen and PIXEL_EVIDENCE in tokens:
-            chosen.append(PIXEL_EVIDENCE)  # the pixel reader's logits count where the image does
-
-        def tiled(t: torch.Tensor) -> torch.Tensor:  # k copies of the B rows, subset by subset
-            return t.repeat(len(subsets), *([1] * (t.dim() - 1)))
-
-        batched = {}
-        for m in chosen:
-            x, mask = tokens[m]
-            uses = "image" if m == PIXEL_EVIDENCE else m
-            keep = torch.tensor([uses in s for s in subsets], device=mask.device).repeat_interleave(b)
-            batched[m] = (tiled(x), tiled(mask) & keep.view(-1, *([1] * (mask.dim() - 1))))
-        out = self.fuse(batched, want_attention=want_attention)
-        return [out.rows(slice(i * b, (i + 1) * b)) for i in range(len(subsets))]
 
     @staticmethod
     def subset(tokens: Mapping[str, tuple[torch.Tensor, torch.Tensor]], modalities) -> dict:
