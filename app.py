@@ -23,7 +23,6 @@ from mmdemo.runtime import DEFAULT_CHECKPOINT  # noqa: E402
 from webapp import api, map_detail  # noqa: E402
 from webapp.i18n import HEAD, I18N, T, map_legend  # noqa: E402
 from webapp.loader import RUNTIME  # noqa: E402
-from webapp.map_detail import MAP_DETAIL  # noqa: E402
 from webapp.tabs import about, analyze, explore, live  # noqa: E402
 
 __all__ = ["PAGE", "RUNTIME", "build", "demo", "main", "parse_args"]
@@ -59,7 +58,7 @@ def build() -> gr.Blocks:
             on_load,
             None,
             [analyze_c["map"], card, analyze_c["attrs"], analyze_c["agreement"]],
-            js=f"() => {{ ({explore.CLICK_BRIDGE})(); ({MAP_DETAIL})(); }}",
+            js=f"() => {{ ({explore.CLICK_BRIDGE})(); ({map_detail.MAP_DETAIL})(); }}",
             api_visibility="private",
         )
     return page

@@ -43,9 +43,9 @@ def hover_text(row: Mapping) -> str:
 HOVER_LIMIT = 20_000  # larger maps skip hover text: the browser would receive megabytes of it
 
 
-# Points a 2D map draws at once. A larger gallery is drawn as this many of its people (a fixed random
-# sample) over the density of all of them; zoomed in, the page asks for the people in view
-# (`gallery_window`), so every person can still be hovered and clicked. Software WebGL takes ~1 s a
+# Points a map draws at once. A larger gallery is drawn as this many of its people (a fixed random
+# sample), in 2D over the density of all of them; zoomed in, a 2D map's page asks for the people in
+# view (`gallery_window`), so every person can still be hovered and clicked. Software WebGL takes ~1 s a
 # pan step with 200,000 points and ~0.1 s with 2,500. $MMDEMO_MAP_POINTS sets it (a machine whose
 # browser draws WebGL on a GPU can afford all 200,000).
 def _drawn_limit(default: int = 20_000) -> int:
@@ -69,7 +69,7 @@ def drawing_order(n: int) -> np.ndarray:
 
 
 def drawn_rows(table, x_range: Sequence[float] | None = None, y_range: Sequence[float] | None = None):
-    """The rows a 2D map draws: everyone up to DRAWN_LIMIT, else the first DRAWN_LIMIT in
+    """The rows a map draws: everyone up to DRAWN_LIMIT, else the first DRAWN_LIMIT in
     `drawing_order` among those inside the window (all of the map without one), in table order."""
     if x_range is None and y_range is None and len(table) <= DRAWN_LIMIT:
         return table
@@ -108,8 +108,6 @@ def map_figure(
     (`value_label`) and point names ("you are here"...); what they leave out stays English."""
     import plotly.graph_objects as go
 
-    if colour_by not in NAMES:
-        raise ValueError(f"unknown attribute {colour_by!r} to colour by")
     layout = dict(
         margin=dict(l=0, r=0, t=30 if title else 0, b=0),
         title=title,
@@ -158,6 +156,8 @@ def _gallery_traces(
 ):
     """One trace's arguments per attribute value of the gallery people in `table` (with their
     coordinates under x2, y2, x3, y3, z3); values nobody has are left out unless `every_value`."""
+    if colour_by not in NAMES:
+        raise ValueError(f"unknown attribute {colour_by!r} to colour by")
     hover = None if large else table["hover"].to_numpy()
     traces = []
     for k, value in enumerate(BY_NAME[colour_by].values):
@@ -189,8 +189,6 @@ def gallery_window(table, colour_by: str, x_range, y_range, words: Mapping[str, 
     """The gallery points a large 2D map draws in a window, as its traces' new data: per attribute
     value (every value, in the map's order) its name and the x, y and person ids of the first
     DRAWN_LIMIT people in view (`drawn_rows`), which the page puts in place of the traces' data."""
-    if colour_by not in NAMES:
-        raise ValueError(f"unknown attribute {colour_by!r} to colour by")
     drawn = drawn_rows(table, x_range, y_range)
     return [
         {
