@@ -137,6 +137,8 @@ def _add_fit_readers(sub) -> None:
     p.add_argument("--data", required=True, type=Path, nargs="+", help="folders: fit on train, choose on val")
     p.add_argument("--l2", type=float, default=None, help="the L2 penalty (default: chosen on val)")
     p.add_argument("--add-pixel-reader", dest="pixel_reader", action="store_true", help="add a pixel reader")
+    help_ = "refit only these modalities' readers (default: all); --only voice reads no face"
+    p.add_argument("--only", nargs="+", choices=["image", "voice"], default=None, help=help_)
     p.set_defaults(func=cmd_fit_readers)
 
 

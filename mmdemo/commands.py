@@ -77,7 +77,7 @@ def cmd_fit_readers(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     options = dict(l2=args.l2, device=args.device, progress=not args.quiet, pixel_reader=args.pixel_reader)
-    fit = refit_checkpoint(args.checkpoint, args.data, **options)
+    fit = refit_checkpoint(args.checkpoint, args.data, modalities=args.only, **options)
     print(f"val balanced accuracy {fit['val_balanced_accuracy']} (was {fit['val_balanced_accuracy_before']})")
     print(f"refitted the readers of {args.checkpoint} in {time.perf_counter() - start:.0f} s (readers.json)")
     return 0

@@ -125,3 +125,55 @@ def test_a_refit_adds_its_real_sources_to_what_the_model_card_lists(tmp_path):
     assert now["readers"]["folders"] == [
         {"path": str(real_dir), "kind": "real", "sources": ["CelebA", "CommonVoice"]}
     ]
+
+
+def _two_modality_rows(n: int, *, seed: int) -> readers.ReaderRows:
+    """Rows read with a face and a voice: the face token tells gender, the voice token age (which
+    a voice reader may read; the face token here says nothing of it)."""
+    g = torch.Generator().manual_seed(seed)
+    targets = torch.full((n, len(ATTRIBUTES)), -1, dtype=torch.long)
+    male, older = (torch.rand(n, generator=g) < 0.3).long(), (torch.rand(n, generator=g) < 0.3).long()
+    targets[:, NAMES.index("Male")], targets[:, NAMES.index("age_group")] = male, older
+    face_tokens, voice_tokens = torch.randn(n, 32, generator=g), torch.randn(n, 32, generator=g)
+    face_tokens[:, 0] += 2.5 * (2 * male - 1)
+    voice_tokens[:, 1] += 2.5 * (2 * older - 1)
+    present = torch.ones(n, dtype=torch.bool)
+    tokens = {"face_features": (face_tokens, present), "speaker_features": (voice_tokens, present)}
+    return readers.ReaderRows(tokens, torch.zeros(n, sum(ATTRIBUTE_SIZES)), targets)
+
+
+def test_a_voice_only_refit_keeps_the_face_reader_and_fits_against_it(monkeypatch):
+    """`modalities=("voice",)`: the face reader's weights stay as they were, and its logits are part
+    of what the voice reader is fitted against, so the voice reader learns age (which the face token
+    does not tell) and leaves gender (which it does) to the face."""
+    model = _model()
+    train, val = _two_modality_rows(2000, seed=0), _two_modality_rows(800, seed=1)
+    face_part = readers.ReaderRows(
+        {"face_features": train.tokens["face_features"]}, train.offsets, train.targets
+    )
+    readers.install(model, {"face_features": readers.fit(model, face_part, l2=1e-3)["face_features"]})
+    face_before = model.attribute_readers["face_features"].weight.clone()
+    read = {"train": train, "val": val}
+    monkeypatch.setattr(readers, "open_samples", lambda folder, split: [split])
+    monkeypatch.setattr(readers, "_has_any", lambda sample, modalities: True)
+    monkeypatch.setattr(readers, "read_with_progress", lambda net, samples, split, progress: read[samples[0]])
+    record = readers.fit_readers(model, ["folder"], l2=1e-3, modalities=("voice",))
+    assert record["readers"] == ["speaker_features"]
+    assert torch.equal(model.attribute_readers["face_features"].weight, face_before)
+    w = model.attribute_readers["speaker_features"].weight.detach()
+    slices = dict(zip(NAMES, torch.arange(sum(ATTRIBUTE_SIZES)).split(ATTRIBUTE_SIZES)))
+    assert w[slices["age_group"], 1].abs().max() > 0.1
+    assert w[slices["Male"], 0].abs().max() < 0.1 * face_before[slices["Male"], 0].abs().max()
+    # the scores are those of both readers together: gender still read (by the face), age now too
+    scores, before = record["val_balanced_accuracy"], record["val_balanced_accuracy_before"]
+    assert scores["Male"] > 0.95 and before["Male"] > 0.95
+    assert scores["age_group"] > 0.9 > 0.6 > before["age_group"]
+
+
+def test_refitting_readers_a_checkpoint_does_not_have_is_refused_clearly():
+    torch.manual_seed(0)
+    config = ModelConfig(
+        dim=32, depth=1, heads=2, latent_dim=8, face_feature_dim=face.FEATURE_DIM, attribute_readers=True
+    )
+    with pytest.raises(ValueError, match="voice; this checkpoint has readers for: image"):
+        readers.fit_readers(FusionAutoencoder(config), [], modalities=("voice",))

@@ -339,6 +339,18 @@ def test_fine_tuning_adds_feature_tokens_and_analyze_reads_them(tiny_checkpoint,
     people = open_samples(tiny_data, "test")[:6]
     assert model.embed(people, [("image", "voice")])[("image", "voice")].shape[0] == 6
 
+    # new voices only: `fit-readers --only voice` refits the voice reader and leaves every face reader
+    from mmdemo.training.refit import refit_checkpoint
+
+    before = {k: v.clone() for k, v in model.net.state_dict().items()}
+    refit_checkpoint(out, [tiny_data], modalities=["voice"], device="cpu")
+    after = load_model(out, device="cpu").net.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("attribute_readers.speaker_features.") for k in changed)
+    record = json.loads((out / "readers.json").read_text())
+    assert record["pixel_reader"] == fitted["pixel_reader"]  # the full fit's record stays
+    assert record["refits"][-1]["readers"] == ["speaker_features"]
+
 
 # ------------------------------------------------------------------ reading real people, reported
 def _real_like_folder(tiny_data, root):

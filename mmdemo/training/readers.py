@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +108,7 @@ def read_rows(
     net.eval()
     groups: dict[tuple[str, ...], list[int]] = {}
     for i, s in enumerate(samples):
-        available = tuple(m for m in MODALITIES if getattr(s, {"voice": "audio"}.get(m, m)) is not None)
+        available = tuple(m for m in MODALITIES if _has(s, m))
         groups.setdefault(available, []).append(i)
     parts, done = [], 0
     for available, members in groups.items():
@@ -252,19 +252,24 @@ def fit_readers(
     *,
     l2: float | None = None,
     progress: bool = False,
+    modalities: Sequence[str] | None = None,
 ) -> dict:
     """Fits the readers of `net` on the train split of `data` and installs them. With `l2=None`
     the penalty is chosen among L2_CHOICES by the mean balanced accuracy on the folders' val split
-    (when they have one). Returns a record of what was fitted and how it scored."""
+    (when they have one). `modalities` (for example `("voice",)`) refits only those modalities'
+    readers: the others keep their weights and their logits join the fixed offsets, and only samples
+    that have one of those modalities are read (new voice data costs no face detection). Returns a
+    record of what was fitted and how it scored."""
     if not net.attribute_readers:
         raise ValueError("this checkpoint has no attribute readers (train it with --real-features)")
+    refitted = reader_keys(net, modalities)
     folders = [Path(d) for d in data]
-    train = [s for f in folders for s in open_samples(f, "train")]
-    val = [s for f in folders for s in open_samples(f, "val")]
-    train_rows = read_with_progress(net, train, "train", progress)
-    val_rows = read_with_progress(net, val, "val", progress) if val else None
+    train = [s for f in folders for s in open_samples(f, "train") if _has_any(s, modalities)]
+    val = [s for f in folders for s in open_samples(f, "val") if _has_any(s, modalities)]
+    train_rows = _fixed_except(net, read_with_progress(net, train, "train", progress), refitted)
+    val_rows = _fixed_except(net, read_with_progress(net, val, "val", progress), refitted) if val else None
     candidates = [DEFAULT_L2] if l2 is None and val_rows is None else list(L2_CHOICES) if l2 is None else [l2]
-    before = balanced_accuracies(net, current_weights(net), val_rows) if val_rows is not None else {}
+    before = balanced_accuracies(net, _current(net, refitted), val_rows) if val_rows is not None else {}
     best = None
     for penalty in candidates:
         weights = fit(net, train_rows, l2=penalty)
@@ -277,6 +282,7 @@ def fit_readers(
     install(net, weights)
     return {
         "data": [str(f) for f in folders],
+        "readers": sorted(refitted),
         "train_rows": len(train_rows),
         "val_rows": len(val_rows) if val_rows is not None else 0,
         "l2": penalty,
@@ -297,3 +303,37 @@ def read_with_progress(net: FusionAutoencoder, samples: list[Sample], split: str
 
     with tqdm(total=len(samples), desc=f"reader rows ({split})", disable=not progress, unit="sample") as bar:
         return read_rows(net, samples, progress=lambda n: bar.update(n - bar.n))
+
+
+def reader_keys(net: FusionAutoencoder, modalities: Sequence[str] | None) -> set[str]:
+    """The feature keys of the readers to refit: all of `net`'s, or those of `modalities`."""
+    if modalities is None:
+        return set(net.attribute_readers)
+    unknown = [m for m in modalities if FEATURE_TOKENS.get(m) not in net.attribute_readers]
+    if unknown or not modalities:
+        readable = ", ".join(m for m, key in FEATURE_TOKENS.items() if key in net.attribute_readers)
+        asked = ", ".join(unknown) or "nothing"
+        raise ValueError(f"no reader to refit for {asked}; this checkpoint has readers for: {readable}")
+    return {FEATURE_TOKENS[m] for m in modalities}
+
+
+def _has(sample: Sample, modality: str) -> bool:
+    return getattr(sample, {"voice": "audio"}.get(modality, modality)) is not None
+
+
+def _has_any(sample: Sample, modalities: Sequence[str] | None) -> bool:
+    return modalities is None or any(_has(sample, m) for m in modalities)
+
+
+def _current(net: FusionAutoencoder, keys: set[str]) -> Weights:
+    return {k: w for k, w in current_weights(net).items() if k in keys}
+
+
+def _fixed_except(net: FusionAutoencoder, rows: ReaderRows, keys: set[str]) -> ReaderRows:
+    """`rows` with the readers outside `keys` folded into the offsets, as the latent's logits are:
+    a partial refit fits the rest against them and leaves their weights as they are."""
+    kept = {k: w for k, w in current_weights(net).items() if k not in keys}
+    if not kept:
+        return rows
+    tokens = {k: v for k, v in rows.tokens.items() if k in keys}
+    return replace(rows, tokens=tokens, offsets=linear_logits(net, kept, rows))

@@ -21,14 +21,21 @@ from mmdemo.training.readers import READERS_FILE, fit_readers
 
 
 def fit_all_readers(
-    net: FusionAutoencoder, data: Sequence[str | Path], *, l2: float | None = None, progress: bool = False
+    net: FusionAutoencoder,
+    data: Sequence[str | Path],
+    *,
+    l2: float | None = None,
+    progress: bool = False,
+    modalities: Sequence[str] | None = None,
 ) -> dict:
     """Fits the linear readers, then the pixel reader if `net` has one; installs both. Returns the
-    record `READERS_FILE` keeps (the pixel reader's under "pixel_reader")."""
-    if net.pixel_reader is not None:
+    record `READERS_FILE` keeps (the pixel reader's under "pixel_reader"). `modalities` limits the
+    fit to those modalities' readers; the pixel reader, a face's, is refitted only with the image."""
+    pixel = net.pixel_reader is not None and (modalities is None or "image" in modalities)
+    if pixel:
         net.pixel_reader.silence()
-    record = fit_readers(net, data, l2=l2, progress=progress)
-    if net.pixel_reader is not None:
+    record = fit_readers(net, data, l2=l2, progress=progress, modalities=modalities)
+    if pixel:
         record["pixel_reader"] = fit_pixel_reader(net, data, progress=progress)
         if record["pixel_reader"]["val_balanced_accuracy"]:
             record["val_balanced_accuracy"] = record["pixel_reader"]["val_balanced_accuracy"]
@@ -43,32 +50,45 @@ def refit_checkpoint(
     device: str = "auto",
     progress: bool = False,
     pixel_reader: bool = False,
+    modalities: Sequence[str] | None = None,
 ) -> dict:
     """Refits the readers of the checkpoint at `folder` and rewrites its weights (atomically) and
-    its `READERS_FILE` record; `pixel_reader` adds one to a checkpoint that has none."""
+    its `READERS_FILE` record; `pixel_reader` adds one to a checkpoint that has none. With
+    `modalities`, only those readers are refitted and the record keeps the earlier full fit, the
+    partial one added to its "refits"."""
     folder = Path(folder)
+    if pixel_reader and modalities is not None and "image" not in modalities:
+        raise ValueError("a pixel reader reads faces: refit the image readers with it (add image)")
     net = load_network(folder, resolve_device(device))
     added = pixel_reader and net.pixel_reader is None
     if added:
         net = with_pixel_reader(net)
-    record = fit_all_readers(net, data, l2=l2, progress=progress)
+    record = fit_all_readers(net, data, l2=l2, progress=progress, modalities=modalities)
     if added:  # the config names the new layers; the weights that hold them follow
         config = ckpt.read_json(folder / "config.json")
         ckpt.atomic_write_json(folder / "config.json", {**config, "model": net.config.to_dict()})
-    save(net, folder, record)
-    record_reader_data(folder, data)
+    kept = record
+    if modalities is not None and (folder / READERS_FILE).is_file():
+        earlier = ckpt.read_json(folder / READERS_FILE)
+        kept = {**earlier, "refits": [*earlier.get("refits", []), record]}
+    save(net, folder, kept)
+    record_reader_data(folder, data, partial=modalities is not None)
     return record
 
 
-def record_reader_data(folder: Path, data: Sequence[str | Path]) -> None:
+def record_reader_data(folder: Path, data: Sequence[str | Path], *, partial: bool = False) -> None:
     """Adds what the readers were refitted on to the checkpoint's `TRAINING_DATA_FILE`: its `sources`
     (what the model card lists, with licences) gain the refit's real sources, and `readers` keeps the
-    refit's own record beside the network's `folders`."""
+    refit's own record beside the network's `folders` (a partial refit's goes to `reader_refits`)."""
     path = folder / TRAINING_DATA_FILE
     old = ckpt.read_json(path) if path.is_file() else {"folders": [], "sources": {}}
     readers = training_data_record([Path(d) for d in data])
     sources = {**old.get("sources", {}), **readers["sources"]}
-    ckpt.atomic_write_json(path, {**old, "sources": sources, "readers": readers})
+    if partial:
+        extra = {"reader_refits": [*old.get("reader_refits", []), readers]}
+    else:
+        extra = {"readers": readers}
+    ckpt.atomic_write_json(path, {**old, "sources": sources, **extra})
 
 
 def with_pixel_reader(net: FusionAutoencoder) -> FusionAutoencoder:
