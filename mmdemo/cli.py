@@ -183,6 +183,9 @@ def _add_evaluate_real(sub) -> None:
     p.add_argument("--data", required=True, type=Path, help="the real set's folder")
     p.add_argument("--split", choices=["val", "train", "all"], default="val")
     p.add_argument("--per-source", type=int, default=None, help="at most this many files per source")
+    p.add_argument(
+        "--only", choices=["image", "voice"], default=None, help="only the faces or only the voices"
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the metrics here")
     p.set_defaults(func=cmd_evaluate_real)
 

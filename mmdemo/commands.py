@@ -186,6 +186,7 @@ def cmd_evaluate_real(args: argparse.Namespace) -> int:
             args.data,
             split=args.split,
             per_source=args.per_source,
+            modality=args.only,
             device=args.device,
             progress=progress,
         )

@@ -402,8 +402,11 @@ def test_evaluate_real_reports_balanced_accuracy_per_source_and_group(tiny_check
     assert small[0] < large[0] < 0.875 < large[1] < small[1]
     assert large[1] - large[0] < 0.6 * (small[1] - small[0])
     assert balanced_accuracy_interval(["a"] * 5 + ["b"] * 5, ["a"] * 5 + ["b"] * 5) == (1.0, 1.0)
-    m = evaluate_real(tiny_checkpoint, _real_like_folder(tiny_data, tmp_path / "real"), device="cpu")
+    folder = _real_like_folder(tiny_data, tmp_path / "real")
+    m = evaluate_real(tiny_checkpoint, folder, device="cpu")
     assert m["real/image/Male/n"] == 40 and m["real/voice/Male/n"] == 20
+    voices = evaluate_real(tiny_checkpoint, folder, modality="voice", device="cpu")  # the faces unread
+    assert voices == {k: v for k, v in m.items() if "image" not in k and "face_found" not in k}
     for key in (
         "real/image/Male",
         "real/UTKFace/image/Male",

@@ -60,39 +60,44 @@ def evaluate_real(
     *,
     split: str = "val",
     per_source: int | None = None,
+    modality: str | None = None,
     device: str = "auto",
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Metrics as a flat dict: `real/<image|voice>/<attribute>` (all sources), the same under
     `real/<source>/...` and `real/<source>/<group>/...`, `real/<source>/face_found` and
-    `real/voice/refused` (a count). per_source: at most this many files from each source."""
+    `real/voice/refused` (a count). per_source: at most this many files from each source;
+    modality: only the faces ("image") or only the voices ("voice")."""
     import cv2
 
+    if modality not in (None, "image", "voice"):
+        raise ValueError(f"modality must be image or voice, not {modality!r}")
     model = checkpoint if isinstance(checkpoint, MultimodalModel) else load_model(checkpoint, device)
     data = Path(data)
     extra = _columns(data)
-    samples = _pick(open_samples(data, split), extra, per_source)
+    samples = [s for s in open_samples(data, split) if modality is None or _modality(s) == modality]
+    samples = _pick(samples, extra, per_source)
     scored: dict[str, list[tuple[str, str]]] = defaultdict(list)  # metric key -> (truth, prediction)
     found: dict[str, list[bool]] = defaultdict(list)
     refused = 0
     for n, s in enumerate(samples, 1):
         source, group = extra[s.id]["source"], extra[s.id]["group"]
-        modality = "image" if s.image is not None else "voice"
+        kind = _modality(s)
         try:
-            if modality == "image":
+            if kind == "image":
                 result = model.analyze(image=cv2.cvtColor(cv2.imread(str(s.image)), cv2.COLOR_BGR2RGB))
                 found[source].append(bool(result.face_found))
             else:
                 result = model.analyze(voice=(16000, load_audio(s)))
         except ValueError:
-            refused += modality == "voice"
+            refused += kind == "voice"
             continue
         for name in NAMES:
             if name in s.attrs:
                 pair = (str(s.attrs[name]), str(result.attributes[name]))
                 for scope in ("", f"{source}/", f"{source}/{group}/" if group else None):
                     if scope is not None:
-                        scored[f"real/{scope}{modality}/{name}"].append(pair)
+                        scored[f"real/{scope}{kind}/{name}"].append(pair)
         if progress:
             progress(n, len(samples))
     metrics: dict[str, float] = {}
@@ -106,6 +111,10 @@ def evaluate_real(
         metrics[f"real/{source}/face_found"] = float(np.mean(flags))
     metrics["real/voice/refused"] = refused
     return metrics
+
+
+def _modality(sample: Sample) -> str:
+    return "image" if sample.image is not None else "voice"
 
 
 def _pick(samples: list[Sample], extra: dict, per_source: int | None) -> list[Sample]:
