@@ -63,7 +63,9 @@ def fuse_by_subset(model: FusionAutoencoder, tokens: dict, chosen: torch.Tensor)
         if not sub:
             continue
         out = model.fuse(sub)
-        mu, logvar = mu.index_copy(0, rows, out.mu), logvar.index_copy(0, rows, out.logvar)
+        # float32 latents: under bf16 autocast (CUDA) the fusion's outputs are bf16
+        mu = mu.index_copy(0, rows, out.mu.to(mu.dtype))
+        logvar = logvar.index_copy(0, rows, out.logvar.to(logvar.dtype))
         if out.evidence is not None:
             evidence = evidence.index_copy(0, rows, out.evidence.to(evidence.dtype))
             evidence_rows = evidence_rows.index_copy(0, rows, out.evidence_rows)
