@@ -113,7 +113,9 @@ class Inputs:
 @dataclass
 class Reading:
     """N people read under one subset: the fused latent means and, for a network with attribute
-    readers, their (N, logits) correction from the frozen features (see `attribute_probs`)."""
+    readers, their (N, logits) correction from the frozen features (see `attribute_probs`). Both
+    on the CPU whatever the model's device: callers hand them to numpy, and a large dataset's
+    readings need not sit in GPU memory (the model's methods move them back when given them)."""
 
     mu: torch.Tensor  # (N, Z)
     evidence: torch.Tensor | None = None
@@ -122,8 +124,8 @@ class Reading:
     def joined(cls, parts: Sequence[FusionOutput]) -> Reading:
         evidence = [p.evidence for p in parts]
         return cls(
-            torch.cat([p.mu for p in parts]),
-            None if any(e is None for e in evidence) else torch.cat(evidence),
+            torch.cat([p.mu.cpu() for p in parts]),
+            None if any(e is None for e in evidence) else torch.cat([e.cpu() for e in evidence]),
         )
 
 
