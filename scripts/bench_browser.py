@@ -34,7 +34,14 @@ sys.path.insert(0, str(REPO))
 
 from mmdemo.evaluation.app_process import free_port, start_app, stop_app  # noqa: E402
 from mmdemo.evaluation.bench import p50, p95  # noqa: E402
-from mmdemo.evaluation.fake_media import block, launch_browser, write_wav, write_y4m  # noqa: E402
+from mmdemo.evaluation.fake_media import (  # noqa: E402
+    COUNT_LIVE_FRAMES,
+    block,
+    launch_browser,
+    start_live_stream,
+    write_wav,
+    write_y4m,
+)
 from mmdemo.runtime import DEFAULT_CHECKPOINT, offline_env  # noqa: E402
 
 DESCRIPTIONS = (
@@ -152,22 +159,27 @@ def bench_page(pw, url: str, media: dict, clicks: int, live_seconds: float, verb
     try:
         page = context.pages[0] if context.pages else context.new_page()
         page.set_default_timeout(90_000)
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        errors, phase = [], ["page load"]  # each error with the phase it came in, and its stack
+        page.on(
+            "pageerror", lambda e: errors.append(f"{phase[0]}: {e} {getattr(e, 'stack', '') or ''}".strip())
+        )
         traffic = Traffic(context, page)
         t0 = time.perf_counter()
         page.goto(url, wait_until="domcontentloaded")
         page.locator("#analyze-button").wait_for()
         page.wait_for_function(MAP_READY, timeout=90_000, polling=20)
         out = {"page_usable_s": time.perf_counter() - t0, "page_load_kb": traffic.total() / 1024}
+        phase[0] = "map pan"
         out.update(map_pan(page))
         page.evaluate(INSTRUMENT)
+        phase[0] = "first analysis"
 
         # the first analysis: a description typed, Analyze clicked
         page.get_by_role("textbox", name="Description", exact=True).fill(DESCRIPTIONS[0])
         out["first_analysis_s"] = analysis_seconds(page, lambda: page.evaluate(CLICK))
 
         # a face from the webcam (analyzed at once) and a voice file (analyzed at once)
+        phase[0] = "webcam capture"
         face = block(page, "Face")
         face.locator("button[aria-label='Capture from camera']").click()
         face.get_by_text("Click to Access Webcam").click()
@@ -179,6 +191,7 @@ def bench_page(pw, url: str, media: dict, clicks: int, live_seconds: float, verb
                 or face.locator("button[aria-label='capture photo']").click()
             ),
         )
+        phase[0] = "voice upload"
         voice = block(page, "Voice")
         voice.get_by_role("button", name="Upload file").click() if voice.get_by_role(
             "button", name="Upload file"
@@ -193,6 +206,7 @@ def bench_page(pw, url: str, media: dict, clicks: int, live_seconds: float, verb
             ),
         )
 
+        phase[0] = "timed clicks"
         box = page.get_by_role("textbox", name="Description", exact=True)
         seconds, payload = [], []
         for i in range(clicks + 2):  # two warm-up clicks
@@ -213,6 +227,7 @@ def bench_page(pw, url: str, media: dict, clicks: int, live_seconds: float, verb
             clicks=len(seconds),
         )
         if live_seconds > 0:
+            phase[0] = "live tab"
             out.update(bench_live(page, live_seconds))
         out["page_errors"] = errors
         return out
@@ -220,32 +235,11 @@ def bench_page(pw, url: str, media: dict, clicks: int, live_seconds: float, verb
         context.close()
 
 
-LIVE_IMG = """[...document.querySelectorAll('div.block')].filter((b) => {
-    const l = b.querySelector("label[data-testid='block-label']");
-    return l && l.innerText.trim() === 'live reconstruction'; })
-  .map((b) => b.querySelector('img')).find(Boolean)"""
-LIVE_COUNT = (
-    """() => { window.__live = []; const seen = new Set();
-  const tick = () => { const i = """
-    + LIVE_IMG
-    + """;
-    if (i && i.src && !seen.has(i.src) && i.complete) {
-      seen.add(i.src); window.__live.push(performance.now()); }
-    window.__liveRaf = requestAnimationFrame(tick); };
-  tick(); }"""
-)
-
-
 def bench_live(page, seconds: float) -> dict:
     """Frames the Live tab shows per second: each new reconstruction drawn, counted on animation frames."""
-    page.get_by_role("tab", name="Live").click()
-    cam = block(page, "webcam")
-    cam.get_by_text("Click to Access Webcam").click()
-    page.wait_for_function("(v) => v.videoWidth > 0", arg=cam.locator("video").element_handle())
-    cam.locator("button[aria-label='capture photo']").click()  # labelled "Record" when streaming
-    page.wait_for_function(f"() => {{ const i = {LIVE_IMG}; return i && i.src; }}")
+    start_live_stream(page)
     page.wait_for_timeout(2000)  # warm-up frames
-    page.evaluate(LIVE_COUNT)
+    page.evaluate(COUNT_LIVE_FRAMES)
     page.wait_for_timeout(int(seconds * 1000))
     times = np.array(page.evaluate("() => { cancelAnimationFrame(window.__liveRaf); return window.__live; }"))
     if len(times) < 2:

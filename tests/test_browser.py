@@ -31,7 +31,14 @@ import cv2
 import pytest
 
 from mmdemo.evaluation.app_process import free_port
-from mmdemo.evaluation.fake_media import CHROMIUM, block, launch_browser, write_wav, write_y4m
+from mmdemo.evaluation.fake_media import (
+    CHROMIUM,
+    block,
+    launch_browser,
+    start_live_stream,
+    write_wav,
+    write_y4m,
+)
 from mmdemo.runtime import OFFLINE_ENV
 
 REPO = Path(__file__).resolve().parents[1]
@@ -339,6 +346,18 @@ def test_webcam_microphone_analyze_in_a_real_browser(sync_api, browser_page, app
         " return !!(p && p._fullData && p._fullData.some((d) => (d._length || 0) > 10)); }"
     )
     shot("7-explore")
+
+    # The Live tab: webcam frames streamed and answered, the point on its map, and no uncaught error
+    # in the page (the final check below covers the stream too).
+    start_live_stream(page)
+    # the rate the tab shows counts the frames answered in the last 3 s: a few seconds of them
+    page.get_by_text(re.compile(r"^\s*([1-9]|0\.[1-9])[0-9.]* frames per second")).wait_for(timeout=60_000)
+    page.wait_for_timeout(3000)
+    live_points = (
+        "() => document.querySelector('#live-map .js-plotly-plot').data.filter((t) => t.meta === 'live')"
+    )
+    assert page.evaluate(live_points + ".length") >= 1, "the live point is not on the live map"
+    shot("8-live")
 
     toasts = page.evaluate("() => window.__toasts")
     bad = [t for t in toasts if re.search(r"(?i)no face|no voice|error", t)]

@@ -14,8 +14,11 @@
       // The same points moved (the usual case: another click, the next live frame): plotly moves
       // these SVG traces alone; adding or removing traces would redraw every WebGL gallery point
       // (100 ms at 2,500 points, 2 s at 200,000 in software rendering; this takes ~30 ms).
+      // A move the next live frame interrupts is rejected with no reason; the next frame's move has
+      // taken its place, so that rejection is not an error (unhandled, the page reported one).
       window.Plotly.animate(plot, {data: u.traces.map((t) => ({x: t.x, y: t.y})), traces: old},
-        {transition: {duration: 0}, frame: {duration: 0, redraw: false}, mode: 'immediate'});
+        {transition: {duration: 0}, frame: {duration: 0, redraw: false}, mode: 'immediate'})
+        .catch(() => {});
       return;
     }
     if (old.length) window.Plotly.deleteTraces(plot, old);

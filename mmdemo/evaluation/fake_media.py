@@ -110,3 +110,31 @@ def block(page, label: str):
         )
         .last
     )
+
+
+# The Live tab's reconstruction <img>, and a counter of the distinct reconstructions it draws
+# (window.__live: one timestamp per new picture, on animation frames; stop with __liveRaf).
+LIVE_IMAGE = """[...document.querySelectorAll('div.block')].filter((b) => {
+    const l = b.querySelector("label[data-testid='block-label']");
+    return l && l.innerText.trim() === 'live reconstruction'; })
+  .map((b) => b.querySelector('img')).find(Boolean)"""
+COUNT_LIVE_FRAMES = (
+    """() => { window.__live = []; const seen = new Set();
+  const tick = () => { const i = """
+    + LIVE_IMAGE
+    + """;
+    if (i && i.src && !seen.has(i.src) && i.complete) {
+      seen.add(i.src); window.__live.push(performance.now()); }
+    window.__liveRaf = requestAnimationFrame(tick); };
+  tick(); }"""
+)
+
+
+def start_live_stream(page) -> None:
+    """Opens the Live tab, starts the fake webcam streaming, and waits for the first reconstruction."""
+    page.get_by_role("tab", name="Live").click()
+    cam = block(page, "webcam")
+    cam.get_by_text("Click to Access Webcam").click()
+    page.wait_for_function("(v) => v.videoWidth > 0", arg=cam.locator("video").element_handle())
+    cam.locator("button[aria-label='capture photo']").click()  # labelled "Record" when streaming
+    page.wait_for_function(f"() => {{ const i = {LIVE_IMAGE}; return i && i.src; }}")
