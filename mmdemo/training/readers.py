@@ -108,7 +108,7 @@ def read_rows(
     net.eval()
     groups: dict[tuple[str, ...], list[int]] = {}
     for i, s in enumerate(samples):
-        available = tuple(m for m in MODALITIES if _has(s, m))
+        available = tuple(m for m in MODALITIES if s.has(m))
         groups.setdefault(available, []).append(i)
     parts, done = [], 0
     for available, members in groups.items():
@@ -317,12 +317,8 @@ def reader_keys(net: FusionAutoencoder, modalities: Sequence[str] | None) -> set
     return {FEATURE_TOKENS[m] for m in modalities}
 
 
-def _has(sample: Sample, modality: str) -> bool:
-    return getattr(sample, {"voice": "audio"}.get(modality, modality)) is not None
-
-
 def _has_any(sample: Sample, modalities: Sequence[str] | None) -> bool:
-    return modalities is None or any(_has(sample, m) for m in modalities)
+    return modalities is None or any(sample.has(m) for m in modalities)
 
 
 def _current(net: FusionAutoencoder, keys: set[str]) -> Weights:
