@@ -177,3 +177,40 @@ def test_refitting_readers_a_checkpoint_does_not_have_is_refused_clearly():
     )
     with pytest.raises(ValueError, match="voice; this checkpoint has readers for: image"):
         readers.fit_readers(FusionAutoencoder(config), [], modalities=("voice",))
+
+
+def test_each_attribute_keeps_the_penalty_that_reads_it_best():
+    """Gender is read from plenty of clean rows against a latent that reads it confidently at
+    random, which only large weights overrule; age from few rows in many noisy dimensions, where a
+    weak penalty overfits. Each attribute's reader rows come from its own best fit, and the combined readers
+    score each attribute's best."""
+    model = _model()
+    g = torch.Generator().manual_seed(0)
+
+    def rows(n: int, n_aged: int) -> readers.ReaderRows:
+        tokens = torch.randn(n, 32, generator=g)
+        targets = torch.full((n, len(ATTRIBUTES)), -1, dtype=torch.long)
+        male = (torch.rand(n, generator=g) < 0.5).long()
+        older = (torch.rand(n, generator=g) < 0.5).long()
+        tokens[:, 0] += 2.5 * (2 * male - 1)
+        tokens[:, 1] += 0.4 * (2 * older - 1)
+        targets[:, NAMES.index("Male")] = male
+        targets[:n_aged, NAMES.index("age_group")] = older[:n_aged]
+        offsets = torch.zeros(n, sum(ATTRIBUTE_SIZES))
+        # a latent that reads gender confidently and at random: only large weights overrule it
+        offsets[:, sum(ATTRIBUTE_SIZES[: NAMES.index("Male")]) + 1] = 4 * torch.randn(n, generator=g)
+        present = torch.ones(n, dtype=torch.bool)
+        return readers.ReaderRows({"face_features": (tokens, present)}, offsets, targets)
+
+    train, val = rows(2000, 40), rows(2000, 2000)
+    fits = []
+    for penalty in (1e-6, 1.0):
+        weights = readers.fit(model, train, l2=penalty)
+        fits.append((penalty, weights, readers.balanced_accuracies(model, weights, val)))
+    weak, strong = fits[0][2], fits[1][2]
+    assert strong["age_group"] > weak["age_group"] and weak["Male"] >= strong["Male"]
+
+    weights, penalties = readers.best_per_attribute(fits)
+    assert penalties["age_group"] == 1.0 and penalties["Male"] == 1e-6
+    combined = readers.balanced_accuracies(model, weights, val)
+    assert combined["age_group"] == strong["age_group"] and combined["Male"] == weak["Male"]
