@@ -130,7 +130,8 @@ def measure(
     metrics.update(evaluator_ceiling(evaluator))
     metrics.update(_retrieval(ts.samples, mus))
     metrics.update(_agreement(model, ts.samples, mus, seed))
-    metrics.update(_reconstruction(model, ts.images, mus["image+text+voice"]))
+    every = readings["image+text+voice"]
+    metrics.update(_reconstruction(model, ts.images, every.mu, every.private))
     return metrics, {"truth": truth, **{m: preds[m] for m in MODALITIES}}
 
 
@@ -221,8 +222,10 @@ def _retrieval(samples: list[Sample], mus: dict, k: int = 10) -> dict:
     return out
 
 
-def _reconstruction(model: MultimodalModel, images: np.ndarray, mu: torch.Tensor) -> dict:
-    recon = torch.from_numpy(model.decode_images(mu)).permute(0, 3, 1, 2).float() / 255
+def _reconstruction(model: MultimodalModel, images: np.ndarray, mu: torch.Tensor, private=None) -> dict:
+    """PSNR and SSIM of the faces decoded from the fused latents (and their private latents, for a
+    network that has them) against the faces read."""
+    recon = torch.from_numpy(model.decode_images(mu, private)).permute(0, 3, 1, 2).float() / 255
     real = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
     return {
         "recon/image/psnr": float(psnr(recon, real).mean()),

@@ -119,14 +119,15 @@ class Reading:
 
     mu: torch.Tensor  # (N, Z)
     evidence: torch.Tensor | None = None
+    private: torch.Tensor | None = None  # (N, W) the face's private latent mean, when the face was read
 
     @classmethod
     def joined(cls, parts: Sequence[FusionOutput]) -> Reading:
-        evidence = [p.evidence for p in parts]
-        return cls(
-            torch.cat([p.mu.cpu() for p in parts]),
-            None if any(e is None for e in evidence) else torch.cat([e.cpu() for e in evidence]),
-        )
+        def cat(name: str) -> torch.Tensor | None:
+            values = [getattr(p, name) for p in parts]
+            return None if any(v is None for v in values) else torch.cat([v.cpu() for v in values])
+
+        return cls(torch.cat([p.mu.cpu() for p in parts]), cat("evidence"), cat("private_mu"))
 
 
 @dataclass
@@ -256,7 +257,11 @@ class MultimodalModel:
             self.render_voices, fused.mu, phrase, emotions=emotion, language=language
         )
         cross = [m for m in ("text", "voice") if m in unimodal]
+        # the reconstruction keeps the face's own detail (its private latent); faces from a description
+        # or a voice alone are the ones their shared latent implies
         faces = self.decode_images(torch.cat([fused.mu, *(unimodal[m] for m in cross)]))
+        if fused.private_mu is not None:
+            faces[0] = self.decode_images(fused.mu, fused.private_mu)[0]
         vectors = {m: torch.nn.functional.normalize(v[0].float(), dim=0) for m, v in unimodal.items()}
         agreement = {
             f"{a}-{b}": float(vectors[a] @ vectors[b]) for i, a in enumerate(inputs) for b in inputs[i + 1 :]
@@ -396,9 +401,11 @@ class MultimodalModel:
         return mixture.sample(n, generator)
 
     @torch.no_grad()
-    def decode_images(self, z: torch.Tensor) -> np.ndarray:
-        """(B, 64, 64, 3) uint8."""
-        x = self.net.image_decoder(z.to(self.device))
+    def decode_images(self, z: torch.Tensor, private: torch.Tensor | None = None) -> np.ndarray:
+        """(B, 64, 64, 3) uint8 faces of shared latents `z`; `private`: the faces' own private latents
+        (`Reading.private`, `FusionOutput.private_mu`), for a network that has them; without, each
+        face is the one its shared latent implies."""
+        x = self.net.decode_image(z.to(self.device), None if private is None else private.to(self.device))
         return (x.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
     @torch.no_grad()

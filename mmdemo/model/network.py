@@ -33,7 +33,13 @@ VOICE_PARAM_NAMES = ("pitch", "rate", "range", "volume")
 
 
 # config fields added after checkpoints were first published: absent means the default (not used)
-OPTIONAL_FIELDS = ("face_feature_dim", "speaker_feature_dim", "attribute_readers", "pixel_reader")
+OPTIONAL_FIELDS = (
+    "face_feature_dim",
+    "speaker_feature_dim",
+    "attribute_readers",
+    "pixel_reader",
+    "private_dim",
+)
 # which modality each frozen feature token joins, and the input keys that carry it
 FEATURE_TOKENS = {"image": "face_features", "voice": "speaker_features"}
 # the key under which `tokens` hands the pixel reader's logits to `fuse` (not a modality)
@@ -72,6 +78,11 @@ class ModelConfig:
     # a small CNN reading the face's attributes from its pixels (hats, glasses, hair), whose logits
     # are added like the readers' (mmdemo.model.pixel_reader)
     pixel_reader: bool = False
+    # W: width of the face's private latent (MMVAE+, Palumbo et al. 2023), the face detail a description
+    # or a voice cannot know (the exact hairline, the light). The face decoder reads [z, w]; w comes
+    # from the face when there is one and from its prior N(0, I) otherwise, so the shared z alone must
+    # carry what the modalities agree on. 0: one shared latent, as every checkpoint before it
+    private_dim: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,6 +110,10 @@ class FusionOutput:
     # the (B,) rows it applies to (a fused feature token); None for a network without readers
     evidence: torch.Tensor | None = None
     evidence_rows: torch.Tensor | None = None
+    # the face's private latent, (B, W) mean and log-variance, when the face was fused and the network
+    # has one (ModelConfig.private_dim); None otherwise
+    private_mu: torch.Tensor | None = None
+    private_logvar: torch.Tensor | None = None
 
 
 # ------------------------------------------------------------------ encoders
@@ -203,7 +218,12 @@ class FusionAutoencoder(nn.Module):
         self.norm = nn.LayerNorm(c.dim)
         self.to_latent = nn.Linear(c.dim, 2 * c.latent_dim)
         self.image_decoder = ImageDecoder(
-            latent_dim=c.latent_dim, channels=c.decoder_channels, image_size=c.image_size
+            latent_dim=c.latent_dim + c.private_dim, channels=c.decoder_channels, image_size=c.image_size
+        )
+        # the face's private posterior, read from its patch tokens before fusion: what the shared
+        # latent leaves out is the face's own, not the fusion's
+        self.private_head = (
+            nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, 2 * c.private_dim)) if c.private_dim else None
         )
         self.text_decoder = TextDecoder(
             latent_dim=c.latent_dim,
@@ -302,6 +322,7 @@ class FusionAutoencoder(nn.Module):
         mu, logvar = self.to_latent(self.norm(x[:, 0])).chunk(2, -1)
         reads = self.attribute_readers or self.pixel_reader is not None
         evidence, evidence_rows = self._evidence(tokens, b) if reads else (None, None)
+        private_mu, private_logvar = self.private_posterior(tokens) or (None, None)
         return FusionOutput(
             mu,
             logvar.clamp(-10, 6),
@@ -310,7 +331,19 @@ class FusionAutoencoder(nn.Module):
             attentions if want_attention else None,
             evidence,
             evidence_rows,
+            private_mu,
+            private_logvar,
         )
+
+    def private_posterior(self, tokens) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The face's private latent, (B, W) mean and log-variance, from its patch tokens (the same
+        whatever else is fused); None without a face or a private latent."""
+        if self.private_head is None or "image" not in tokens:
+            return None
+        x = tokens["image"][0]
+        patches = x[:, : x.shape[1] - self.extra_tokens("image")]
+        mu, logvar = self.private_head(patches.mean(1)).chunk(2, -1)
+        return mu, logvar.clamp(-10, 6)
 
     def _evidence(self, tokens, b: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The readers' summed logits over the fused modalities' feature tokens (masked rows add 0)."""
@@ -342,6 +375,16 @@ class FusionAutoencoder(nn.Module):
         return self.fuse(self.tokens(inputs), want_attention=want_attention)
 
     # -- decoding
+    def decode_image(self, z: torch.Tensor, private: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, Z) shared latents and, for a network with a private face latent, (B, W) private ones
+        -> (B, 3, 64, 64) faces. Without `private` the private latent is its prior's mean (0): the face
+        the shared latent implies, as generation from a description or a voice draws it."""
+        if self.config.private_dim:
+            if private is None:
+                private = z.new_zeros(z.shape[0], self.config.private_dim)
+            z = torch.cat([z, private.to(z.dtype)], -1)
+        return self.image_decoder(z)
+
     def attribute_logits(self, z: torch.Tensor, evidence: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Per attribute (schema order): (B, n_values) logits read from the latent, plus the
         attribute readers' correction when `evidence` (FusionOutput.evidence) is given."""

@@ -289,7 +289,7 @@ class DemoService:
         return LiveReading(
             crop=face.crop,
             box=face.box,
-            reconstruction=self.model.decode_images(fused.mu)[0],
+            reconstruction=self.model.decode_images(fused.mu, fused.private_mu)[0],
             heat=attention_rollout(fused)[: grid * grid].reshape(grid, grid),
             coords=self.gallery.place(mu)[0],
             embedding=mu[0],

@@ -81,16 +81,27 @@ def decoder_losses(
     rows: torch.Tensor,
     gen: torch.Generator,
     evidence: tuple[torch.Tensor, torch.Tensor] | None = None,
+    private: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Reconstruction, attribute, voice and KL losses of one latent batch, over the `rows` marked
     True; also returns the decoded faces. `evidence`: the attribute readers' (logits, rows), whose
-    loss trains them to correct the latent's reading."""
+    loss trains them to correct the latent's reading. `private`: the face's private posterior (mu,
+    logvar) and the (B,) rows whose latent fused the face; the other rows decode with a private
+    latent drawn from its prior, as generation from a description or a voice does (MMVAE+)."""
     eps = torch.randn(mu.shape, generator=gen).to(mu.device)
     z = mu + eps * (0.5 * logvar).exp()
     losses = {}
     rows = rows.float()
     denom = rows.sum().clamp_min(1)
-    recon = model.image_decoder(z)
+    w = None
+    if private is not None:
+        mu_w, logvar_w, own = private
+        eps_w = torch.randn(mu_w.shape, generator=gen).to(mu_w.device)
+        prior = torch.randn(mu_w.shape, generator=gen).to(mu_w.device)
+        w = torch.where(own[:, None], mu_w + eps_w * (0.5 * logvar_w).exp(), prior)
+        own = own.float() * rows
+        losses["kl_private"] = (kl_to_standard_normal(mu_w, logvar_w) * own).sum() / own.sum().clamp_min(1)
+    recon = model.decode_image(z, w)
     has_img = batch["has_image"].float() * rows
     if has_img.any():
         l1 = (recon - batch["image"]).abs().flatten(1).mean(1)
@@ -154,8 +165,19 @@ def step_losses(model: FusionAutoencoder, cfg: TrainConfig, batch: dict, step: i
     mu_a, logvar_a, evidence_a = fuse_by_subset(model, tokens, subset)
     mu_b, logvar_b, evidence_b = fuse_by_subset(model, tokens, single)
     every = torch.ones(avail.shape[0], dtype=torch.bool, device=mu_a.device)
-    parts_a, recon_a = decoder_losses(model, batch, mu_a, logvar_a, rows=every, gen=gen, evidence=evidence_a)
-    parts_b, _ = decoder_losses(model, batch, mu_b, logvar_b, rows=every, gen=gen, evidence=evidence_b)
+    posterior = model.private_posterior(tokens)
+    private_a = private_b = None
+    if posterior is not None:  # a row's own face detail only where its latent fused the face
+        has_face = batch["has_image"].to(mu_a.device)
+        face = MODALITIES.index("image")
+        private_a = (*posterior, subset[:, face].to(mu_a.device) & has_face)
+        private_b = (*posterior, single[:, face].to(mu_a.device) & has_face)
+    parts_a, recon_a = decoder_losses(
+        model, batch, mu_a, logvar_a, rows=every, gen=gen, evidence=evidence_a, private=private_a
+    )
+    parts_b, _ = decoder_losses(
+        model, batch, mu_b, logvar_b, rows=every, gen=gen, evidence=evidence_b, private=private_b
+    )
     weights = {
         "image_l1": cfg.image_l1,
         "image_ssim": cfg.image_ssim,
@@ -165,6 +187,7 @@ def step_losses(model: FusionAutoencoder, cfg: TrainConfig, batch: dict, step: i
         "attribute_readers": cfg.attributes,
         "kl": cfg.kl_weight * min(1.0, step / max(1, cfg.kl_warmup_steps)),
     }
+    weights["kl_private"] = weights["kl"]
     parts = {k: 0.5 * (parts_a.get(k, 0) + parts_b.get(k, 0)) for k in parts_a}
     total = sum(weights[k] * v for k, v in parts.items())
     parts["contrastive"] = info_nce(mu_a, mu_b, cfg.temperature)
