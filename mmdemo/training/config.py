@@ -30,6 +30,10 @@ class TrainConfig:
     attributes: float = 1.0  # attribute classifiers on the latent mean
     contrastive: float = 0.1  # InfoNCE between a sample's subset latent and its single-modality latent
     temperature: float = 0.2  # InfoNCE temperature
+    # the face critic (mmdemo.training.critic): faces decoded from a description or a voice alone are
+    # read by a frozen attribute classifier and penalised for what they do not show; 0 = off
+    critic: float = 0.0
+    critic_steps: int = 400  # batches the critic is trained on before the first step
     # text inputs
     text_token_dropout: float = 0.05  # share of word pieces hidden from the fusion (cached word dropout)
     text_wordings: int = 2  # cached wordings per training sample (original + one re-worded)

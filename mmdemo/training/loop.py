@@ -32,6 +32,8 @@ from mmdemo.model.text import TextVocab
 from mmdemo.runtime import Distributed, init_distributed, resolve_device, shutdown_distributed
 from mmdemo.synth.descriptions import describe
 from mmdemo.training.config import PRESETS, TrainConfig, resolve_config
+from mmdemo.training.critic import load_or_fit_critic
+from mmdemo.training.curves import save_loss_curve
 from mmdemo.training.objective import LossModule
 from mmdemo.training.textcache import TextStateCache, wordings
 
@@ -125,6 +127,7 @@ class Run:
     features: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
     disc: PatchDiscriminator | None = None  # with --gan
     disc_opt: torch.optim.Optimizer | None = None
+    critic: nn.Module | None = None  # the frozen face critic, when cfg.critic > 0
     start: int = 0  # the step the loop starts from (a resumed run's checkpoint step)
     history: list[dict] = field(default_factory=list)  # one record of losses per step done
 
@@ -173,6 +176,10 @@ def build_run(
     disc = PatchDiscriminator().to(place.device) if cfg.gan else None
     disc_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.lr * 0.5, betas=(0.5, 0.9)) if disc else None
     gen = torch.Generator().manual_seed(cfg.seed * 7 + place.dd.rank)
+    critic = None
+    if cfg.critic:
+        options = dict(image_size=model_cfg.image_size, steps=cfg.critic_steps, seed=cfg.seed)
+        critic = load_or_fit_critic(place.out, samples, device=place.device, main=place.dd.main, **options)
     return Run(
         cfg=cfg,
         place=place,
@@ -186,6 +193,7 @@ def build_run(
         features=features,
         disc=disc,
         disc_opt=disc_opt,
+        critic=critic,
     )
 
 
@@ -343,7 +351,7 @@ class StepLoop:
     def __init__(self, run: Run):
         cfg, place = run.cfg, run.place
         self.run, self.cfg = run, cfg
-        self.loss = LossModule(run.model, cfg)
+        self.loss = LossModule(run.model, cfg, run.critic)
         if place.dd.active:
             self.loss = nn.parallel.DistributedDataParallel(
                 self.loss,
@@ -450,30 +458,3 @@ def _disc_step(run: Run, real: torch.Tensor, fake: torch.Tensor, autocast) -> to
     loss.backward()
     run.disc_opt.step()
     return loss.detach()
-
-
-def save_loss_curve(history: list[dict], path: Path) -> None:
-    """Loss curves (log scale) as a PNG beside the checkpoint."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not history:
-        return
-    keys = [k for k in history[0] if k != "step"]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    steps = [h["step"] for h in history]
-    for k in keys:
-        values = np.array([h.get(k, np.nan) for h in history], dtype=float)
-        ax.plot(steps, np.clip(values, 1e-4, None), label=k, lw=1.2)
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.legend(fontsize=7, ncol=3)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)

@@ -16,6 +16,7 @@ from mmdemo.model.losses import info_nce, kl_to_standard_normal, ssim
 from mmdemo.model.network import FEATURE_TOKENS, FusionAutoencoder
 from mmdemo.schema import ATTRIBUTE_SIZES, MODALITIES, SUBSETS, UNKNOWN
 from mmdemo.training.config import TrainConfig
+from mmdemo.training.critic import critic_loss
 
 
 def _bitmask(subset: tuple[str, ...]) -> int:
@@ -147,8 +148,16 @@ def _text_loss(model: FusionAutoencoder, batch: dict, z: torch.Tensor, rows: tor
     return ((ce.sum(1) / tokens.sum(1).clamp_min(1)) * has_target).sum() / has_target.sum().clamp_min(1)
 
 
-def step_losses(model: FusionAutoencoder, cfg: TrainConfig, batch: dict, step: int, gen: torch.Generator):
-    """All losses of one training step; returns (total, parts for logging, pass-A faces)."""
+def step_losses(
+    model: FusionAutoencoder,
+    cfg: TrainConfig,
+    batch: dict,
+    step: int,
+    gen: torch.Generator,
+    critic: nn.Module | None = None,
+):
+    """All losses of one training step; returns (total, parts for logging, pass-A faces). `critic`:
+    the frozen face critic, which judges the faces pass B decodes from a description or a voice."""
     inputs = {}
     if batch["has_image"].any():
         inputs["image"] = batch["image"]
@@ -175,7 +184,7 @@ def step_losses(model: FusionAutoencoder, cfg: TrainConfig, batch: dict, step: i
     parts_a, recon_a = decoder_losses(
         model, batch, mu_a, logvar_a, rows=every, gen=gen, evidence=evidence_a, private=private_a
     )
-    parts_b, _ = decoder_losses(
+    parts_b, recon_b = decoder_losses(
         model, batch, mu_b, logvar_b, rows=every, gen=gen, evidence=evidence_b, private=private_b
     )
     weights = {
@@ -192,15 +201,20 @@ def step_losses(model: FusionAutoencoder, cfg: TrainConfig, batch: dict, step: i
     total = sum(weights[k] * v for k, v in parts.items())
     parts["contrastive"] = info_nce(mu_a, mu_b, cfg.temperature)
     total = total + cfg.contrastive * parts["contrastive"]
+    if critic is not None:  # generated faces only: a face's own reconstruction has the image loss
+        generated = (~single[:, MODALITIES.index("image")]).float().to(recon_b.device)
+        judged = critic_loss(critic, recon_b, batch["attrs"]) * generated
+        parts["critic"] = judged.sum() / generated.sum().clamp_min(1)
+        total = total + cfg.critic * parts["critic"]
     return total, parts, recon_a
 
 
 class LossModule(nn.Module):
     """The model with its training objective as `forward`, so DDP sees (and syncs) the whole step."""
 
-    def __init__(self, model: FusionAutoencoder, cfg: TrainConfig):
+    def __init__(self, model: FusionAutoencoder, cfg: TrainConfig, critic: nn.Module | None = None):
         super().__init__()
-        self.model, self.cfg = model, cfg
+        self.model, self.cfg, self.critic = model, cfg, critic
 
     def forward(self, batch: dict, step: int, gen: torch.Generator):
-        return step_losses(self.model, self.cfg, batch, step, gen)
+        return step_losses(self.model, self.cfg, batch, step, gen, self.critic)
