@@ -90,7 +90,7 @@ class StandInModel:
     def predict_attributes(self, mu, evidence=None):
         return [dict(self.ts.samples[i].attrs) for i in self._rows("attributes", mu)]
 
-    def decode_images(self, z):
+    def decode_images(self, z, private=None):
         return self.ts.images[self._rows("image", z)]
 
     def decode_texts(self, z):
