@@ -39,7 +39,8 @@ def main() -> None:
     ts = load_test_set(args.data, "test")
     pick = np.random.default_rng(args.seed).choice(len(ts.samples), args.people, replace=False)
     enc = model.encode_inputs(ts.images[pick], [ts.texts[i] for i in pick], [ts.waves[i] for i in pick])
-    recon = model.decode_images(model.fuse(enc).mu)
+    fused = model.fuse(enc)
+    recon = model.decode_images(fused.mu, fused.private_mu)  # with the face's own detail, if it has any
     from_text = model.decode_images(model.fuse(enc, ["text"]).mu)
     from_voice = model.decode_images(model.fuse(enc, ["voice"]).mu)
     generated = model.decode_texts(model.fuse(enc, ["image"]).mu)
