@@ -259,9 +259,10 @@ class MultimodalModel:
         cross = [m for m in ("text", "voice") if m in unimodal]
         # the reconstruction keeps the face's own detail (its private latent); faces from a description
         # or a voice alone are the ones their shared latent implies
-        faces = self.decode_images(torch.cat([fused.mu, *(unimodal[m] for m in cross)]))
-        if fused.private_mu is not None:
-            faces[0] = self.decode_images(fused.mu, fused.private_mu)[0]
+        private = fused.private_mu
+        if private is not None:  # the prior's mean (0) for the faces from a description or a voice
+            private = torch.cat([private, private.new_zeros(len(cross), private.shape[1])])
+        faces = self.decode_images(torch.cat([fused.mu, *(unimodal[m] for m in cross)]), private)
         vectors = {m: torch.nn.functional.normalize(v[0].float(), dim=0) for m, v in unimodal.items()}
         agreement = {
             f"{a}-{b}": float(vectors[a] @ vectors[b]) for i, a in enumerate(inputs) for b in inputs[i + 1 :]

@@ -8,6 +8,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from mmdemo.schema import UNKNOWN
+
 
 @lru_cache(maxsize=4)
 def _gaussian_window(size: int, sigma: float, channels: int, device_str: str) -> torch.Tensor:
@@ -63,6 +65,17 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tens
     logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / temperature
     target = torch.arange(a.shape[0], device=a.device)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def attribute_cross_entropy(logits: list[torch.Tensor], attrs: torch.Tensor) -> torch.Tensor:
+    """(B,) cross-entropy of per-attribute logits against (B, attributes) value indices, averaged over
+    each row's known attributes (UNKNOWN marks the others)."""
+    per_attribute = [
+        F.cross_entropy(lg, attrs[:, i], ignore_index=UNKNOWN, reduction="none")
+        for i, lg in enumerate(logits)
+    ]
+    known = (attrs != UNKNOWN).float()
+    return torch.stack(per_attribute, 1).sum(1) / known.sum(1).clamp_min(1)
 
 
 def hinge_d(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from mmdemo import checkpoint as ckpt
 from mmdemo.data.augment import augment_image
 from mmdemo.data.loaders import Sample, load_image
+from mmdemo.model.losses import attribute_cross_entropy
 from mmdemo.model.pixel_reader import PixelReader
-from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, UNKNOWN, to_indices
+from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, to_indices
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,7 @@ def critic_loss(critic: PixelReader, faces: torch.Tensor, attrs: torch.Tensor) -
     """(B,) cross-entropy of the critic's reading of `faces` against the (B, attributes) values they
     should show, averaged over each row's known attributes that a face shows."""
     logits = critic(faces).float().split(ATTRIBUTE_SIZES, -1)
-    losses = [F.cross_entropy(logits[i], attrs[:, i], ignore_index=UNKNOWN, reduction="none") for i in JUDGED]
-    known = (attrs[:, JUDGED] != UNKNOWN).float()
-    return torch.stack(losses, 1).sum(1) / known.sum(1).clamp_min(1)
+    return attribute_cross_entropy([logits[i] for i in JUDGED], attrs[:, JUDGED])
 
 
 def fit_critic(

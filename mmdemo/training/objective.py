@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmdemo.model.losses import info_nce, kl_to_standard_normal, ssim
+from mmdemo.model.losses import attribute_cross_entropy, info_nce, kl_to_standard_normal, ssim
 from mmdemo.model.network import FEATURE_TOKENS, FusionAutoencoder
-from mmdemo.schema import ATTRIBUTE_SIZES, MODALITIES, SUBSETS, UNKNOWN
+from mmdemo.schema import ATTRIBUTE_SIZES, MODALITIES, SUBSETS
 from mmdemo.training.config import TrainConfig
 from mmdemo.training.critic import critic_loss
 
@@ -116,27 +116,20 @@ def decoder_losses(
         v_ce = F.cross_entropy(variant_logits, batch["variant_idx"].clamp_min(0), reduction="none")
         v_mse = ((params - batch["voice_params_norm"]) ** 2).mean(1)
         losses["voice"] = ((v_ce + v_mse) * has_vp).sum() / has_vp.sum()
-    losses["attributes"] = (_attribute_loss(model.attribute_logits(mu), batch) * rows).sum() / denom
+    latent_reading = attribute_cross_entropy(model.attribute_logits(mu), batch["attrs"])
+    losses["attributes"] = (latent_reading * rows).sum() / denom
     if evidence is not None:
         # the readers learn what the latent's reading misses; the latent's head is not moved by it, so
         # the latent alone still reads every attribute (descriptions, neighbours and gallery need it)
         logits, has_evidence = evidence
         has_evidence = has_evidence.float() * rows
         latent = model.attribute_head(mu).detach()
-        corrected = _attribute_loss(list((latent + logits).split(ATTRIBUTE_SIZES, -1)), batch)
+        corrected = attribute_cross_entropy(
+            list((latent + logits).split(ATTRIBUTE_SIZES, -1)), batch["attrs"]
+        )
         losses["attribute_readers"] = (corrected * has_evidence).sum() / has_evidence.sum().clamp_min(1)
     losses["kl"] = (kl_to_standard_normal(mu, logvar) * rows).sum() / denom
     return losses, recon
-
-
-def _attribute_loss(logits: list[torch.Tensor], batch: dict) -> torch.Tensor:
-    """(B,) cross-entropy averaged over each row's known attributes."""
-    per_attribute = [
-        F.cross_entropy(lg, batch["attrs"][:, i], ignore_index=UNKNOWN, reduction="none")
-        for i, lg in enumerate(logits)
-    ]
-    known = (batch["attrs"] != UNKNOWN).float()
-    return torch.stack(per_attribute, 1).sum(1) / known.sum(1).clamp_min(1)
 
 
 def _text_loss(model: FusionAutoencoder, batch: dict, z: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
