@@ -128,6 +128,19 @@ def _add_train(sub) -> None:
         help="read faces and voices with the frozen real-world extractors too (default: the preset's "
         "choice: on for default, off for tiny)",
     )
+    p.add_argument(
+        "--critic",
+        type=float,
+        default=None,
+        help="weight of the face critic's loss on faces generated from a description or a voice (0: off)",
+    )
+    p.add_argument(
+        "--private-dim",
+        type=int,
+        default=None,
+        help="width of the face's private latent, the detail the shared one leaves out (0: none; with "
+        "--init it is added to a checkpoint that has none)",
+    )
     p.set_defaults(func=cmd_train)
 
 

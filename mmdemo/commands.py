@@ -59,6 +59,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         steps=args.steps,
         init=args.init,
         real_features=args.real_features,
+        critic=args.critic,
+        private_dim=args.private_dim,
         progress=not args.quiet,
     )
     print(f"checkpoint in {out} ({time.perf_counter() - start:.0f} s)")

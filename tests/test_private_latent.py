@@ -1,9 +1,11 @@
 """The face's private latent (ModelConfig.private_dim, as in MMVAE+): read from the face only, decoded
 with the shared latent, drawn from its prior where the face was not fused."""
 
+import json
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 
 from mmdemo.model.network import FusionAutoencoder, ModelConfig
@@ -88,3 +90,32 @@ def test_a_checkpoint_with_a_private_latent_trains_loads_and_reconstructs_with_i
     fused = model.fuse(encoded)
     assert np.array_equal(analysis.image, model.decode_images(fused.mu, fused.private_mu)[0])
     assert "text" in analysis.generated_faces
+
+
+def test_fine_tuning_adds_a_private_latent_that_starts_by_drawing_the_checkpoints_faces(tiny_checkpoint):
+    from mmdemo.model.network import load_network
+    from mmdemo.training.finetune import widened, with_private_latent
+
+    net = load_network(tiny_checkpoint, torch.device("cpu")).eval()
+    config = with_private_latent(net.config, 8)
+    assert config.private_dim == 8 and with_private_latent(config, 8) is config
+    with pytest.raises(ValueError, match="private face latent is 8 wide"):
+        with_private_latent(config, 16)
+    wider = widened(net, config, torch.device("cpu")).eval()
+    z = torch.randn(3, net.config.latent_dim, generator=torch.Generator().manual_seed(0))
+    w = torch.randn(3, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(wider.decode_image(z, w), net.decode_image(z))  # the new columns start at zero
+    assert wider.private_head is not None
+
+
+def test_the_train_command_takes_the_critic_and_the_private_latent(tiny_data, tiny_checkpoint, tmp_path):
+    from mmdemo.cli import main
+
+    out = tmp_path / "tuned"
+    args = ["train", "--data", str(tiny_data), "--init", str(tiny_checkpoint), "--out", str(out), "--quiet"]
+    assert main([*args, "--steps", "2", "--critic", "0.5", "--private-dim", "8", "--device", "cpu"]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["model"]["private_dim"] == 8 and saved["train"]["critic"] == 0.5
+    assert (out / "critic.safetensors").is_file()
+    assert main([*args, "--critic", "-1"]) == 2  # refused with one line before anything is written

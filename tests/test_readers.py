@@ -214,3 +214,36 @@ def test_each_attribute_keeps_the_penalty_that_reads_it_best():
     assert penalties["age_group"] == 1.0 and penalties["Male"] == 1e-6
     combined = readers.balanced_accuracies(model, weights, val)
     assert combined["age_group"] == strong["age_group"] and combined["Male"] == weak["Male"]
+
+
+def test_each_value_weighs_the_same_and_within_it_each_source_does():
+    age = NAMES.index("age_group")
+    targets = torch.full((10, len(ATTRIBUTES)), -1, dtype=torch.long)
+    # a big source that tells two values, a small one that tells three, one row unknown
+    targets[:, age] = torch.tensor([0, 0, 0, 0, 1, 1, 1, 0, 2, -1])
+    sources = ["big"] * 7 + ["small"] * 3
+    weights = readers.row_weights(targets, sources)[:, age]
+    known = targets[:, age] >= 0
+    assert weights[~known].eq(0).all() and float(weights[known].mean()) == pytest.approx(1.0)
+    totals = [float(weights[targets[:, age] == v].sum()) for v in range(3)]
+    assert totals == pytest.approx([3.0, 3.0, 3.0])  # 9 known rows, 3 values
+    young = targets[:, age] == 0
+    big = torch.tensor([s == "big" for s in sources])
+    assert float(weights[young & big].sum()) == pytest.approx(float(weights[young & ~big].sum()))
+    # without sources: plain inverse value frequency, as before sources were known
+    alone = readers.row_weights(targets)[:, age]
+    assert alone[young].tolist() == pytest.approx([9 / (3 * 5)] * 5)
+    with pytest.raises(ValueError, match="sources"):
+        readers.row_weights(targets, sources[:3])
+
+
+def test_a_source_column_reaches_the_samples(tmp_path):
+    from mmdemo.data.loaders import read_folder
+
+    (tmp_path / "metadata.csv").write_text(
+        "id,split,person_id,image,text,audio,Male,age_group,emotion,hair_color,Eyeglasses,Beard,"
+        "Wearing_Hat,skin_tone,text_mentions,source\n"
+        "a,train,a,,a woman,,0,,,,,,,,Male,UTKFace\n"
+        "b,train,b,,a man,,1,,,,,,,,Male,\n"
+    )
+    assert [s.source for s in read_folder(tmp_path)] == ["UTKFace", ""]

@@ -47,6 +47,8 @@ class Sample:
     mentions: tuple[str, ...] = ()  # attributes the text states
     voice: dict[str, str] = field(default_factory=dict)  # voice_* columns, when known
     crop: str = "full"  # how to crop the image: full frame, centre square or detected face
+    source: str = ""  # the dataset it comes from (metadata.csv's optional `source` column); readers
+    # weigh sources equally within each attribute value
 
     def has(self, modality: str) -> bool:
         """Whether the sample has `modality` ("image", "text" or "voice", whose file is `audio`)."""
@@ -111,6 +113,7 @@ def _row_to_sample(root: Path, line: int, row: dict) -> Sample:
         attrs=attrs,
         mentions=mentions if text else (),
         voice={k: v for k, v in row.items() if k.startswith("voice_") and v},
+        source=(row.get("source") or "").strip(),
     )
 
 

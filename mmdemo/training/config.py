@@ -77,13 +77,24 @@ def resolve_config(
     steps: int | None = None,
     init: str | Path | None = None,
     real_features: bool | None = None,
+    critic: float | None = None,
+    private_dim: int | None = None,
 ) -> TrainConfig:
-    """The preset with the command line's overrides; a ValueError names the presets there are."""
+    """The preset with the command line's overrides; a ValueError names the presets there are or
+    the override that cannot be."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if critic is not None and critic < 0:
+        raise ValueError(f"--critic is a loss weight, 0 or more (got {critic})")
+    if private_dim is not None and private_dim < 0:
+        raise ValueError(f"--private-dim is a latent width, 0 or more (got {private_dim})")
     cfg = replace(PRESETS[preset], gan=gan, **({"steps": steps} if steps else {}))
     if real_features is not None:
         cfg = replace(cfg, real_features=real_features)
+    if critic is not None:
+        cfg = replace(cfg, critic=critic)
+    if private_dim is not None:
+        cfg = replace(cfg, model=replace(cfg.model, private_dim=private_dim))
     if init is not None:
         cfg = replace(cfg, lr=cfg.lr * FINE_TUNE_LR_SCALE)
     return cfg

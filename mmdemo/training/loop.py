@@ -34,6 +34,7 @@ from mmdemo.synth.descriptions import describe
 from mmdemo.training.config import PRESETS, TrainConfig, resolve_config
 from mmdemo.training.critic import load_or_fit_critic
 from mmdemo.training.curves import save_loss_curve
+from mmdemo.training.finetune import widened, with_private_latent
 from mmdemo.training.objective import LossModule
 from mmdemo.training.textcache import TextStateCache, wordings
 
@@ -53,6 +54,8 @@ def train(
     steps: int | None = None,
     init: str | Path | None = None,
     real_features: bool | None = None,
+    critic: float | None = None,
+    private_dim: int | None = None,
     progress: bool = True,
 ) -> Path:
     """Trains on the train split of `data` (one dataset folder or several) and writes a checkpoint
@@ -60,8 +63,11 @@ def train(
 
     init: a checkpoint folder to fine-tune from: its architecture, vocabulary and weights are kept and
     the preset supplies the schedule (at `config.FINE_TUNE_LR_SCALE` of its learning rate).
-    real_features: read the frozen face and speaker features (None: as the preset says)."""
-    cfg = resolve_config(preset, gan=gan, steps=steps, init=init, real_features=real_features)
+    real_features: read the frozen face and speaker features (None: as the preset says).
+    critic, private_dim: the face critic's loss weight and the private face latent's width (None: as
+    the preset says; with `init`, a private latent is added to a checkpoint that has none)."""
+    overrides = dict(real_features=real_features, critic=critic, private_dim=private_dim)
+    cfg = resolve_config(preset, gan=gan, steps=steps, init=init, **overrides)
     out, dev = Path(out), resolve_device(device)
     state = _resume_state(out, resume)
     place = _set_up_process(out, dev, seed=cfg.seed, progress=progress)
@@ -159,14 +165,14 @@ def build_run(
     if resuming:
         model_cfg = ModelConfig.from_dict(ckpt.read_json(place.out / "config.json")["model"])
     elif start_from is not None:
-        model_cfg = start_from.config
+        model_cfg = with_private_latent(start_from.config, cfg.model.private_dim)
     else:
         model_cfg = build_model_config(cfg, samples, texts)
     if cfg.real_features and not resuming:
         readers = dict(attribute_readers=True, pixel_reader=True)
         model_cfg = replace(model_cfg, face_feature_dim=FACE_DIM, speaker_feature_dim=SPEAKER_DIM, **readers)
     if start_from is not None and start_from.config != model_cfg:  # fine-tuning adds the feature layers
-        start_from = _widened(start_from, model_cfg, place.device)
+        start_from = widened(start_from, model_cfg, place.device)
     cfg = replace(cfg, model=model_cfg)
     features = _train_features(folders, place) if model_cfg.face_feature_dim else {}
     cache = TextStateCache(texts, progress=place.progress, device=place.device)
@@ -199,17 +205,6 @@ def build_run(
 
 def _folders(data: str | Path | Sequence[str | Path]) -> list[Path]:
     return [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
-
-
-def _widened(net: FusionAutoencoder, config: ModelConfig, device: torch.device) -> FusionAutoencoder:
-    """`net` with the layers `config` adds (the frozen-feature tokens and their attribute readers)
-    freshly initialised."""
-    wider = FusionAutoencoder(config).to(device)
-    missing, unexpected = wider.load_state_dict(net.state_dict(), strict=False)
-    added = ("feature_proj.", "attribute_readers.", "pixel_reader.")
-    if unexpected or any(not k.startswith(added) for k in missing):
-        raise ValueError(f"cannot fine-tune: the checkpoint's layers differ ({unexpected or missing})")
-    return wider
 
 
 def _train_features(folders: list[Path], place: Place) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

@@ -98,7 +98,7 @@ def fit_pixel_reader(
         va_sample, va_rest, va_targets = _rows_with_faces(net, val, progress, "val")
         va_faces = _Faces(val, size, both_framings=False)
     observes = net._face_features_observes.cpu()
-    class_weights = readers.class_weights(tr_targets)
+    weights = readers.row_weights(tr_targets, [train[i].source for i in tr_sample.tolist()])
     device = next(net.parameters()).device
 
     def read(model: PixelReader, faces: _Faces, sample: np.ndarray, rest: torch.Tensor) -> torch.Tensor:
@@ -130,7 +130,7 @@ def fit_pixel_reader(
             rows = order[step * batch_size : (step + 1) * batch_size]
             faces = tr_faces.batch(tr_sample[rows], rng).to(device)
             logits = tr_rest[rows].to(device) + model(faces) * observes.to(device)
-            loss = readers.weighted_loss(logits, tr_targets[rows].to(device), class_weights)
+            loss = readers.weighted_loss(logits, tr_targets[rows].to(device), weights[rows].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -174,32 +174,58 @@ def linear_logits(net: FusionAutoencoder, weights: Weights, rows: ReaderRows) ->
     return logits
 
 
-def class_weights(targets: torch.Tensor) -> list[torch.Tensor]:
-    """Per attribute, (n_values,) weights inverse to each value's frequency among the known rows
-    (mean 1 over those rows); a value no row has gets 0."""
-    out = []
-    for i, size in enumerate(ATTRIBUTE_SIZES):
-        known = targets[:, i][targets[:, i] >= 0]
-        counts = torch.bincount(known, minlength=size).float()
-        present = (counts > 0).sum().clamp_min(1)  # values no row has do not inflate the others
-        out.append(torch.where(counts > 0, len(known) / (present * counts.clamp_min(1)), torch.zeros(())))
+def row_weights(targets: torch.Tensor, sources: Sequence[str] | None = None) -> torch.Tensor:
+    """(N, attributes) weight of each row in its attribute's loss, 0 where the value is unknown, mean 1
+    over the rows that know it. Every value an attribute takes gets the same total weight (the
+    balanced accuracy the readers are chosen by counts values equally), and within a value every
+    source (`sources`: each row's dataset, e.g. metadata.csv's `source` column) gets the same share.
+    Without the second rule the largest source decides what a value looks like: CelebA's 20,000
+    young / not-young photos taught "adult" from its not-young, seniors among them, and the
+    readers lost UTKFace's seniors."""
+    if sources is None:
+        sources = [""] * len(targets)
+    if len(sources) != len(targets):
+        raise ValueError(f"{len(sources)} sources for {len(targets)} rows")
+    codes = torch.from_numpy(np.unique(np.array(sources, dtype=str), return_inverse=True)[1].reshape(-1))
+    out = torch.zeros(targets.shape, dtype=torch.float32)
+    for i in range(targets.shape[1]):
+        t = targets[:, i]
+        known = t >= 0
+        values = t[known].unique()
+        for value in values:
+            of_value = t == value
+            in_sources = codes[of_value].unique()
+            for src in in_sources:
+                cell = of_value & (codes == src)
+                out[cell, i] = int(known.sum()) / (len(values) * len(in_sources) * int(cell.sum()))
     return out
 
 
-def weighted_loss(logits: torch.Tensor, targets: torch.Tensor, class_weights: list[torch.Tensor]):
-    """Sum over attributes of the class-weighted mean cross-entropy of the rows that know it."""
+def weighted_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Sum over attributes of the weighted mean cross-entropy of the rows that know it; `weights`
+    are `row_weights` of those rows."""
     total = logits.new_zeros(())
     for i, lg in enumerate(logits.split(ATTRIBUTE_SIZES, -1)):
         t = targets[:, i]
         known = t >= 0
         if known.any():
-            total = total + F.cross_entropy(lg[known], t[known], weight=class_weights[i])
+            w = weights[known, i].to(lg.dtype)
+            ce = F.cross_entropy(lg[known], t[known], reduction="none")
+            total = total + (w * ce).sum() / w.sum().clamp_min(1e-12)
     return total
 
 
-def fit(net: FusionAutoencoder, rows: ReaderRows, *, l2: float = DEFAULT_L2, max_iter: int = 300) -> Weights:
+def fit(
+    net: FusionAutoencoder,
+    rows: ReaderRows,
+    *,
+    l2: float = DEFAULT_L2,
+    max_iter: int = 300,
+    sources: Sequence[str] | None = None,
+) -> Weights:
     """The readers' weights and biases, (logits, dim) and (logits,) per feature key, minimising the
-    class-weighted offset cross-entropy plus `l2` times the squared weights. Does not change `net`."""
+    weighted offset cross-entropy (`row_weights`, with each row's source) plus `l2` times the squared
+    weights. Does not change `net`."""
     weights = {
         key: (
             torch.zeros(sum(ATTRIBUTE_SIZES), rows.tokens[key][0].shape[1], requires_grad=True),
@@ -211,12 +237,12 @@ def fit(net: FusionAutoencoder, rows: ReaderRows, *, l2: float = DEFAULT_L2, max
     params = [p for pair in weights.values() for p in pair]
     if not params:
         raise ValueError("no row has a feature token to fit a reader on")
-    weights_of_class = class_weights(rows.targets)
+    weights_of_rows = row_weights(rows.targets, sources)
     opt = torch.optim.LBFGS(params, lr=1, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        loss = weighted_loss(linear_logits(net, weights, rows), rows.targets, weights_of_class)
+        loss = weighted_loss(linear_logits(net, weights, rows), rows.targets, weights_of_rows)
         loss = loss + l2 * sum((w**2).sum() for w, _ in weights.values())
         loss.backward()
         return loss
@@ -274,8 +300,11 @@ def fit_readers(
     candidates = [DEFAULT_L2] if l2 is None and val_rows is None else list(L2_CHOICES) if l2 is None else [l2]
     before = balanced_accuracies(net, _current(net, refitted), val_rows) if val_rows is not None else {}
     fits = []
+    # each row's dataset, so that no source outweighs the others within a value (rows built without
+    # their sample indices count as one source)
+    sources = None if train_rows.sample is None else [train[i].source for i in train_rows.sample.tolist()]
     for penalty in candidates:
-        weights = fit(net, train_rows, l2=penalty)
+        weights = fit(net, train_rows, l2=penalty, sources=sources)
         scores = balanced_accuracies(net, weights, val_rows) if val_rows is not None else {}
         log.info("readers with l2=%g: val balanced accuracy %s", penalty, scores)
         fits.append((penalty, weights, scores))
