@@ -1,6 +1,8 @@
 """Figure for the README: for a few test people, the real face, its reconstruction
 (all inputs), the face generated from the description alone and from the voice
-alone, and the description generated from the face alone.
+alone, and the description generated from the face alone; below them, a row of new
+people sampled from the latent mixture (N(0, I) when the checkpoint has none) with
+the descriptions decoded from the same latents.
 
     python scripts/make_generation_figure.py --checkpoint checkpoints/default --data data/test \\
         --out assets/generation.png
@@ -22,9 +24,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
 from mmdemo.evaluation.evaluate import load_test_set
 from mmdemo.inference.model import load_model
+
+SAMPLED = 8  # new people in the bottom row
 
 
 def main() -> None:
@@ -50,13 +55,12 @@ def main() -> None:
         ("from the description\nalone", from_text),
         ("from the voice\nalone", from_voice),
     ]
-    fig, axes = plt.subplots(
-        args.people,
-        5,
-        figsize=(13, 2.3 * args.people),
-        dpi=100,
-        gridspec_kw={"width_ratios": [1, 1, 1, 1, 2.6]},
-    )
+    prior = "mixture" if model.calibration is not None and model.calibration.mixture is not None else "normal"
+    z_new = model.sample_latents(SAMPLED, torch.Generator().manual_seed(args.seed), prior=prior)
+    new_faces, new_texts = model.decode_images(z_new), model.decode_texts(z_new)
+    fig = plt.figure(figsize=(13, 2.3 * args.people + 2.9), dpi=100)
+    grid = fig.add_gridspec(2, 1, height_ratios=[2.3 * args.people, 2.9])
+    axes = grid[0].subgridspec(args.people, 5, width_ratios=[1, 1, 1, 1, 2.6]).subplots()
     for row, i in enumerate(pick):
         for col, (title, images) in enumerate(columns):
             ax = axes[row, col]
@@ -82,6 +86,15 @@ def main() -> None:
             va="top",
             color="#000",
         )
+    sampled = grid[1].subgridspec(1, SAMPLED).subplots()
+    for ax, face, text in zip(sampled, new_faces, new_texts):
+        ax.imshow(face)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("\n".join(textwrap.wrap(text, 24)[:5]), fontsize=6.5)
+    source = "the latent mixture" if prior == "mixture" else "N(0, I)"
+    title = f"new people sampled from {source}"
+    sampled[0].set_title(title + " (face and description from the same latent)", fontsize=9, loc="left")
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out)

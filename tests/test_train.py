@@ -74,6 +74,7 @@ def test_gan_training_runs_and_records_its_losses(tiny_data, tmp_path):
     out = train(tiny_data, tmp_path / "g", preset="tiny", steps=16, gan=True, device="cpu", progress=False)
     history = json.loads((out / "history.json").read_text())
     assert "gan_d" in history[-1] and "gan_g" in history[-1] and "gan_d" not in history[0]
+    assert history[-1]["gan_ratio"] > 0  # the adaptive weight is on by default
     resume = ckpt.load_resume(out)
     assert any(k.startswith("disc.") for k in resume[0])
 
@@ -254,3 +255,16 @@ def test_torchrun_two_cpu_processes(tiny_data, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert (out / "model.safetensors").exists()
     assert len(json.loads((out / "history.json").read_text())) == 6
+
+
+def test_the_adaptive_gan_weight_matches_the_two_gradients_at_the_last_layer():
+    from mmdemo.model.losses import adaptive_gan_weight
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(8, 4)
+    out = layer(torch.randn(16, 8))
+    pixels, adversarial = out.abs().mean(), -100 * out.mean()  # the GAN's loss 100x larger in scale
+    ratio = adaptive_gan_weight(pixels, adversarial, layer.weight)
+    g_pix = torch.autograd.grad(pixels, layer.weight, retain_graph=True)[0].norm()
+    g_adv = torch.autograd.grad(ratio * adversarial, layer.weight)[0].norm()
+    assert float(g_adv) == pytest.approx(float(g_pix), rel=1e-3) and not ratio.requires_grad

@@ -86,6 +86,17 @@ def hinge_g(fake_logits: torch.Tensor) -> torch.Tensor:
     return -fake_logits.mean()
 
 
+def adaptive_gan_weight(
+    reconstruction: torch.Tensor, adversarial: torch.Tensor, last_layer: torch.Tensor, cap: float = 1e4
+) -> torch.Tensor:
+    """VQGAN's adaptive weight (Esser et al. 2021): the ratio of the reconstruction loss's gradient
+    norm to the adversarial loss's at the decoder's last layer, so the GAN pulls on the decoder as
+    hard as the pixels do whatever the two losses' scales; detached, capped at `cap`."""
+    g_rec = torch.autograd.grad(reconstruction, last_layer, retain_graph=True)[0]
+    g_adv = torch.autograd.grad(adversarial, last_layer, retain_graph=True)[0]
+    return (g_rec.float().norm() / (g_adv.float().norm() + 1e-4)).clamp(0, cap).detach()
+
+
 def warmup_cosine(step: int, *, warmup: int, total: int, floor: float = 0.02) -> float:
     """LR multiplier: linear warm-up, then cosine decay to `floor`."""
     if step < warmup:

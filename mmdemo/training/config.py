@@ -43,7 +43,10 @@ class TrainConfig:
     # or voice alone when an extractor is missing or too slow (the live view)
     # the optional PatchGAN on faces
     gan: bool = False  # the PatchGAN hinge loss on faces; train() sets it from --gan
-    gan_weight: float = 0.05  # weight of the generator's hinge loss
+    gan_weight: float = 0.05  # weight of the generator's hinge loss (times the adaptive ratio, if on)
+    # VQGAN's adaptive weight: the hinge loss scaled so that its gradient at the face decoder's last
+    # layer is as large as the reconstruction's, times gan_weight; off: gan_weight alone
+    gan_adaptive: bool = True
     gan_start_fraction: float = 0.3  # the GAN joins after this share of the steps
     # running
     checkpoint_every: int = 250  # steps between checkpoints: what a kill can lose

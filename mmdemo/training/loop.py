@@ -26,7 +26,7 @@ from mmdemo.data.real import TRAINING_DATA_FILE, training_data_record
 from mmdemo.extractors.face import FEATURE_DIM as FACE_DIM
 from mmdemo.extractors.speaker import EMBEDDING_DIM as SPEAKER_DIM
 from mmdemo.model.discriminator import PatchDiscriminator
-from mmdemo.model.losses import hinge_d, hinge_g, warmup_cosine
+from mmdemo.model.losses import adaptive_gan_weight, hinge_d, hinge_g, warmup_cosine
 from mmdemo.model.network import VOICE_PARAM_NAMES, FusionAutoencoder, ModelConfig, load_network
 from mmdemo.model.text import TextVocab
 from mmdemo.runtime import Distributed, init_distributed, resolve_device, shutdown_distributed
@@ -411,7 +411,13 @@ class StepLoop:
             total, parts, recon = self.loss(batch, step, run.gen)
             if gan:
                 parts["gan_g"] = hinge_g(run.disc(recon[faces]))
-                total = total + cfg.gan_weight * parts["gan_g"]
+                weight = cfg.gan_weight
+                if cfg.gan_adaptive:
+                    pixels = cfg.image_l1 * parts["image_l1"] + cfg.image_ssim * parts["image_ssim"]
+                    last = run.model.image_decoder.out.weight
+                    parts["gan_ratio"] = adaptive_gan_weight(pixels, parts["gan_g"], last)
+                    weight = weight * parts["gan_ratio"]
+                total = total + weight * parts["gan_g"]
         run.opt.zero_grad(set_to_none=True)
         if not torch.isfinite(total):  # one bad batch must not poison the weights
             self._skip(step)
