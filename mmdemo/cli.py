@@ -211,6 +211,13 @@ def _add_gallery(sub) -> None:
     )
     p.add_argument("--data", required=True, type=Path, help="people the model did not train on")
     p.add_argument("--people", type=int, default=2500)
+    p.add_argument(
+        "--features",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="read faces and voices with the frozen extractors, as analyze does (--no-features: as the "
+        "live view does, several times faster, for very large folders)",
+    )
     p.add_argument("--n-neighbors", type=int, default=15)
     p.add_argument("--min-dist", type=float, default=0.1)
     p.add_argument("--layout", choices=["umap", "pca"], default="umap", help="pca: a fast linear preview")

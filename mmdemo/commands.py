@@ -215,6 +215,7 @@ def cmd_gallery(args: argparse.Namespace) -> int:
             min_dist=args.min_dist,
             layout=args.layout,
             fit_sample=args.fit_sample or FIT_SAMPLE,
+            features=args.features,
             progress=None if args.quiet else (lambda msg: print(msg, flush=True)),
             bar=not args.quiet,
             dd=dd,

@@ -79,3 +79,34 @@ def test_a_gallery_without_coordinates_is_refused(tmp_path):
     )
     with pytest.raises(CheckpointError, match="lacks the columns x2"):
         load_gallery(tmp_path)
+
+
+@pytest.mark.parametrize("features", [True, False])
+def test_a_gallery_without_features_reads_people_as_the_live_view_does(
+    features, tiny_checkpoint, tiny_data, tmp_path, monkeypatch
+):
+    import json
+    import shutil
+
+    from mmdemo.inference import model as model_module
+    from mmdemo.inference.projection import build_gallery
+
+    ckpt = shutil.copytree(tiny_checkpoint, tmp_path / "ckpt")
+    real_load, asked = model_module.load_model, []
+
+    def load_reading_features(*args, **kwargs):  # as a checkpoint trained with the extractors is
+        m = real_load(*args, **kwargs)
+        m.reads_features = True
+        return m
+
+    def load_inputs(samples, *args, features=False):
+        asked.append(features)
+        return real_inputs(samples, *args, features=False)  # the tiny network has no feature tokens
+
+    real_inputs = model_module.Inputs.load
+    monkeypatch.setattr(model_module, "load_model", load_reading_features)
+    monkeypatch.setattr(model_module.Inputs, "load", staticmethod(load_inputs))
+    build_gallery(ckpt, tiny_data, people=60, device="cpu", layout="pca", features=features)
+    assert asked and set(asked) == {features}
+    assert json.loads((ckpt / "gallery" / "layout.json").read_text())["features"] is features
+    assert len(load_gallery(ckpt).table) >= 50

@@ -48,6 +48,19 @@ def test_speaker_embedding_ignores_loudness_and_handles_short_clips():
 
 
 # ------------------------------------------------------------------ quiet speech
+def test_clips_embedded_together_are_embedded_as_each_alone():
+    clips = [
+        _espeak("m3", 30, "The weather is lovely today, isn't it?"),
+        _espeak("f2", 80, "I will meet you at the station at noon, then we can walk to the old harbour."),
+        _espeak("m1", 50, "Yes.")[:2000],  # one zero-padded window
+    ]
+    together = speaker.embed_speeches(clips, max_partials=3)  # more partials than one pass takes
+    alone = np.stack([speaker.embed_speech(c) for c in clips])
+    assert together.shape == (3, speaker.EMBEDDING_DIM)
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert speaker.embed_speeches([]).shape == (0, speaker.EMBEDDING_DIM)
+
+
 def test_quiet_speech_is_amplified_not_refused():
     clip = _espeak("f2", 70, "Can you hear me from over here?")
     quiet = (clip / np.abs(clip).max() * 10 ** (-55 / 20)).astype(np.float32)  # a far microphone

@@ -183,13 +183,17 @@ def cached_or_computed(samples: Sequence[Sample], kind: str, *, waves: Sequence 
     """(N, dim) features of dataset samples: from their folder's cache where it is fresh, computed
     otherwise (`waves`: the clips already loaded, if any)."""
     out = np.zeros((len(samples), KINDS[kind]), np.float32)
+    missing = []  # voices to embed, together
     for i, (s, (path, table, fresh)) in enumerate(zip(samples, _cached_rows(samples, kind))):
         if fresh:
             out[i] = table.rows[s.id][1]
         elif kind == "face":
             out[i] = face_features_of_file(path)
         else:
-            out[i] = speaker.embed_speech(waves[i]) if waves is not None else _one((kind, str(path)))
+            missing.append(i)
+    if missing:
+        clips = [waves[i] if waves is not None else load_audio(samples[i]) for i in missing]
+        out[missing] = speaker.embed_speeches(clips)
     return out
 
 

@@ -142,6 +142,7 @@ def build_gallery(
     seed: int = 0,
     layout: str = "umap",
     fit_sample: int = FIT_SAMPLE,
+    features: bool = True,
     progress: Callable[[str], None] | None = None,
     bar: bool = False,
     dd: Distributed = Distributed(),
@@ -152,13 +153,16 @@ def build_gallery(
     `fit_sample` people, UMAP is fit on that many (a seeded random choice) and everyone else is placed
     among them as the app places a new point. bar: progress bars. Under torchrun (`dd`) every process
     embeds a share of the people and the main process lays out and writes the map (the others return
-    None)."""
+    None). features: False embeds people as the live view reads a camera frame, without the frozen
+    extractors (dlib's detectors and descriptor, the speaker encoder), which are most of the time a
+    person takes; the map then places everyone a little differently from `analyze`."""
     if layout not in ("umap", "pca"):
         raise ValueError(f"unknown layout {layout!r}; use umap or pca")
     from mmdemo.inference.model import load_model
 
     say = progress or (lambda msg: log.info(msg))
     model = load_model(checkpoint, device)
+    model.reads_features = model.reads_features and features  # embed_people reads no features without
     samples = one_per_person(data, people)
     if dd.main:
         say(f"embedding {len(samples)} people" + (f" in {dd.world} processes" if dd.active else ""))
@@ -175,6 +179,7 @@ def build_gallery(
     for old in ("projector.safetensors", "projector.json"):  # the regressor earlier versions wrote
         (folder / old).unlink(missing_ok=True)
     meta = {"latent_dim": int(emb.shape[1]), **settings, "people": len(samples), "data": str(data)}
+    meta["features"] = model.reads_features
     if layout == "umap" and len(samples) > fit_sample:
         meta["fit_sample"] = fit_sample
     ckpt.atomic_write_json(folder / LAYOUT_FILE, {**meta, "layout": layout})
