@@ -1,0 +1,95 @@
+"""How fast `python -m mmdemo gallery` embeds people with and without the frozen extractors, and how
+much the two embeddings agree.
+
+    python scripts/bench_gallery_embedding.py --json docs/gallery-embedding-cpu2.json
+
+- people a second through the bundled model, one process, `--people` people of `--data` read as
+  `gallery` reads them (all three inputs), with the extractors (dlib's detectors and descriptor, the
+  speaker encoder: what `analyze` reads) and without them (`gallery --no-features`: as the live view
+  reads a camera frame), each timed `--runs` times after a warm-up batch, median and spread;
+- the hours each makes of 200,000 people;
+- agreement: the share of each person's 10 nearest people (cosine, in the embedding the map is laid
+  out from) that the other reading also gives them, against chance, and the same for a person read
+  with the extractors (as `analyze` places a visitor) among a gallery read without them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mmdemo.runtime import DEFAULT_CHECKPOINT, offline_env  # noqa: E402
+
+
+def nearest(queries: np.ndarray, people: np.ndarray, k: int, *, same: bool) -> np.ndarray:
+    """(N, k) indices of each query's k nearest people by cosine; `same`: query i is person i, who is
+    left out."""
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    sims = unit(queries) @ unit(people).T
+    if same:
+        np.fill_diagonal(sims, -np.inf)
+    return np.argsort(-sims, axis=1)[:, :k]
+
+
+def overlap(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean([len(set(x) & set(y)) / len(x) for x, y in zip(a, b)]))
+
+
+def main(argv=None) -> None:
+    offline_env()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    ap.add_argument("--data", type=Path, default=REPO / "data" / "test3000")
+    ap.add_argument("--people", type=int, default=512)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    from mmdemo.inference.model import load_model
+    from mmdemo.inference.projection import EMBED_BATCH, one_per_person
+    from mmdemo.schema import MODALITIES
+
+    model = load_model(args.checkpoint, "cpu")
+    samples = one_per_person(args.data, args.people)
+    out: dict = {"people": len(samples), "checkpoint": str(args.checkpoint), "runs": args.runs}
+    embeddings = {}
+    for features in (True, False):
+        model.reads_features = features
+        model.read(samples[:16], [MODALITIES])  # warm-up: first calls load the extractors
+        rates = []
+        for _ in range(args.runs):
+            t = time.perf_counter()
+            reading = model.read(samples, [MODALITIES], batch_size=EMBED_BATCH)[tuple(MODALITIES)]
+            rates.append(len(samples) / (time.perf_counter() - t))
+        embeddings[features] = reading.mu.float().numpy()
+        name = "with_features" if features else "without_features"
+        out[name] = {
+            "people_per_s_median": float(np.median(rates)),
+            "people_per_s_runs": [round(r, 2) for r in rates],
+            "hours_for_200000": 200_000 / float(np.median(rates)) / 3600,
+        }
+        print(name, out[name], flush=True)
+    on, off, k = embeddings[True], embeddings[False], 10
+    chance = nearest(np.random.default_rng(0).normal(size=on.shape), on, k, same=True)
+    out["agreement_top10"] = {
+        "without_vs_with": overlap(nearest(off, off, k, same=True), nearest(on, on, k, same=True)),
+        "visitor_with_among_gallery_without": overlap(
+            nearest(on, off, k, same=True),
+            nearest(on, on, k, same=True),  # same: not the person's own
+        ),
+        "chance": overlap(chance, nearest(on, on, k, same=True)),
+    }
+    print(json.dumps(out, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
