@@ -26,6 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from mmdemo.evaluation.bench import neighbour_agreement  # noqa: E402
 from mmdemo.runtime import DEFAULT_CHECKPOINT, offline_env  # noqa: E402
 
 
@@ -37,10 +38,6 @@ def nearest(queries: np.ndarray, people: np.ndarray, k: int, *, same: bool) -> n
     if same:
         np.fill_diagonal(sims, -np.inf)
     return np.argsort(-sims, axis=1)[:, :k]
-
-
-def overlap(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean([len(set(x) & set(y)) / len(x) for x, y in zip(a, b)]))
 
 
 def main(argv=None) -> None:
@@ -78,13 +75,14 @@ def main(argv=None) -> None:
         print(name, out[name], flush=True)
     on, off, k = embeddings[True], embeddings[False], 10
     chance = nearest(np.random.default_rng(0).normal(size=on.shape), on, k, same=True)
+    with_extractors = nearest(on, on, k, same=True)
     out["agreement_top10"] = {
-        "without_vs_with": overlap(nearest(off, off, k, same=True), nearest(on, on, k, same=True)),
-        "visitor_with_among_gallery_without": overlap(
+        "without_vs_with": neighbour_agreement(nearest(off, off, k, same=True), with_extractors),
+        "visitor_with_among_gallery_without": neighbour_agreement(
             nearest(on, off, k, same=True),
-            nearest(on, on, k, same=True),  # same: not the person's own
+            with_extractors,  # same=True: not the visitor's own reading
         ),
-        "chance": overlap(chance, nearest(on, on, k, same=True)),
+        "chance": neighbour_agreement(chance, with_extractors),
     }
     print(json.dumps(out, indent=1))
     if args.json:

@@ -171,7 +171,7 @@ def build_run(
     if cfg.real_features and not resuming:
         readers = dict(attribute_readers=True, pixel_reader=True)
         model_cfg = replace(model_cfg, face_feature_dim=FACE_DIM, speaker_feature_dim=SPEAKER_DIM, **readers)
-    if start_from is not None and start_from.config != model_cfg:  # fine-tuning adds the feature layers
+    if start_from is not None and start_from.config != model_cfg:  # fine-tuning adds layers (finetune.py)
         start_from = widened(start_from, model_cfg, place.device)
     cfg = replace(cfg, model=model_cfg)
     features = _train_features(folders, place) if model_cfg.face_feature_dim else {}

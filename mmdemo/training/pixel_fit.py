@@ -98,7 +98,7 @@ def fit_pixel_reader(
         va_sample, va_rest, va_targets = _rows_with_faces(net, val, progress, "val")
         va_faces = _Faces(val, size, both_framings=False)
     observes = net._face_features_observes.cpu()
-    weights = readers.row_weights(tr_targets, [train[i].source for i in tr_sample.tolist()])
+    weights = readers.row_weights(tr_targets, readers.row_sources(train, tr_sample.tolist()))
     device = next(net.parameters()).device
 
     def read(model: PixelReader, faces: _Faces, sample: np.ndarray, rest: torch.Tensor) -> torch.Tensor:

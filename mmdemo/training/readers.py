@@ -190,15 +190,20 @@ def row_weights(targets: torch.Tensor, sources: Sequence[str] | None = None) -> 
     out = torch.zeros(targets.shape, dtype=torch.float32)
     for i in range(targets.shape[1]):
         t = targets[:, i]
-        known = t >= 0
-        values = t[known].unique()
+        n_known = int((t >= 0).sum())
+        values = t[t >= 0].unique()
         for value in values:
             of_value = t == value
             in_sources = codes[of_value].unique()
             for src in in_sources:
                 cell = of_value & (codes == src)
-                out[cell, i] = int(known.sum()) / (len(values) * len(in_sources) * int(cell.sum()))
+                out[cell, i] = n_known / (len(values) * len(in_sources) * int(cell.sum()))
     return out
+
+
+def row_sources(samples: Sequence[Sample], index: Sequence[int]) -> list[str]:
+    """The dataset of each row, the rows being `samples[index]` (`ReaderRows.sample`)."""
+    return [samples[i].source for i in index]
 
 
 def weighted_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -302,7 +307,7 @@ def fit_readers(
     fits = []
     # each row's dataset, so that no source outweighs the others within a value (rows built without
     # their sample indices count as one source)
-    sources = None if train_rows.sample is None else [train[i].source for i in train_rows.sample.tolist()]
+    sources = None if train_rows.sample is None else row_sources(train, train_rows.sample.tolist())
     for penalty in candidates:
         weights = fit(net, train_rows, l2=penalty, sources=sources)
         scores = balanced_accuracies(net, weights, val_rows) if val_rows is not None else {}
