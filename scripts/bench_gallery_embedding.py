@@ -4,19 +4,22 @@ much the two embeddings agree.
     python scripts/bench_gallery_embedding.py --json docs/gallery-embedding-cpu2.json
 
 - people a second through the bundled model, one process, `--people` people of `--data` read as
-  `gallery` reads them (all three inputs), with the extractors (dlib's detectors and descriptor, the
-  speaker encoder: what `analyze` reads) and without them (`gallery --no-features`: as the live view
-  reads a camera frame), each timed `--runs` times after a warm-up batch, median and spread;
+  `gallery` reads them (all three inputs, bf16 where the CPU has it natively), with the extractors
+  (dlib's detectors and descriptor, the speaker encoder: what `analyze` reads), without them
+  (`gallery --no-features`: as the live view reads a camera frame), and without them in float32 (as
+  earlier versions read: the baseline), each timed `--runs` times after a warm-up batch;
 - the hours each makes of 200,000 people;
 - agreement: the share of each person's 10 nearest people (cosine, in the embedding the map is laid
   out from) that the other reading also gives them, against chance, and the same for a person read
-  with the extractors (as `analyze` places a visitor) among a gallery read without them.
+  with the extractors (as `analyze` places a visitor) among a gallery read without them; and how close
+  the bf16 reading is to float32's (cosine, and neighbour agreement).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -57,22 +60,38 @@ def main(argv=None) -> None:
     samples = one_per_person(args.data, args.people)
     out: dict = {"people": len(samples), "checkpoint": str(args.checkpoint), "runs": args.runs}
     embeddings = {}
-    for features in (True, False):
+    # as `gallery` reads (bf16 where native, the latent only) and, as a baseline, as earlier versions
+    # read (float32 throughout, the attribute evidence too)
+    for name, features, bf16 in (
+        ("with_features", True, True),
+        ("without_features", False, True),
+        ("without_features_float32", False, False),
+    ):
         model.reads_features = features
-        model.read(samples[:16], [MODALITIES])  # warm-up: first calls load the extractors
+        os.environ["MMDEMO_FLOAT32"] = "" if bf16 else "1"  # float32 throughout, the frozen MiniLM too
+        model.read(samples[:16], [MODALITIES], bf16=bf16)  # warm-up: first calls load the extractors
         rates = []
         for _ in range(args.runs):
             t = time.perf_counter()
-            reading = model.read(samples, [MODALITIES], batch_size=EMBED_BATCH)[tuple(MODALITIES)]
+            reading = model.read(samples, [MODALITIES], batch_size=EMBED_BATCH, bf16=bf16, evidence=not bf16)
             rates.append(len(samples) / (time.perf_counter() - t))
-        embeddings[features] = reading.mu.float().numpy()
-        name = "with_features" if features else "without_features"
+        embeddings[name] = reading[tuple(MODALITIES)].mu.float().numpy()
         out[name] = {
             "people_per_s_median": float(np.median(rates)),
             "people_per_s_runs": [round(r, 2) for r in rates],
             "hours_for_200000": 200_000 / float(np.median(rates)) / 3600,
         }
         print(name, out[name], flush=True)
+    bf16, f32 = embeddings["without_features"], embeddings["without_features_float32"]
+    cosine = (bf16 * f32).sum(1) / np.linalg.norm(bf16, axis=1) / np.linalg.norm(f32, axis=1)
+    out["bf16_vs_float32"] = {
+        "cosine_min": float(cosine.min()),
+        "cosine_median": float(np.median(cosine)),
+        "top10_agreement": neighbour_agreement(
+            nearest(bf16, bf16, 10, same=True), nearest(f32, f32, 10, same=True)
+        ),
+    }
+    embeddings = {True: embeddings["with_features"], False: bf16}
     on, off, k = embeddings[True], embeddings[False], 10
     chance = nearest(np.random.default_rng(0).normal(size=on.shape), on, k, same=True)
     with_extractors = nearest(on, on, k, same=True)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -203,10 +205,20 @@ def embed_people(model, samples: list, dd: Distributed, *, bar: bool = False):
     units = [samples[i : i + EMBED_BATCH] for i in range(0, len(samples), EMBED_BATCH)]
     mine = my_units(len(units), dd)
     parts = {}
-    with tqdm(total=sum(len(units[u]) for u in mine), unit="person", desc="embed", disable=not bar) as shown:
-        for u in mine:
-            inputs = Inputs.load(units[u], features=model.reads_features)  # read once: model and thumbnails
-            mu = model.read(inputs, [MODALITIES], batch_size=EMBED_BATCH)[MODALITIES].mu
+    load = partial(Inputs.load, features=model.reads_features)  # read once: model and thumbnails
+    # the next batch's files are read and decoded on a helper thread while this one is encoded
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="mmdemo-load") as reader,
+        tqdm(total=sum(len(units[u]) for u in mine), unit="person", desc="embed", disable=not bar) as shown,
+    ):
+        ahead = reader.submit(load, units[mine[0]]) if mine else None
+        for k, u in enumerate(mine):
+            inputs = ahead.result()
+            if k + 1 < len(mine):
+                ahead = reader.submit(load, units[mine[k + 1]])
+            # the map needs the latent only: bf16 where native, no attribute evidence
+            reading = model.read(inputs, [MODALITIES], batch_size=EMBED_BATCH, bf16=True, evidence=False)
+            mu = reading[MODALITIES].mu
             thumbnails = [_jpeg(im) for im in inputs.images]
             parts[u] = pd.DataFrame({"embedding": list(mu.float().cpu().numpy()), "face_jpeg": thumbnails})
             shown.update(len(units[u]))

@@ -281,17 +281,20 @@ class FusionAutoencoder(nn.Module):
         return torch.cat([x, token], 1), torch.cat([mask, present[:, None]], 1)
 
     # -- encoding
-    def tokens(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    def tokens(
+        self, inputs: Mapping[str, torch.Tensor], *, pixel_evidence: bool = True
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Per present modality: (tokens (B, n, D), mask (B, n)).
 
         Keys: image; text_states + text_mask; mel + mel_len; optional frozen features face_features and
-        speaker_features, each with an optional (B,) `<key>_mask` of rows that have them."""
+        speaker_features, each with an optional (B,) `<key>_mask` of rows that have them.
+        pixel_evidence: False skips the pixel reader (for callers that want the latent only)."""
         out = {}
         if "image" in inputs:
             x = self.image_encoder(inputs["image"])
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
             out["image"] = self._with_features("image", x, mask, inputs)
-            if self.pixel_reader is not None:
+            if self.pixel_reader is not None and pixel_evidence:
                 logits = self.pixel_reader(inputs["image"]) * self._face_features_observes
                 every = torch.ones(len(logits), dtype=torch.bool, device=logits.device)
                 out[PIXEL_EVIDENCE] = (logits, every)

@@ -28,6 +28,7 @@ from mmdemo.extractors.speaker import EMBEDDING_DIM as SPEAKER_DIM
 from mmdemo.model.discriminator import PatchDiscriminator
 from mmdemo.model.losses import adaptive_gan_weight, hinge_d, hinge_g, warmup_cosine
 from mmdemo.model.network import VOICE_PARAM_NAMES, FusionAutoencoder, ModelConfig, load_network
+from mmdemo.model.precision import bf16_autocast
 from mmdemo.model.text import TextVocab
 from mmdemo.runtime import Distributed, init_distributed, resolve_device, shutdown_distributed
 from mmdemo.synth.descriptions import describe
@@ -326,13 +327,7 @@ def prepare_batch(batch: dict, run: Run) -> dict:
 
 def mixed_precision(device: torch.device, cpu_bf16: bool):
     """bf16 autocast on CUDA; on CPU only where the hardware has bf16 instructions (else it is slower)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    native = (
-        getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-        or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    )
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16 and native)
+    return bf16_autocast(device, enabled=device.type == "cuda" or cpu_bf16)
 
 
 MAX_SKIPPED = 20  # non-finite losses tolerated before the run gives up

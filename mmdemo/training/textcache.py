@@ -52,7 +52,7 @@ class TextStateCache:
         self.states: dict[str, torch.Tensor] = {}
         for i in tqdm(range(0, len(unique), batch_size), desc="text states", disable=not progress):
             chunk = unique[i : i + batch_size]
-            enc = encoder.encode(chunk, batch_size=batch_size)
+            enc = encoder.encode(chunk)
             for text, states, mask in zip(chunk, enc.states, enc.mask):
                 self.states[text] = states[mask].half().cpu()
 
