@@ -202,8 +202,9 @@ def cmd_evaluate_real(args: argparse.Namespace) -> int:
 
 def cmd_gallery(args: argparse.Namespace) -> int:
     from mmdemo.inference.projection import FIT_SAMPLE, build_gallery
-    from mmdemo.runtime import process_group
+    from mmdemo.runtime import keep_freed_memory, process_group
 
+    keep_freed_memory()
     start = time.perf_counter()
     with process_group(args.device) as dd:  # under torchrun: the embedding is shared out
         folder = build_gallery(
@@ -228,8 +229,9 @@ def cmd_gallery(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     from mmdemo.checkpoint import atomic_write_parquet
     from mmdemo.inference.export import embed_dataset, write_projector
-    from mmdemo.runtime import process_group
+    from mmdemo.runtime import keep_freed_memory, process_group
 
+    keep_freed_memory()
     if args.out.suffix.lower() != ".parquet":
         raise ValueError(f"--out {args.out} should end in .parquet")
     start = time.perf_counter()

@@ -38,6 +38,9 @@ PLACE_TEMPERATURE = 0.03  # softmax temperature over their cosine similarities (
 PLACE_CUTOFF = 0.1  # cosine similarity below the best match beyond which a person cannot weigh in
 FIT_SAMPLE = 20_000  # past this many people UMAP is fit on a sample and the rest placed among them
 PLACE_BATCH = 1024  # points placed per similarity matrix (1024 x 20k floats: 80 MB)
+# From this many points umap-learn looks for neighbours with pynndescent, whose numba compilation
+# alone takes ~30 s in each fresh process; the map finds them exactly itself instead (~1 s at 20,000).
+OWN_NEIGHBOURS_FROM = 4096
 
 
 def umap_reducer(*, n_components: int, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0):
@@ -55,11 +58,41 @@ def umap_reducer(*, n_components: int, n_neighbors: int = 15, min_dist: float = 
 
 
 def fit_umap(
-    embeddings: np.ndarray, *, n_components: int, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0
+    embeddings: np.ndarray,
+    *,
+    n_components: int,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    seed: int = 0,
+    neighbours: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """UMAP layout of `embeddings`, (N, n_components) float32."""
+    """UMAP layout of `embeddings`, (N, n_components) float32. neighbours: each point's exact
+    `n_neighbors` nearest (`nearest_neighbours`), given so that UMAP does not search for them."""
+    import warnings
+
     reducer = umap_reducer(n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed)
-    return reducer.fit_transform(embeddings).astype(np.float32)
+    if neighbours is not None:
+        reducer.precomputed_knn = (*neighbours, None)
+    with warnings.catch_warnings():  # "n_jobs overridden by random_state"; "no search index" (unused)
+        warnings.filterwarnings("ignore", message=".*(random_state|knn_search_index).*", category=UserWarning)
+        return reducer.fit_transform(embeddings).astype(np.float32)
+
+
+def nearest_neighbours(embeddings: np.ndarray, k: int, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's k nearest by cosine, itself first: ((N, k) int64 indices, (N, k) float32 cosine
+    distances), exact, a block of rows at a time (4096 x N similarities in memory)."""
+    import torch
+
+    unit = torch.from_numpy(_unit_rows(embeddings))
+    indices, distances = np.empty((len(unit), k), np.int64), np.empty((len(unit), k), np.float32)
+    for start in range(0, len(unit), block):
+        sims = unit[start : start + block] @ unit.T
+        rows = torch.arange(len(sims))
+        sims[rows, rows + start] = 2.0  # itself first even among identical points
+        top = sims.topk(min(k, len(unit)), dim=1)
+        indices[start : start + block] = top.indices.numpy()
+        distances[start : start + block] = (1 - top.values).clamp_(min=0).numpy()
+    return indices, distances
 
 
 @dataclass
@@ -258,13 +291,20 @@ def map_layout(
     if layout == "pca":
         return np.concatenate([pca_layout(emb, 2), pca_layout(emb, 3)], 1)
     settings = {"n_neighbors": n_neighbors, "min_dist": min_dist, "seed": seed}
+    fitted = (
+        np.sort(np.random.default_rng(seed).choice(len(emb), fit_sample, replace=False))
+        if len(emb) > fit_sample
+        else np.arange(len(emb))
+    )
+    if len(fitted) >= OWN_NEIGHBOURS_FROM:  # found once, for both layouts
+        settings["neighbours"] = nearest_neighbours(emb[fitted], n_neighbors)
+    layouts = np.concatenate([fit_umap(emb[fitted], n_components=k, **settings) for k in (2, 3)], 1)
     if len(emb) <= fit_sample:
-        return np.concatenate([fit_umap(emb, n_components=k, **settings) for k in (2, 3)], 1)
+        return layouts
     from tqdm import tqdm
 
-    fitted = np.sort(np.random.default_rng(seed).choice(len(emb), fit_sample, replace=False))
     coords = np.empty((len(emb), len(COORDS)), np.float32)
-    coords[fitted] = np.concatenate([fit_umap(emb[fitted], n_components=k, **settings) for k in (2, 3)], 1)
+    coords[fitted] = layouts
     placer = Gallery(None, _unit_rows(emb[fitted]), coords[fitted])
     rest = np.setdiff1d(np.arange(len(emb)), fitted)
     with tqdm(total=len(rest), unit="point", desc="place", disable=not bar) as shown:
