@@ -110,3 +110,36 @@ def test_a_gallery_without_features_reads_people_as_the_live_view_does(
     assert asked and set(asked) == {features}
     assert json.loads((ckpt / "gallery" / "layout.json").read_text())["features"] is features
     assert len(load_gallery(ckpt).table) >= 50
+
+
+def test_the_maps_own_neighbours_are_the_exact_cosine_ones_each_point_first():
+    from mmdemo.inference.projection import nearest_neighbours
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(300, 16)).astype(np.float32)
+    emb[7] = emb[3]  # identical people: each still comes first in its own row
+    indices, distances = nearest_neighbours(emb, 5, block=64)  # several blocks
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, np.inf)
+    assert (indices[:, 0] == np.arange(len(emb))).all() and distances[:, 0].max() < 1e-5
+    assert {3, 7} == set(indices[3, :2]) == set(indices[7, :2])
+    others = np.sort(np.where(np.isinf(sims), -np.inf, sims), axis=1)[:, ::-1][:, :4]
+    np.testing.assert_allclose(distances[:, 1:], 1 - others, atol=1e-5)  # the 4 nearest others, exactly
+    finite = np.where(np.isinf(sims), 1.0, sims)
+    np.testing.assert_allclose(distances[:, 1:], 1 - np.take_along_axis(finite, indices[:, 1:], 1), atol=1e-5)
+    assert (np.diff(distances, axis=1) >= -1e-6).all()  # nearest first
+
+
+def test_a_layout_on_given_neighbours_is_a_umap_layout():
+    from mmdemo.inference.projection import fit_umap, nearest_neighbours
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(3, 8))
+    emb = np.concatenate([c + 0.05 * rng.normal(size=(60, 8)) for c in centres]).astype(np.float32)
+    coords = fit_umap(emb, n_components=2, n_neighbors=10, neighbours=nearest_neighbours(emb, 10))
+    assert coords.shape == (180, 2) and np.isfinite(coords).all()
+    # the three groups stay apart: every point's nearest on the map is from its own group
+    d = ((coords[:, None] - coords[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    assert (d.argmin(1) // 60 == np.arange(180) // 60).all()
