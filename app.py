@@ -21,6 +21,7 @@ import gradio as gr  # noqa: E402
 
 from mmdemo.runtime import DEFAULT_CHECKPOINT  # noqa: E402
 from webapp import api, map_detail  # noqa: E402
+from webapp.files import serve_gallery_faces  # noqa: E402
 from webapp.i18n import HEAD, I18N, T, map_legend  # noqa: E402
 from webapp.loader import RUNTIME  # noqa: E402
 from webapp.tabs import about, analyze, explore, live  # noqa: E402
@@ -29,6 +30,7 @@ __all__ = ["PAGE", "RUNTIME", "build", "demo", "main", "parse_args"]
 
 
 def build() -> gr.Blocks:
+    serve_gallery_faces()
     # delete_cache: uploads and generated files leave Gradio's temporary cache within ten minutes
     title = "mmdemo: face, words and voice in one space"
     with gr.Blocks(title=title, delete_cache=(120, 600)) as page:

@@ -3,6 +3,7 @@ the size limit, concurrent callers, and the re-projection's progress bar reachin
 tiny checkpoint with a PCA-laid gallery; every bad input is in test_bad_input.py."""
 
 import base64
+import io
 import json
 import os
 import re
@@ -328,3 +329,30 @@ def test_reproject_reports_progress_and_moves_points(client, gallery):
     assert set(moved) == set(before)
     ids = sorted(before)
     assert not np.allclose([moved[i] for i in ids], [before[i] for i in ids], atol=1e-3)
+
+
+def test_gallery_faces_reach_the_page_as_static_files_at_one_address(server, tiny_app_checkpoint):
+    """The page's neighbours are the gallery's own faces, each written once under a name made from its
+    content and served as a static file: the same person is the same address (the browser keeps it),
+    and nothing is copied into Gradio's cache per analysis."""
+    import urllib.request
+
+    from gradio.utils import is_static_file
+
+    from mmdemo.inference.projection import load_gallery
+    from webapp.files import GALLERY_FACES, gallery_face_file
+
+    jpegs = load_gallery(tiny_app_checkpoint).table["face_jpeg"]
+    first, again, other = (
+        gallery_face_file(jpegs.iat[0]),
+        gallery_face_file(jpegs.iat[0]),
+        gallery_face_file(jpegs.iat[1]),
+    )
+    assert first == again != other and Path(first).parent == GALLERY_FACES
+    assert is_static_file(first)
+    want = cv2.imdecode(np.frombuffer(jpegs.iat[0], np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    with urllib.request.urlopen(f"{server}/gradio_api/file={first}") as r:
+        assert r.status == 200
+        shown = np.asarray(Image.open(io.BytesIO(r.read())).convert("RGB"))
+    assert shown.shape == want.shape and np.abs(shown.astype(int) - want).mean() < 6  # lossy WebP
+    assert not [p for p in GALLERY_FACES.iterdir() if p.name.startswith(".")]  # no half-written file left

@@ -1,10 +1,14 @@
-"""Files handed to the browser: generated faces and voices, and the session's samples as Parquet.
+"""Files handed to the browser: generated faces and voices, gallery faces, and the session's samples
+as Parquet.
 
-Every file is written under a fresh unique name in a folder of the system's temporary directory and
-swept after a minute: Gradio serves its own copy, so ours need not outlive the response."""
+Every generated file is written under a fresh unique name in a folder of the system's temporary
+directory and swept after a minute: Gradio serves its own copy, so ours need not outlive the response.
+Gallery faces are the exception (`gallery_face_file`): static, named by their content."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import tempfile
 import threading
 import time
@@ -15,6 +19,34 @@ import numpy as np
 SCRATCH = Path(tempfile.gettempdir()) / "mmdemo-outputs"
 WEBP_QUALITY = 85  # faces and heatmaps look the same as the PNGs at this quality
 DOWNLOADS = Path(tempfile.gettempdir()) / "mmdemo-downloads"
+# Gallery faces the page shows as neighbours, one file per face, served by Gradio as static files
+GALLERY_FACES = Path(tempfile.gettempdir()) / "mmdemo-gallery-faces"
+
+
+def serve_gallery_faces() -> None:
+    """Registers `GALLERY_FACES` with Gradio as static: files there are served as they are, never
+    hashed and copied into its cache per response. It holds nothing but gallery faces."""
+    import gradio as gr
+
+    GALLERY_FACES.mkdir(exist_ok=True)
+    gr.set_static_paths([GALLERY_FACES])
+
+
+def gallery_face_file(jpeg: bytes) -> str:
+    """A gallery person's face (the gallery's JPEG) for the page, as WebP at its own resolution, named by
+    its content: written the first time it is shown, then the same file at the same address every
+    time, so an analysis neither encodes nor copies it again and the browser keeps the one it loaded
+    (a person's neighbours change little between two analyses). A concurrent first write is atomic."""
+    path = GALLERY_FACES / f"{hashlib.sha256(jpeg).hexdigest()[:32]}.webp"
+    if not path.is_file():
+        import cv2
+
+        GALLERY_FACES.mkdir(exist_ok=True)
+        rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        part = path.with_name(f".{path.stem}.{threading.get_ident()}.webp")
+        write_picture(part, rgb)
+        os.replace(part, path)
+    return str(path)
 
 
 _last_sweep: dict[Path, float] = {}

@@ -68,6 +68,7 @@ class AnalysisView:
     neighbours: list[tuple[np.ndarray, str]]  # (face, caption)
     attribute_rows: list[list]  # [attribute, value, confidence]
     agreement_rows: list[list]  # [pair, cosine similarity, probability of one person or "", verdict]
+    neighbour_rows: list[int] = field(default_factory=list)  # each neighbour's gallery row
 
     @property
     def word_heat(self) -> dict[str, np.ndarray]:
@@ -136,15 +137,21 @@ class DemoService:
         points = {"fused": a.embedding, **(a.unimodal if len(a.inputs) > 1 else {})}
         placed = self.gallery.place(np.stack(list(points.values())))
         coords = dict(zip(points, placed))
-        neighbours = []
+        neighbours, rows = [], []
         descriptions = self.gallery.table["description"]
         for row, sim in self.gallery.neighbours(a.embedding, k):
             caption = f"{sim:.2f} · {descriptions.iat[row][:60]}"
             neighbours.append((upscale(self.gallery.face(row), 128), caption))
+            rows.append(int(row))
         attr_rows = [[n, value_label(n, a.attributes[n]), round(a.confidences[n], 3)] for n in NAMES]
         agree = [_agreement_row(pair, cos, a.same_person.get(pair)) for pair, cos in a.agreement.items()]
         return AnalysisView(
-            analysis=a, coords=coords, neighbours=neighbours, attribute_rows=attr_rows, agreement_rows=agree
+            analysis=a,
+            coords=coords,
+            neighbours=neighbours,
+            attribute_rows=attr_rows,
+            agreement_rows=agree,
+            neighbour_rows=rows,
         )
 
     def map(

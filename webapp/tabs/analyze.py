@@ -13,7 +13,7 @@ import pandas as pd
 from mmdemo.runtime import REPO_ROOT
 from mmdemo.serving.figures import heat_overlay
 from webapp.errors import refuse, warn
-from webapp.files import as_file, compact_image_file, image_file, samples_parquet
+from webapp.files import as_file, compact_image_file, gallery_face_file, image_file, samples_parquet
 from webapp.i18n import (
     AGREEMENT_HEADERS,
     ATTRIBUTE_HEADERS,
@@ -64,6 +64,15 @@ VIEW_OUTPUTS = (
 
 
 # ------------------------------------------------------------------ callbacks
+def neighbour_pictures(service, view) -> list[tuple[str, str]]:
+    """The page's neighbours: each gallery face as its static file (see `gallery_face_file`)."""
+    faces = service.gallery.table["face_jpeg"]
+    return [
+        (gallery_face_file(faces.iat[row]), caption)
+        for row, (_, caption) in zip(view.neighbour_rows, view.neighbours)
+    ]
+
+
 def view_handler(c: dict, page: bool = False):
     """An analysis handler answering with the components of this tab (`c`) as keys.
 
@@ -92,9 +101,7 @@ def view_handler(c: dict, page: bool = False):
         ndims = int(dims[0])
         overlays = {"view": view, "page": page}
         values = {
-            c["neighbours"]: [
-                (compact_image_file(im, size=64) if page else im, caption) for im, caption in view.neighbours
-            ],
+            c["neighbours"]: neighbour_pictures(service, view) if page else view.neighbours,
             c["seen"]: picture(a.face_crop),
             c["recon"]: picture(a.image),
             c["from_text"]: picture(a.generated_faces.get("text")),
