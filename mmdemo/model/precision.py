@@ -3,9 +3,9 @@
 On CUDA and on CPUs with native bf16 instructions (AVX512-BF16, AMX) a bf16 matrix product takes
 about half the time of a float32 one; other CPUs emulate bf16 and are slower with it, so there the
 code stays in float32. Training autocasts its steps; inference autocasts the frozen MiniLM and the
-batched readings behind `embed` and `gallery`, where throughput matters and the results match
-float32's to a cosine of 0.99998 (docs/PERFORMANCE.md). `MMDEMO_FLOAT32=1` keeps inference in
-float32 everywhere.
+batched readings behind `gallery` (`MultimodalModel.read(bf16=True)`), where throughput matters and
+the results match float32's to a cosine of 0.99998 (docs/PERFORMANCE.md). `MMDEMO_FLOAT32=1` keeps
+inference in float32 everywhere.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from functools import cache, lru_cache
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from mmdemo.model.precision import inference_autocast
 from mmdemo.runtime import offline_env
@@ -65,6 +66,9 @@ class FrozenMiniLM:
         The encoder's cost grows with the padded length, so texts are encoded in batches of similar
         length (sorted by characters) padded to their longest, and in bf16 where the CPU multiplies it
         natively (half the time; token states within a cosine of 0.9999 of float32's)."""
+        if not texts:
+            empty = torch.zeros(0, 1, TEXT_WIDTH, device=self.device)
+            return EncodedText(empty, torch.zeros(0, 1, dtype=torch.bool, device=self.device), [])
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         states, masks, tokens = [], [], []
         for i in range(0, len(order), batch_size):
@@ -85,14 +89,9 @@ class FrozenMiniLM:
                 for ids, m in zip(enc["input_ids"], enc["attention_mask"])
             ]
         back = np.argsort(order)  # position of each text in the sorted order
-        width = max((s.shape[0] for s in states), default=1)
         return EncodedText(
-            torch.stack([torch.nn.functional.pad(states[k], (0, 0, 0, width - len(states[k]))) for k in back])
-            if states
-            else torch.zeros(0, width, TEXT_WIDTH, device=self.device),
-            torch.stack([torch.nn.functional.pad(masks[k], (0, width - len(masks[k]))) for k in back])
-            if masks
-            else torch.zeros(0, width, dtype=torch.bool, device=self.device),
+            pad_sequence([states[k] for k in back], batch_first=True),
+            pad_sequence([masks[k] for k in back], batch_first=True),  # padded with False
             [tokens[k] for k in back],
         )
 

@@ -325,11 +325,6 @@ def prepare_batch(batch: dict, run: Run) -> dict:
     return add_log_mel(batch)
 
 
-def mixed_precision(device: torch.device, cpu_bf16: bool):
-    """bf16 autocast on CUDA; on CPU only where the hardware has bf16 instructions (else it is slower)."""
-    return bf16_autocast(device, enabled=device.type == "cuda" or cpu_bf16)
-
-
 MAX_SKIPPED = 20  # non-finite losses tolerated before the run gives up
 
 
@@ -355,7 +350,8 @@ class StepLoop:
             lambda s: warmup_cosine(s, warmup=cfg.warmup_steps, total=cfg.steps),
             last_epoch=run.start - 1,
         )
-        self.autocast = mixed_precision(place.device, cfg.cpu_bf16)
+        # bf16 on CUDA; on the CPU only where native (else slower) and the config allows it
+        self.autocast = bf16_autocast(place.device, enabled=place.device.type == "cuda" or cfg.cpu_bf16)
         self.gan_from = int(cfg.gan_start_fraction * cfg.steps)
         self.skipped = 0
 
