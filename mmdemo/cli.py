@@ -21,6 +21,7 @@ from mmdemo.commands import (  # noqa: F401  (the parser binds them; tests repla
     cmd_evaluate_real,
     cmd_features,
     cmd_fit_chinese,
+    cmd_fit_face_decoder,
     cmd_fit_readers,
     cmd_gallery,
     cmd_live,
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_features,
         _add_train,
         _add_fit_readers,
+        _add_fit_face_decoder,
         _add_calibrate,
         _add_fit_chinese,
         _add_evaluate,
@@ -153,6 +155,16 @@ def _add_fit_readers(sub) -> None:
     help_ = "refit only these modalities' readers (default: all); --only voice reads no face"
     p.add_argument("--only", nargs="+", choices=["image", "voice"], default=None, help=help_)
     p.set_defaults(func=cmd_fit_readers)
+
+
+def _add_fit_face_decoder(sub) -> None:
+    help_ = "fit a checkpoint's face decoder and private face latent on its frozen latents"
+    p = sub.add_parser("fit-face-decoder", parents=[CHECKPOINT, DEVICE, QUIET], help=help_)
+    p.add_argument("--data", required=True, type=Path, nargs="+", help="folders: fit on train, score on val")
+    p.add_argument("--steps", type=int, default=2500, help="batches of 64 faces")
+    p.add_argument("--private-dim", type=int, default=32, help="width of the face's private latent")
+    p.add_argument("--critic", type=float, default=0.1, help="weight of the face critic's loss (0: none)")
+    p.set_defaults(func=cmd_fit_face_decoder)
 
 
 def _add_calibrate(sub) -> None:

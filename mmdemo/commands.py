@@ -85,6 +85,32 @@ def cmd_fit_readers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fit_face_decoder(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from mmdemo.training.face_decoder_fit import FaceDecoderFit, fit_checkpoint
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if args.quiet:
+            return
+        bar = bars.get(stage) or bars.setdefault(stage, tqdm(total=total, desc=stage, unit="", leave=True))
+        bar.update(done - bar.n)
+
+    start = time.perf_counter()
+    fit = FaceDecoderFit(steps=args.steps, private_dim=args.private_dim, critic=args.critic)
+    record = fit_checkpoint(args.checkpoint, args.data, fit, device=args.device, progress=progress)
+    for bar in bars.values():
+        bar.close()
+    if "val" in record:
+        v = record["val"]
+        print(f"val faces redrawn: PSNR {v['all/psnr']:.2f} dB, SSIM {v['all/ssim']:.3f} ({v['people']})")
+    took = time.perf_counter() - start
+    print(f"fitted the face decoder of {args.checkpoint} in {took:.0f} s (face_decoder.json)")
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     record = _calibrate(args.checkpoint, args.data, args.device)

@@ -1,5 +1,5 @@
-"""The face's private latent (ModelConfig.private_dim, as in MMVAE+): read from the face only, decoded
-with the shared latent, drawn from its prior where the face was not fused."""
+"""The face's private latent (ModelConfig.private_dim, as in MMVAE+): read from the face's pixels only,
+decoded with the shared latent, drawn from its prior where the face was not fused."""
 
 import json
 from dataclasses import replace
@@ -40,7 +40,7 @@ def test_only_a_fused_face_gives_a_private_latent_and_the_decoder_reads_it():
         prior_mean = net.decode_image(z)
         assert torch.equal(prior_mean, net.decode_image(z, torch.zeros(3, 8)))
         assert (net.decode_image(z, torch.randn(3, 8) * 3) - prior_mean).abs().max() > 1e-3
-    assert _net(0).private_head is None and _net(0).decode_image(torch.zeros(1, 8)).shape == (1, 3, 64, 64)
+    assert _net(0).private_encoder is None and _net(0).decode_image(torch.zeros(1, 8)).shape == (1, 3, 64, 64)
 
 
 def test_a_row_uses_its_faces_detail_only_where_its_latent_fused_the_face():
@@ -69,7 +69,7 @@ def test_a_row_uses_its_faces_detail_only_where_its_latent_fused_the_face():
             private=(mu_w, logvar_w, torch.full((4,), own)),
         )
         (losses["image_l1"] + losses["kl_private"]).backward()
-        grads[own] = sum(float(p.grad.abs().sum()) for p in net.private_head.parameters())
+        grads[own] = sum(float(p.grad.abs().sum()) for p in net.private_encoder.parameters())
     assert grads[False] == 0 and grads[True] > 0
 
 
@@ -106,7 +106,7 @@ def test_fine_tuning_adds_a_private_latent_that_starts_by_drawing_the_checkpoint
     w = torch.randn(3, 8, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         assert torch.equal(wider.decode_image(z, w), net.decode_image(z))  # the new columns start at zero
-    assert wider.private_head is not None
+    assert wider.private_encoder is not None
 
 
 def test_the_train_command_takes_the_critic_and_the_private_latent(tiny_data, tiny_checkpoint, tmp_path):

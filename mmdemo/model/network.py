@@ -25,6 +25,7 @@ from torch import nn
 
 from mmdemo import checkpoint as ckpt
 from mmdemo.model.decoders import ImageDecoder, TextDecoder
+from mmdemo.model.face_detail import ModulatedImageDecoder, PrivateFaceEncoder
 from mmdemo.model.pixel_reader import PixelReader
 from mmdemo.model.text import MAX_TOKENS, TEXT_ENCODER, TEXT_WIDTH
 from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, MODALITIES
@@ -39,11 +40,15 @@ OPTIONAL_FIELDS = (
     "attribute_readers",
     "pixel_reader",
     "private_dim",
+    "face_decoder",
 )
 # which modality each frozen feature token joins, and the input keys that carry it
 FEATURE_TOKENS = {"image": "face_features", "voice": "speaker_features"}
-# the key under which `tokens` hands the pixel reader's logits to `fuse` (not a modality)
+# the keys under which `tokens` hands the pixel reader's logits and the face's private posterior to
+# `fuse` (not modalities: they travel with the image)
 PIXEL_EVIDENCE = "pixel_evidence"
+PRIVATE_LATENT = "private_latent"
+FACE_DECODERS = {"plain": ImageDecoder, "modulated": ModulatedImageDecoder}
 
 
 @dataclass
@@ -79,10 +84,15 @@ class ModelConfig:
     # are added like the readers' (mmdemo.model.pixel_reader)
     pixel_reader: bool = False
     # W: width of the face's private latent (MMVAE+, Palumbo et al. 2023), the face detail a description
-    # or a voice cannot know (the exact hairline, the light). The face decoder reads [z, w]; w comes
-    # from the face when there is one and from its prior N(0, I) otherwise, so the shared z alone must
-    # carry what the modalities agree on. 0: one shared latent, as every checkpoint before it
+    # or a voice cannot know (the exact hairline, the light), read from the face's pixels
+    # (mmdemo.model.face_detail). The face decoder reads [z, w]; w comes from the face when there is one
+    # and from its prior N(0, I) otherwise, so the shared z alone must carry what the modalities agree
+    # on. 0: one shared latent, as every checkpoint before it
     private_dim: int = 0
+    # "plain": upsampling convolutions from a 4x4 map of the latent (every checkpoint before 0.5);
+    # "modulated": the latent also scales and shifts every level's features (face_detail), the decoder
+    # `fit-face-decoder` fits on the frozen latents of a trained network
+    face_decoder: str = "plain"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -217,20 +227,16 @@ class FusionAutoencoder(nn.Module):
         )
         self.norm = nn.LayerNorm(c.dim)
         self.to_latent = nn.Linear(c.dim, 2 * c.latent_dim)
-        self.image_decoder = ImageDecoder(
+        if c.face_decoder not in FACE_DECODERS:
+            choices = ", ".join(FACE_DECODERS)
+            raise ValueError(f"face_decoder must be one of {choices} (got {c.face_decoder!r})")
+        self.image_decoder = FACE_DECODERS[c.face_decoder](
             latent_dim=c.latent_dim + c.private_dim, channels=c.decoder_channels, image_size=c.image_size
         )
-        # the face's private posterior, read from its patch tokens before fusion: what the shared
-        # latent leaves out is the face's own, not the fusion's
-        # every patch token, not their mean: the detail is where it is on the face (a mean over the
-        # patches carried ~4 nats in a fine-tune and left the reconstructions' PSNR where it was)
-        self.private_head = (
-            nn.Sequential(
-                nn.LayerNorm(c.dim), nn.Flatten(1), nn.Linear(c.patch_grid**2 * c.dim, 2 * c.private_dim)
-            )
-            if c.private_dim
-            else None
-        )
+        # the face's private posterior, read from its pixels by a network of its own: what the shared
+        # latent leaves out is the face's own, not the fusion's (patch tokens shaped by the fusion
+        # carried ~3-4 nats in the runs of docs/generation and left the reconstructions' PSNR as it was)
+        self.private_encoder = PrivateFaceEncoder(c.private_dim, c.image_size) if c.private_dim else None
         self.text_decoder = TextDecoder(
             latent_dim=c.latent_dim,
             vocab_size=max(len(c.text_vocab), 5),
@@ -298,6 +304,8 @@ class FusionAutoencoder(nn.Module):
                 logits = self.pixel_reader(inputs["image"]) * self._face_features_observes
                 every = torch.ones(len(logits), dtype=torch.bool, device=logits.device)
                 out[PIXEL_EVIDENCE] = (logits, every)
+            if self.private_encoder is not None:
+                out[PRIVATE_LATENT] = self.private_encoder(inputs["image"])
         if "text_states" in inputs:
             states = inputs["text_states"]
             out["text"] = (self.text_proj(states) + self.text_pos[: states.shape[1]], inputs["text_mask"])
@@ -344,15 +352,11 @@ class FusionAutoencoder(nn.Module):
             private_logvar,
         )
 
-    def private_posterior(self, tokens) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The face's private latent, (B, W) mean and log-variance, from its patch tokens (the same
-        whatever else is fused); None without a face or a private latent."""
-        if self.private_head is None or "image" not in tokens:
-            return None
-        x = tokens["image"][0]
-        patches = x[:, : x.shape[1] - self.extra_tokens("image")]
-        mu, logvar = self.private_head(patches).chunk(2, -1)
-        return mu, logvar.clamp(-10, 6)
+    @staticmethod
+    def private_posterior(tokens) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The face's private latent, (B, W) mean and log-variance, read from its pixels by `tokens`
+        (the same whatever else is fused); None without a face or a private latent."""
+        return tokens.get(PRIVATE_LATENT) if "image" in tokens else None
 
     def _evidence(self, tokens, b: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The readers' summed logits over the fused modalities' feature tokens (masked rows add 0)."""
@@ -374,10 +378,11 @@ class FusionAutoencoder(nn.Module):
     @staticmethod
     def subset(tokens: Mapping[str, tuple[torch.Tensor, torch.Tensor]], modalities) -> dict:
         """`tokens` (from `tokens`) of only `modalities`, with what reads them (the pixel reader's
-        logits go with the image)."""
+        logits and the private posterior go with the image)."""
         chosen = {m: tokens[m] for m in modalities}
-        if "image" in chosen and PIXEL_EVIDENCE in tokens:
-            chosen[PIXEL_EVIDENCE] = tokens[PIXEL_EVIDENCE]
+        for key in (PIXEL_EVIDENCE, PRIVATE_LATENT):
+            if "image" in chosen and key in tokens:
+                chosen[key] = tokens[key]
         return chosen
 
     def encode(self, inputs: Mapping[str, torch.Tensor], *, want_attention: bool = False) -> FusionOutput:

@@ -1,0 +1,305 @@
+"""Fitting the face decoder and the private face latent on a trained network's frozen latents.
+
+Trained jointly, the face decoder learns from latents that are pulled towards the description's and
+the voice's (the contrastive term) and decodes them as often without the face as with it: it learns
+the average face of each set of attributes, and an average face is what it draws (docs/generation).
+Here the rest of the network is finished and frozen, so the fit can do what joint training cannot
+afford on 2 cores:
+
+- a modulated decoder four times the joint one's cost (`face_detail.ModulatedImageDecoder`), run on
+  cached latents only: the fusion, MiniLM and dlib run once per person, not once per step;
+- a private face latent w read from the pixels (MMVAE+), which takes the detail the shared latent
+  lacks: the decoder is shown the same face from the latent of each subset the person can be read
+  under (everything, the face, the description, the voice), always with that face's w, so the shared
+  part it relies on is what every subset knows;
+- a frozen critic (`critic.fit_critic`, its own network trained on the same training faces, never the
+  evaluator) that reads the faces decoded with w drawn from its prior and penalises the attributes they
+  do not show, counting only those the subset can know (a description's mentions, a voice's gender,
+  age and emotion): with w unknown, the hat has to come from z (StarGAN's classification loss).
+
+The network's shared latent, its other decoders and its readers are untouched: embeddings, maps,
+attribute readings and calibration stay as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mmdemo.data.features import cached_or_computed
+from mmdemo.data.loaders import Sample, load_audio, load_image, open_samples
+from mmdemo.model.inputs import network_inputs
+from mmdemo.model.losses import kl_to_standard_normal, psnr, ssim
+from mmdemo.model.network import FusionAutoencoder
+from mmdemo.model.precision import bf16_autocast
+from mmdemo.model.text import shared_encoder
+from mmdemo.schema import ATTRIBUTES, MODALITIES, UNKNOWN, VOICE_ATTRIBUTES, to_indices
+from mmdemo.training.critic import critic_loss, fit_critic
+
+log = logging.getLogger(__name__)
+
+REFITTED = ("image_decoder.", "private_encoder.")  # the only weights the fit changes
+
+
+@dataclass
+class FaceDecoderFit:
+    steps: int = 2500
+    batch_size: int = 64
+    lr: float = 1e-3
+    private_dim: int = 32  # W
+    channels: int = 128  # the decoder's widest map
+    kl_weight: float = 5e-4  # per nat of the private latent, against the per-pixel L1
+    ssim_weight: float = 0.5
+    critic: float = 0.1  # the critic's cross-entropy weight (0: no critic)
+    critic_steps: int = 400
+    seed: int = 0
+
+
+@dataclass
+class LatentRows:
+    """Per training face: the face (N, 64, 64, 3) uint8, its shared latents under each subset it can
+    be read under (N, K, Z) with (N, K) marking the subsets it has, and per subset the attributes that
+    subset can know (N, K, attributes), UNKNOWN elsewhere."""
+
+    faces: np.ndarray
+    latents: torch.Tensor
+    valid: torch.Tensor
+    known: torch.Tensor
+
+    # the subsets, in the K order: everything the sample has, then each single input
+    KINDS = ("all", "image", "text", "voice")
+
+
+def _known(sample: Sample, kind: str) -> list[int]:
+    """The sample's attribute values a latent of `kind` can know; UNKNOWN for the rest."""
+    values = to_indices(sample.attrs)
+    if kind == "text":
+        keep = set(sample.mentions)
+    elif kind == "voice":
+        keep = set(VOICE_ATTRIBUTES)
+    else:
+        return values
+    return [v if a.name in keep else UNKNOWN for a, v in zip(ATTRIBUTES, values)]
+
+
+@torch.no_grad()
+def read_latents(
+    net: FusionAutoencoder,
+    samples: Sequence[Sample],
+    *,
+    batch_size: int = 128,
+    progress: Callable[[int], None] | None = None,
+) -> LatentRows:
+    """The shared latents of `samples` that have a face, read as the training loader frames them."""
+    device = next(net.parameters()).device
+    text_encoder = shared_encoder(device)
+    with_face = [s for s in samples if s.image is not None]
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, s in enumerate(with_face):
+        groups.setdefault(tuple(m for m in MODALITIES if s.has(m)), []).append(i)
+    z = net.config.latent_dim
+    latents = torch.zeros(len(with_face), len(LatentRows.KINDS), z)
+    valid = torch.zeros(len(with_face), len(LatentRows.KINDS), dtype=torch.bool)
+    faces = np.zeros((len(with_face), net.config.image_size, net.config.image_size, 3), np.uint8)
+    was_training, done = net.training, 0
+    net.eval()
+    for available, members in groups.items():
+        kinds = {"all": available, "image": ("image",)}
+        kinds |= {m: (m,) for m in ("text", "voice") if m in available}
+        for start in range(0, len(members), batch_size):
+            index = members[start : start + batch_size]
+            chunk = [with_face[i] for i in index]
+            faces[index] = np.stack([load_image(s, net.config.image_size) for s in chunk])
+            waves = [load_audio(s) for s in chunk] if "voice" in available else None
+            given = network_inputs(
+                net.config,
+                text_encoder,
+                device,
+                faces[index],
+                [s.text for s in chunk] if "text" in available else None,
+                waves,
+                face_features=cached_or_computed(chunk, "face") if net.config.face_feature_dim else None,
+                speaker_features=(
+                    cached_or_computed(chunk, "speaker", waves=waves)
+                    if waves and net.config.speaker_feature_dim
+                    else None
+                ),
+            )
+            tokens = net.tokens(given.tensors, pixel_evidence=False)
+            for kind, subset in kinds.items():
+                k = LatentRows.KINDS.index(kind)
+                latents[index, k] = net.fuse(net.subset(tokens, subset)).mu.float().cpu()
+                valid[index, k] = True
+            done += len(chunk)
+            if progress is not None:
+                progress(done)
+    net.train(was_training)
+    known = [[_known(s, kind) for kind in LatentRows.KINDS] for s in with_face]
+    known = torch.tensor(known, dtype=torch.long).reshape(len(with_face), len(LatentRows.KINDS), -1)
+    return LatentRows(faces, latents, valid, known)
+
+
+def with_modulated_decoder(net: FusionAutoencoder, fit: FaceDecoderFit) -> FusionAutoencoder:
+    """`net` with a fresh modulated face decoder and private face encoder of the fit's sizes, every
+    other weight kept (and frozen by the caller)."""
+    config = replace(
+        net.config, face_decoder="modulated", private_dim=fit.private_dim, decoder_channels=fit.channels
+    )
+    device = next(net.parameters()).device
+    new = FusionAutoencoder(config).to(device)
+    kept = {k: v for k, v in net.state_dict().items() if not k.startswith(REFITTED)}
+    missing, unexpected = new.load_state_dict(kept, strict=False)
+    if unexpected or not all(k.startswith(REFITTED) for k in missing):
+        raise ValueError(f"cannot refit the face decoder: the layers differ ({unexpected or missing})")
+    return new
+
+
+def fit_face_decoder(
+    net: FusionAutoencoder,
+    data: Sequence[str | Path],
+    fit: FaceDecoderFit | None = None,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[FusionAutoencoder, dict]:
+    """A copy of `net` whose face decoder and private face latent are fitted on the train split of
+    `data` (scored on its val split), and a record of the fit. progress(stage, done, total)."""
+    fit = fit or FaceDecoderFit()
+    folders = [Path(d) for d in data]
+    train = [s for f in folders for s in open_samples(f, "train") if s.image is not None]
+    val = [s for f in folders for s in open_samples(f, "val") if s.image is not None]
+    if not train:
+        raise ValueError(f"no training sample in {', '.join(map(str, folders))} has a face")
+    started = time.perf_counter()
+    device = next(net.parameters()).device
+
+    def report(stage: str, total: int) -> Callable[[int], None] | None:
+        return (lambda n: progress(stage, n, total)) if progress else None
+
+    rows = read_latents(net, train, progress=report("reading the training faces", len(train)))
+    read_s = time.perf_counter() - started
+    torch.manual_seed(fit.seed)
+    critic = None
+    if fit.critic > 0:
+        critic = fit_critic(
+            train, image_size=net.config.image_size, steps=fit.critic_steps, seed=fit.seed, device=device
+        )
+    new = with_modulated_decoder(net, fit)
+    for name, p in new.named_parameters():
+        p.requires_grad_(name.startswith(REFITTED))
+    trained = [p for p in new.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trained, fit.lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, fit.lr, total_steps=fit.steps, pct_start=0.05)
+    gen = torch.Generator().manual_seed(fit.seed)
+    faces = torch.from_numpy(rows.faces).permute(0, 3, 1, 2)
+    history, step_started = [], time.perf_counter()
+    new.train()
+    tick = report("fitting the face decoder", fit.steps)
+    for step in range(fit.steps):
+        parts = _step(new, rows, faces, fit, gen, critic, device)
+        opt.zero_grad(set_to_none=True)
+        parts["total"].backward()
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
+        opt.step()
+        sched.step()
+        if (step + 1) % 100 == 0 or step + 1 == fit.steps:
+            history.append({"step": step + 1, **{k: round(float(v.detach()), 4) for k, v in parts.items()}})
+            log.info("face decoder step %d: %s", step + 1, history[-1])
+        if tick is not None:
+            tick(step + 1)
+    new.eval()
+    for p in new.parameters():
+        p.requires_grad_(True)
+    record = {
+        "data": [str(f) for f in folders],
+        "train_faces": len(train),
+        "settings": asdict(fit),
+        "read_s": round(read_s, 1),
+        "fit_s": round(time.perf_counter() - step_started, 1),
+        "history": history,
+    }
+    if val:
+        record["val"] = reconstruction_scores(new, read_latents(new, val))
+    return new, record
+
+
+def _step(net, rows: LatentRows, faces: torch.Tensor, fit: FaceDecoderFit, gen, critic, device) -> dict:
+    """One batch's losses: the faces redrawn from each row's latent of a random subset and its own w;
+    the critic's reading of faces drawn with w from the prior."""
+    index = torch.randint(len(rows.faces), (fit.batch_size,), generator=gen)
+    weights = rows.valid[index].float()
+    kind = torch.multinomial(weights, 1, generator=gen)[:, 0]
+    z = rows.latents[index, kind].to(device)
+    x = faces[index].float().div(255).to(device)
+    mu_w, logvar_w = net.private_encoder(x)
+    w = mu_w + torch.randn(mu_w.shape, generator=gen).to(device) * (0.5 * logvar_w).exp()
+    with bf16_autocast(device):
+        drawn = net.decode_image(z, w).float()
+    parts = {
+        "image_l1": (drawn - x).abs().mean(),
+        "image_ssim": (1 - ssim(drawn, x)).mean(),
+        "kl_private": kl_to_standard_normal(mu_w, logvar_w).mean(),
+    }
+    total = parts["image_l1"] + fit.ssim_weight * parts["image_ssim"] + fit.kl_weight * parts["kl_private"]
+    if critic is not None:
+        half = fit.batch_size // 2
+        prior = torch.randn(half, fit.private_dim, generator=gen).to(device)
+        with bf16_autocast(device):
+            imagined = net.decode_image(z[:half], prior).float()
+        should_show = rows.known[index[:half], kind[:half]].to(device)
+        parts["critic"] = critic_loss(critic, imagined, should_show).mean()
+        total = total + fit.critic * parts["critic"]
+    parts["total"] = total
+    return parts
+
+
+@torch.no_grad()
+def reconstruction_scores(net: FusionAutoencoder, rows: LatentRows) -> dict:
+    """PSNR and SSIM of the faces redrawn from everything each person has (and their own w), and of
+    those drawn from the face alone."""
+    device = next(net.parameters()).device
+    faces = torch.from_numpy(rows.faces).permute(0, 3, 1, 2).float().div(255).to(device)
+    out = {"people": len(faces)}
+    for kind in ("all", "image"):
+        z = rows.latents[:, LatentRows.KINDS.index(kind)].to(device)
+        drawn = torch.cat(
+            [
+                net.decode_image(z[i : i + 256], net.private_encoder(faces[i : i + 256])[0])
+                for i in range(0, len(faces), 256)
+            ]
+        ).clamp(0, 1)
+        out[f"{kind}/psnr"] = round(float(psnr(drawn, faces).mean()), 3)
+        out[f"{kind}/ssim"] = round(float(ssim(drawn, faces).mean()), 4)
+    return out
+
+
+FACE_DECODER_FILE = "face_decoder.json"  # beside the weights: how the face decoder was fitted
+
+
+def fit_checkpoint(
+    folder: str | Path,
+    data: Sequence[str | Path],
+    fit: FaceDecoderFit | None = None,
+    *,
+    device: str = "auto",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict:
+    """Fits the face decoder of the checkpoint at `folder` and rewrites its config and weights (each
+    atomically) and its `FACE_DECODER_FILE` record. Returns the record."""
+    from mmdemo import checkpoint as ckpt
+    from mmdemo.model.network import load_network
+    from mmdemo.runtime import resolve_device
+
+    folder = Path(folder)
+    net = load_network(folder, resolve_device(device))
+    new, record = fit_face_decoder(net, data, fit, progress=progress)
+    config = ckpt.read_json(folder / "config.json")
+    ckpt.atomic_write_json(folder / "config.json", {**config, "model": new.config.to_dict()})
+    ckpt.atomic_save_tensors(folder / "model.safetensors", new.state_dict())
+    ckpt.atomic_write_json(folder / FACE_DECODER_FILE, record)
+    return record

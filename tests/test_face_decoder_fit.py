@@ -1,0 +1,95 @@
+"""The face decoder fitted on a finished network's frozen latents (`fit-face-decoder`): only the face
+decoder and the private face latent change, the private latent changes only the face, the critic is
+not the evaluator, and the refitted checkpoint loads and analyses."""
+
+import json
+
+import numpy as np
+import torch
+
+from mmdemo.data.loaders import open_samples
+from mmdemo.model.network import load_network
+from mmdemo.training.face_decoder_fit import (
+    REFITTED,
+    FaceDecoderFit,
+    LatentRows,
+    fit_face_decoder,
+    read_latents,
+)
+
+TINY_FIT = FaceDecoderFit(steps=4, batch_size=8, private_dim=8, channels=16, critic_steps=2)
+
+
+def test_the_fit_changes_only_the_face_decoder_and_the_private_encoder(tiny_checkpoint, tiny_data):
+    net = load_network(tiny_checkpoint, torch.device("cpu")).eval()
+    new, record = fit_face_decoder(net, [tiny_data], TINY_FIT)
+    assert new.config.face_decoder == "modulated" and new.config.private_dim == 8
+    old = net.state_dict()
+    for name, value in new.state_dict().items():
+        if not name.startswith(REFITTED):
+            assert torch.equal(value, old[name]), name
+    assert record["history"][-1]["step"] == 4 and "critic" in record["history"][-1]
+    assert record["val"]["people"] > 0 and 0 < record["val"]["all/psnr"] < 60
+    # the shared latent is the network's: its embeddings and readings do not move
+    image = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(new.encode({"image": image}).mu, net.encode({"image": image}).mu)
+
+
+def test_the_private_latent_changes_the_face_and_nothing_else(tiny_checkpoint, tiny_data):
+    net, _ = fit_face_decoder(
+        load_network(tiny_checkpoint, torch.device("cpu")).eval(), [tiny_data], TINY_FIT
+    )
+    z = torch.randn(3, net.config.latent_dim, generator=torch.Generator().manual_seed(0))
+    w = torch.randn(3, 8, generator=torch.Generator().manual_seed(1)) * 2
+    with torch.no_grad():
+        assert (net.decode_image(z, w) - net.decode_image(z)).abs().max() > 1e-4
+        # text, voice and attributes are read from z alone: no input of theirs takes w
+        before = (net.text_decoder.generate(z), net.voice_outputs(z), net.attribute_logits(z))
+        after = (net.text_decoder.generate(z), net.voice_outputs(z), net.attribute_logits(z))
+    assert torch.equal(before[0], after[0])
+    assert all(torch.equal(a, b) for a, b in zip(before[1], after[1]))
+
+
+def test_latents_are_read_under_each_subset_a_person_has_and_know_what_that_subset_can(
+    tiny_checkpoint, tiny_data
+):
+    net = load_network(tiny_checkpoint, torch.device("cpu")).eval()
+    samples = [s for s in open_samples(tiny_data, "val") if s.image is not None]
+    rows = read_latents(net, samples)
+    assert rows.faces.shape == (len(samples), 64, 64, 3) and rows.faces.dtype == np.uint8
+    everything = [i for i, s in enumerate(samples) if s.text and s.audio]
+    assert everything and rows.valid[everything].all()
+    voice = LatentRows.KINDS.index("voice")
+    # a voice cannot know a hat: the critic is never asked to find one in a face drawn from a voice
+    from mmdemo.schema import ATTRIBUTES
+
+    hat = [a.name for a in ATTRIBUTES].index("Wearing_Hat")
+    assert (rows.known[everything, voice, hat] == -1).all()
+    assert (rows.known[everything, LatentRows.KINDS.index("image"), hat] >= 0).all()
+    # the same person read the same way: the face-only latent is the network's own
+    with torch.no_grad():
+        own = net.encode({"image": torch.from_numpy(rows.faces[:2]).permute(0, 3, 1, 2).float() / 255}).mu
+    assert torch.allclose(rows.latents[:2, LatentRows.KINDS.index("image")], own, atol=1e-5)
+
+
+def test_the_command_rewrites_the_checkpoint_and_the_app_draws_with_it(tiny_checkpoint, tiny_data, tmp_path):
+    import shutil
+
+    from mmdemo import load_model
+    from mmdemo.cli import main
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, folder)
+    args = ["fit-face-decoder", "--checkpoint", str(folder), "--data", str(tiny_data), "--quiet"]
+    assert main([*args, "--steps", "3", "--private-dim", "8", "--device", "cpu"]) == 0
+    config = json.loads((folder / "config.json").read_text())["model"]
+    assert config["face_decoder"] == "modulated" and config["private_dim"] == 8
+    assert json.loads((folder / "face_decoder.json").read_text())["settings"]["steps"] == 3
+    model = load_model(folder, device="cpu")
+    face = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
+    analysis = model.analyze(image=face, text="a smiling woman with a hat")
+    encoded = model.encode_inputs(images=analysis.face_crop[None], texts=["a smiling woman with a hat"])
+    fused = model.fuse(encoded)
+    assert np.array_equal(analysis.image, model.decode_images(fused.mu, fused.private_mu)[0])
+    assert "text" in analysis.generated_faces
