@@ -163,7 +163,6 @@ def _add_fit_face_decoder(sub) -> None:
     p.add_argument("--data", required=True, type=Path, nargs="+", help="folders: fit on train, score on val")
     p.add_argument("--steps", type=int, default=2500, help="batches of 64 faces")
     p.add_argument("--private-dim", type=int, default=32, help="width of the face's private latent")
-    p.add_argument("--critic", type=float, default=0.1, help="weight of the face critic's loss (0: none)")
     p.set_defaults(func=cmd_fit_face_decoder)
 
 

@@ -64,8 +64,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(f"checkpoint in {out} ({time.perf_counter() - start:.0f} s)")
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, one process calibrates
-        _calibrate(out, args.data, args.device, when="after training")
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, one process fits the rest
+        return 0
+    from mmdemo import checkpoint as ckpt
+
+    steps = ckpt.read_json(out / "config.json")["train"].get("face_decoder_steps", 0)
+    if steps:
+        from mmdemo.training.face_decoder_fit import FaceDecoderFit, fit_checkpoint
+
+        begun = time.perf_counter()
+        fit_checkpoint(out, args.data, FaceDecoderFit(steps=steps), device=args.device)
+        print(f"fitted its face decoder ({steps} steps) in {time.perf_counter() - begun:.0f} s")
+    _calibrate(out, args.data, args.device, when="after training")
     if not (out / "gallery" / "gallery.parquet").is_file():
         print(
             f"to serve it in the app, lay out its map once: python -m mmdemo gallery --checkpoint {out} "
@@ -99,13 +109,13 @@ def cmd_fit_face_decoder(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     start = time.perf_counter()
-    fit = FaceDecoderFit(steps=args.steps, private_dim=args.private_dim, critic=args.critic)
+    fit = FaceDecoderFit(steps=args.steps, private_dim=args.private_dim)
     record = fit_checkpoint(args.checkpoint, args.data, fit, device=args.device, progress=progress)
     for bar in bars.values():
         bar.close()
-    if "val" in record:
-        v = record["val"]
-        print(f"val faces redrawn: PSNR {v['all/psnr']:.2f} dB, SSIM {v['all/ssim']:.3f} ({v['people']})")
+    for folder, v in record["val"].items():
+        psnr, ssim = v["all/psnr"], v["all/ssim"]
+        print(f"{folder} val faces redrawn: PSNR {psnr:.2f} dB, SSIM {ssim:.3f} ({v['people']} faces)")
     took = time.perf_counter() - start
     print(f"fitted the face decoder of {args.checkpoint} in {took:.0f} s (face_decoder.json)")
     return 0

@@ -1,6 +1,6 @@
 """The face decoder fitted on a finished network's frozen latents (`fit-face-decoder`): only the face
-decoder and the private face latent change, the private latent changes only the face, the critic is
-not the evaluator, and the refitted checkpoint loads and analyses."""
+decoder, the private face latent and its conditional prior change, the private latent changes only the
+face, and the refitted checkpoint loads and analyses."""
 
 import json
 
@@ -17,7 +17,7 @@ from mmdemo.training.face_decoder_fit import (
     read_latents,
 )
 
-TINY_FIT = FaceDecoderFit(steps=4, batch_size=8, private_dim=8, channels=16, critic_steps=2)
+TINY_FIT = FaceDecoderFit(steps=4, batch_size=8, private_dim=8, channels=16)
 
 
 def test_the_fit_changes_only_the_face_decoder_and_the_private_encoder(tiny_checkpoint, tiny_data):
@@ -28,8 +28,9 @@ def test_the_fit_changes_only_the_face_decoder_and_the_private_encoder(tiny_chec
     for name, value in new.state_dict().items():
         if not name.startswith(REFITTED):
             assert torch.equal(value, old[name]), name
-    assert record["history"][-1]["step"] == 4 and "critic" in record["history"][-1]
-    assert record["val"]["people"] > 0 and 0 < record["val"]["all/psnr"] < 60
+    assert record["history"][-1]["step"] == 4 and record["private_prior"]["steps"] > 0
+    scores = record["val"][str(tiny_data)]
+    assert scores["people"] > 0 and 0 < scores["all/psnr"] < 60
     # the shared latent is the network's: its embeddings and readings do not move
     image = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
@@ -51,22 +52,13 @@ def test_the_private_latent_changes_the_face_and_nothing_else(tiny_checkpoint, t
     assert all(torch.equal(a, b) for a, b in zip(before[1], after[1]))
 
 
-def test_latents_are_read_under_each_subset_a_person_has_and_know_what_that_subset_can(
-    tiny_checkpoint, tiny_data
-):
+def test_latents_are_read_under_each_subset_a_person_has(tiny_checkpoint, tiny_data):
     net = load_network(tiny_checkpoint, torch.device("cpu")).eval()
     samples = [s for s in open_samples(tiny_data, "val") if s.image is not None]
     rows = read_latents(net, samples)
     assert rows.faces.shape == (len(samples), 64, 64, 3) and rows.faces.dtype == np.uint8
     everything = [i for i, s in enumerate(samples) if s.text and s.audio]
     assert everything and rows.valid[everything].all()
-    voice = LatentRows.KINDS.index("voice")
-    # a voice cannot know a hat: the critic is never asked to find one in a face drawn from a voice
-    from mmdemo.schema import ATTRIBUTES
-
-    hat = [a.name for a in ATTRIBUTES].index("Wearing_Hat")
-    assert (rows.known[everything, voice, hat] == -1).all()
-    assert (rows.known[everything, LatentRows.KINDS.index("image"), hat] >= 0).all()
     # the same person read the same way: the face-only latent is the network's own
     with torch.no_grad():
         own = net.encode({"image": torch.from_numpy(rows.faces[:2]).permute(0, 3, 1, 2).float() / 255}).mu
@@ -91,5 +83,10 @@ def test_the_command_rewrites_the_checkpoint_and_the_app_draws_with_it(tiny_chec
     analysis = model.analyze(image=face, text="a smiling woman with a hat")
     encoded = model.encode_inputs(images=analysis.face_crop[None], texts=["a smiling woman with a hat"])
     fused = model.fuse(encoded)
-    assert np.array_equal(analysis.image, model.decode_images(fused.mu, fused.private_mu)[0])
-    assert "text" in analysis.generated_faces
+    drawn = model.decode_images(fused.mu, fused.private_mu)[0].astype(int)
+    assert np.abs(analysis.image - drawn).max() <= 1  # decoded in one batch with the generated faces
+    # the face from the description alone is drawn with the private latent its shared latent implies
+    text_only = model.fuse(model.encode_inputs(texts=["a smiling woman with a hat"]))
+    implied = model.decode_images(text_only.mu)[0].astype(int)
+    assert np.abs(analysis.generated_faces["text"] - implied).max() <= 1
+    assert np.abs(implied - model.decode_images(text_only.mu, torch.zeros(1, 8))[0]).max() > 1

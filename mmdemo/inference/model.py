@@ -193,8 +193,9 @@ class MultimodalModel:
         # the reconstruction keeps the face's own detail (its private latent); faces from a description
         # or a voice alone are the ones their shared latent implies
         private = fused.private_mu
-        if private is not None:  # the prior's mean (0) for the faces from a description or a voice
-            private = torch.cat([private, private.new_zeros(len(cross), private.shape[1])])
+        if private is not None:  # the faces from a description or a voice: the private latent z implies
+            implied = self.net.implied_private(torch.cat([unimodal[m] for m in cross])) if cross else None
+            private = private if implied is None else torch.cat([private, implied.to(private.dtype)])
         faces = self.decode_images(torch.cat([fused.mu, *(unimodal[m] for m in cross)]), private)
         vectors = {m: torch.nn.functional.normalize(v[0].float(), dim=0) for m, v in unimodal.items()}
         agreement = {

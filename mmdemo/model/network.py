@@ -41,6 +41,7 @@ OPTIONAL_FIELDS = (
     "pixel_reader",
     "private_dim",
     "face_decoder",
+    "private_prior",
 )
 # which modality each frozen feature token joins, and the input keys that carry it
 FEATURE_TOKENS = {"image": "face_features", "voice": "speaker_features"}
@@ -93,6 +94,10 @@ class ModelConfig:
     # "modulated": the latent also scales and shifts every level's features (face_detail), the decoder
     # `fit-face-decoder` fits on the frozen latents of a trained network
     face_decoder: str = "plain"
+    # a learnt conditional prior p(w | z): the private latent a face with this shared latent is
+    # expected to have, which faces drawn without one (from a description, a voice, a sampled person)
+    # use instead of N(0, I)'s mean; fitted with the modulated decoder (face_decoder_fit)
+    private_prior: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -237,6 +242,11 @@ class FusionAutoencoder(nn.Module):
         # latent leaves out is the face's own, not the fusion's (patch tokens shaped by the fusion
         # carried ~3-4 nats in the runs of docs/generation and left the reconstructions' PSNR as it was)
         self.private_encoder = PrivateFaceEncoder(c.private_dim, c.image_size) if c.private_dim else None
+        self.private_prior = (
+            nn.Sequential(_mlp(c.latent_dim, 256, 256), nn.GELU(), nn.Linear(256, c.private_dim))
+            if c.private_dim and c.private_prior
+            else None
+        )
         self.text_decoder = TextDecoder(
             latent_dim=c.latent_dim,
             vocab_size=max(len(c.text_vocab), 5),
@@ -391,13 +401,20 @@ class FusionAutoencoder(nn.Module):
     # -- decoding
     def decode_image(self, z: torch.Tensor, private: torch.Tensor | None = None) -> torch.Tensor:
         """(B, Z) shared latents and, for a network with a private face latent, (B, W) private ones
-        -> (B, 3, 64, 64) faces. Without `private` the private latent is its prior's mean (0): the face
-        the shared latent implies, as generation from a description or a voice draws it."""
+        -> (B, 3, 64, 64) faces. Without `private` the private latent is its prior's mean: the
+        conditional prior's given z where the network has one, else N(0, I)'s (0); the face the shared
+        latent implies, as generation from a description or a voice draws it."""
         if self.config.private_dim:
-            if private is None:
-                private = z.new_zeros(z.shape[0], self.config.private_dim)
+            private = self.implied_private(z) if private is None else private
             z = torch.cat([z, private.to(z.dtype)], -1)
         return self.image_decoder(z)
+
+    def implied_private(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, W): the private latent faces drawn from shared latents alone use: the conditional
+        prior's mean where the network has one, else N(0, I)'s (0)."""
+        if self.private_prior is not None:
+            return self.private_prior(z)
+        return z.new_zeros(z.shape[0], self.config.private_dim)
 
     def attribute_logits(self, z: torch.Tensor, evidence: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Per attribute (schema order): (B, n_values) logits read from the latent, plus the

@@ -34,6 +34,9 @@ class TrainConfig:
     # read by a frozen attribute classifier and penalised for what they do not show; 0 = off
     critic: float = 0.0
     critic_steps: int = 400  # batches the critic is trained on before the first step
+    # the face decoder fitted last on the frozen latents (mmdemo.training.face_decoder_fit): batches of
+    # its fit, which `train` runs after the last step; 0 = keep the jointly trained decoder
+    face_decoder_steps: int = 2500
     # text inputs
     text_token_dropout: float = 0.05  # share of word pieces hidden from the fusion (cached word dropout)
     text_wordings: int = 2  # cached wordings per training sample (original + one re-worded)
@@ -64,6 +67,7 @@ PRESETS: dict[str, TrainConfig] = {
         kl_warmup_steps=10,  # likewise
         checkpoint_every=10,  # several checkpoints in a short run, so resume and kills can be tested
         real_features=False,  # dlib costs ~0.1 s a face; tests that need the features turn them on
+        face_decoder_steps=0,  # the joint decoder is enough for a smoke run
         # a small network, quick to train on a CPU
         model=ModelConfig(dim=64, depth=4, heads=4, latent_dim=32, decoder_channels=64, text_hidden=64),
     ),
