@@ -143,6 +143,13 @@ def _add_train(sub) -> None:
         help="width of the face's private latent, the detail the shared one leaves out (0: none; with "
         "--init it is added to a checkpoint that has none)",
     )
+    p.add_argument(
+        "--face-decoder-steps",
+        type=int,
+        default=None,
+        help="after the last step, fit the face decoder on the frozen latents for this many batches "
+        "(fit-face-decoder; default: the preset's, 2500 for default, 0 for tiny; 0: none)",
+    )
     p.set_defaults(func=cmd_train)
 
 

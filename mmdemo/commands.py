@@ -61,6 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         real_features=args.real_features,
         critic=args.critic,
         private_dim=args.private_dim,
+        face_decoder_steps=args.face_decoder_steps,
         progress=not args.quiet,
     )
     print(f"checkpoint in {out} ({time.perf_counter() - start:.0f} s)")

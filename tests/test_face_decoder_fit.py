@@ -78,6 +78,10 @@ def test_the_command_rewrites_the_checkpoint_and_the_app_draws_with_it(tiny_chec
     config = json.loads((folder / "config.json").read_text())["model"]
     assert config["face_decoder"] == "modulated" and config["private_dim"] == 8
     assert json.loads((folder / "face_decoder.json").read_text())["settings"]["steps"] == 3
+    from mmdemo.serving.model_card import model_card
+
+    card = model_card(folder, {}, people=0, reads_real=False)
+    assert "Drawing faces" in card and "PSNR" in card  # the fit and its val scores reach the About tab
     model = load_model(folder, device="cpu")
     face = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
     analysis = model.analyze(image=face, text="a smiling woman with a hat")

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+FACE_DECODER_FILE = "face_decoder.json"  # beside a checkpoint's weights: how its face decoder was fitted
+
 
 class AdaptiveGroupNorm(nn.Module):
     """GroupNorm without its own affine; the scale and shift come from the latent."""

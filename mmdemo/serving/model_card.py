@@ -16,6 +16,7 @@ from mmdemo import checkpoint as ckpt
 from mmdemo.data.real import TRAINING_DATA_FILE
 from mmdemo.inference.calibration import AGREE_FROM, CALIBRATION_FILE, DISAGREE_BELOW
 from mmdemo.model.chinese_text import CHINESE_TEXT_FILE
+from mmdemo.model.face_detail import FACE_DECODER_FILE
 
 REAL_METRICS_FILE = "real_metrics.json"
 
@@ -38,6 +39,7 @@ def model_card(checkpoint: Path, metrics: dict, people: int, reads_real: bool) -
         if sources
         else TRAINED_ON_SYNTHETIC,
         _real_figures(real_metrics) if real_metrics else "",
+        _face_decoder(_read(checkpoint / FACE_DECODER_FILE)),
         _calibration(_fit_record(checkpoint / CALIBRATION_FILE)),
         _chinese(_fit_record(checkpoint / CHINESE_TEXT_FILE)),
         SYNTHETIC_METRICS.format(metrics=rows or "| (no metrics.json beside this checkpoint) | |"),
@@ -46,6 +48,17 @@ def model_card(checkpoint: Path, metrics: dict, people: int, reads_real: bool) -
         PRIVACY.format(people=people),
     ]
     return "\n\n".join(p.strip() for p in parts if p)
+
+
+def _face_decoder(record: dict) -> str:
+    """How the face decoder was fitted, and how well it redraws each data folder's unseen faces."""
+    if not record:
+        return ""
+    scores = "; ".join(
+        f"`{folder}` {v['all/psnr']:.1f} dB PSNR, SSIM {v['all/ssim']:.2f} ({v['people']} faces)"
+        for folder, v in record.get("val", {}).items()
+    )
+    return FACE_DECODER.format(steps=record["settings"]["steps"], scores=scores or "not scored")
 
 
 def _sources_table(sources: dict) -> str:
@@ -124,6 +137,15 @@ the frozen all-MiniLM-L6-v2 encoder turns the description into word-piece states
 voice's log-mel spectrogram into tokens; one transformer fuses whichever are present through a learned
 [FUSE] token into a Gaussian latent, and decoders produce a face, a description, voice parameters
 (spoken by eSpeak NG) and attribute predictions from it. Checkpoint: `{checkpoint}`.
+"""
+
+FACE_DECODER = """
+**Drawing faces.** The faces are drawn by a decoder fitted after the rest of the network, on its frozen
+latents ({steps} batches): the shared latent says what the inputs agree on (the attributes), and a small
+private latent read from the face's own pixels carries its detail (background, exact hair, light). A face
+drawn without a face to read (from a description, a voice, or a sampled person) takes the private latent
+that a learnt prior expects for its shared latent: a plausible face with those attributes, not a portrait
+of anyone. Unseen faces of the validation splits, redrawn from everything the person gave: {scores}.
 """
 
 TRAINED_ON_SYNTHETIC = """

@@ -86,6 +86,7 @@ def resolve_config(
     real_features: bool | None = None,
     critic: float | None = None,
     private_dim: int | None = None,
+    face_decoder_steps: int | None = None,
 ) -> TrainConfig:
     """The preset with the command line's overrides; a ValueError names the presets there are or
     the override that cannot be."""
@@ -102,6 +103,12 @@ def resolve_config(
         cfg = replace(cfg, critic=critic)
     if private_dim is not None:
         cfg = replace(cfg, model=replace(cfg.model, private_dim=private_dim))
+    if face_decoder_steps is not None:
+        if face_decoder_steps < 0:
+            raise ValueError(
+                f"--face-decoder-steps is a number of batches, 0 or more (got {face_decoder_steps})"
+            )
+        cfg = replace(cfg, face_decoder_steps=face_decoder_steps)
     if init is not None:
         cfg = replace(cfg, lr=cfg.lr * FINE_TUNE_LR_SCALE)
     return cfg

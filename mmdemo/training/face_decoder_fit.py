@@ -39,6 +39,7 @@ import torch
 
 from mmdemo.data.features import cached_or_computed
 from mmdemo.data.loaders import Sample, load_audio, load_image, open_samples
+from mmdemo.model.face_detail import FACE_DECODER_FILE
 from mmdemo.model.inputs import network_inputs
 from mmdemo.model.losses import kl_to_standard_normal, psnr, ssim
 from mmdemo.model.network import FusionAutoencoder
@@ -292,9 +293,6 @@ def reconstruction_scores(net: FusionAutoencoder, rows: LatentRows) -> dict:
         out[f"{kind}/psnr"] = round(float(psnr(drawn, faces).mean()), 3)
         out[f"{kind}/ssim"] = round(float(ssim(drawn, faces).mean()), 4)
     return out
-
-
-FACE_DECODER_FILE = "face_decoder.json"  # beside the weights: how the face decoder was fitted
 
 
 def fit_checkpoint(

@@ -57,6 +57,7 @@ def train(
     real_features: bool | None = None,
     critic: float | None = None,
     private_dim: int | None = None,
+    face_decoder_steps: int | None = None,
     progress: bool = True,
 ) -> Path:
     """Trains on the train split of `data` (one dataset folder or several) and writes a checkpoint
@@ -66,8 +67,15 @@ def train(
     the preset supplies the schedule (at `config.FINE_TUNE_LR_SCALE` of its learning rate).
     real_features: read the frozen face and speaker features (None: as the preset says).
     critic, private_dim: the face critic's loss weight and the private face latent's width (None: as
-    the preset says; with `init`, a private latent is added to a checkpoint that has none)."""
-    overrides = dict(real_features=real_features, critic=critic, private_dim=private_dim)
+    the preset says; with `init`, a private latent is added to a checkpoint that has none).
+    face_decoder_steps: recorded in the run's config for the face decoder fit that the `train`
+    command runs after the last step (None: as the preset says; 0: none)."""
+    overrides = dict(
+        real_features=real_features,
+        critic=critic,
+        private_dim=private_dim,
+        face_decoder_steps=face_decoder_steps,
+    )
     cfg = resolve_config(preset, gan=gan, steps=steps, init=init, **overrides)
     out, dev = Path(out), resolve_device(device)
     state = _resume_state(out, resume)
