@@ -94,3 +94,14 @@ def test_the_command_rewrites_the_checkpoint_and_the_app_draws_with_it(tiny_chec
     implied = model.decode_images(text_only.mu)[0].astype(int)
     assert np.abs(analysis.generated_faces["text"] - implied).max() <= 1
     assert np.abs(implied - model.decode_images(text_only.mu, torch.zeros(1, 8))[0]).max() > 1
+
+
+def test_train_fits_the_face_decoder_after_its_last_step_when_asked(tiny_data, tmp_path):
+    from mmdemo.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", "--data", str(tiny_data), "--out", str(out), "--steps", "2", "--quiet"]
+    assert main([*args, "--device", "cpu", "--face-decoder-steps", "2"]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["train"]["face_decoder_steps"] == 2 and saved["model"]["face_decoder"] == "modulated"
+    assert json.loads((out / "face_decoder.json").read_text())["settings"]["steps"] == 2

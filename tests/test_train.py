@@ -57,6 +57,7 @@ def test_presets_are_the_defaults_but_for_their_stated_changes():
     tiny = PRESETS["tiny"]
     assert (tiny.steps, tiny.batch_size, tiny.warmup_steps, tiny.kl_warmup_steps) == (40, 16, 5, 10)
     assert (tiny.checkpoint_every, tiny.text_wordings, tiny.num_workers) == (10, 2, 0)
+    assert (tiny.face_decoder_steps, PRESETS["default"].face_decoder_steps) == (0, 2500)
     assert tiny.model == ModelConfig(
         dim=64, depth=4, heads=4, latent_dim=32, decoder_channels=64, text_hidden=64
     )

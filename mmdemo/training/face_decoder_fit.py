@@ -37,14 +37,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mmdemo import checkpoint as ckpt
 from mmdemo.data.features import cached_or_computed
 from mmdemo.data.loaders import Sample, load_audio, load_image, open_samples
 from mmdemo.model.face_detail import FACE_DECODER_FILE
 from mmdemo.model.inputs import network_inputs
 from mmdemo.model.losses import kl_to_standard_normal, psnr, ssim
-from mmdemo.model.network import FusionAutoencoder
+from mmdemo.model.network import FusionAutoencoder, load_network
 from mmdemo.model.precision import bf16_autocast
 from mmdemo.model.text import shared_encoder
+from mmdemo.runtime import resolve_device
 from mmdemo.schema import MODALITIES
 
 log = logging.getLogger(__name__)
@@ -305,10 +307,6 @@ def fit_checkpoint(
 ) -> dict:
     """Fits the face decoder of the checkpoint at `folder` and rewrites its config and weights (each
     atomically) and its `FACE_DECODER_FILE` record. Returns the record."""
-    from mmdemo import checkpoint as ckpt
-    from mmdemo.model.network import load_network
-    from mmdemo.runtime import resolve_device
-
     folder = Path(folder)
     net = load_network(folder, resolve_device(device))
     new, record = fit_face_decoder(net, data, fit, progress=progress)
