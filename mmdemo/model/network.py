@@ -300,7 +300,8 @@ class FusionAutoencoder(nn.Module):
     def tokens(
         self, inputs: Mapping[str, torch.Tensor], *, pixel_evidence: bool = True
     ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Per present modality: (tokens (B, n, D), mask (B, n)).
+        """Per present modality: (tokens (B, n, D), mask (B, n)); with a face, also the pixel
+        reader's logits under PIXEL_EVIDENCE and the private posterior under PRIVATE_LATENT.
 
         Keys: image; text_states + text_mask; mel + mel_len; optional frozen features face_features and
         speaker_features, each with an optional (B,) `<key>_mask` of rows that have them.
