@@ -142,7 +142,11 @@ def _calibrate(checkpoint: Path, data: list[Path], device: str, when: str = "") 
         print(f"not calibrated{' ' + when if when else ''}: {e}", file=sys.stderr)
         return None
     mix = record["mixture"]
-    print(f"latent mixture: {mix['components']} components on {record['train_people']} training latents")
+    k = mix["components"]
+    print(
+        f"latent mixture: {k} components on {record['train_people']} training latents; its samples "
+        f"against the val people: precision {mix['precision'][k]:.3f}, recall {mix['recall'][k]:.3f}"
+    )
     for pair, s in record["pairs_val"].items():
         print(f"same person? {pair}: ROC AUC {s['auc']:.3f}, Brier {s['brier']:.3f} ({s['pairs']} val pairs)")
     return record

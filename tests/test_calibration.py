@@ -12,6 +12,7 @@ from mmdemo.evaluation.calibrate import (
     fit_pair,
     pair_cosines,
     pair_scores,
+    sample_precision_recall,
 )
 from mmdemo.inference.calibration import CALIBRATION_FILE, Calibration, PairCalibration, verdict
 from mmdemo.inference.model import load_model
@@ -65,6 +66,22 @@ def test_the_mixture_finds_the_clusters_and_samples_where_the_latents_are():
     assert np.median(nearest) < 1.5  # N(0, I) draws would sit ~8 away from every centre
     shares = np.bincount(np.linalg.norm(z[:, None] - centres[None], axis=-1).argmin(1), minlength=4) / len(z)
     assert shares.min() > 0.15  # each cluster drawn about as often as the data holds it (0.25)
+
+
+def test_precision_falls_for_draws_off_the_data_and_recall_for_draws_that_miss_part_of_it():
+    rng = np.random.default_rng(4)
+    centres = rng.normal(0, 6, (4, 8))
+
+    def draw(n, clusters=4, offset=0.0):
+        return centres[rng.integers(0, clusters, n)] + rng.normal(0, 0.5, (n, 8)) + offset
+
+    real = draw(400)
+    precision, recall = sample_precision_recall(real, draw(400))
+    assert precision > 0.8 and recall > 0.8
+    off, _ = sample_precision_recall(real, draw(400, offset=3.0))  # between the clusters, not on them
+    assert off < 0.2
+    _, partial = sample_precision_recall(real, draw(400, clusters=1))  # one kind of person of four
+    assert 0.15 < partial < 0.35
 
 
 def test_calibration_round_trips_and_a_broken_file_is_refused(tmp_path):

@@ -1,8 +1,12 @@
 """Fitting a checkpoint's calibration (`mmdemo.inference.calibration`) on the folders it trained on.
 
 The latent mixture is fitted on the train split's people (face, description and voice fused: the
-latents the decoders learned to read), its number of components chosen by the val split's
-log-likelihood. The same-person curves are fitted on the val split's people, whom the network never
+latents the decoders learned to read), its number of components chosen by how well its samples cover
+the val split's people without straying from them (precision and recall of generative models,
+Kynkaanniemi et al. 2019, in the latent space). The val log-likelihood, which chose it before, prefers
+a few broad components whose samples fall between the attribute clusters, where no person lies: on
+the bundled checkpoint 16 components drew people whose face, description and voice agreed 0.82 of the
+time, 256 components 0.91. The same-person curves are fitted on the val split's people, whom the network never
 trained on, so their cosines look like a new user's: each person's own pairs of single-input latents
 (matched) against as many pairs of two different people (mismatched).
 """
@@ -24,7 +28,8 @@ from mmdemo.schema import MODALITIES
 log = logging.getLogger(__name__)
 
 PAIRS = (("image", "text"), ("image", "voice"), ("text", "voice"))
-COMPONENTS = (1, 4, 8, 16, 32, 64)
+COMPONENTS = (1, 4, 16, 32, 64, 128, 256)
+NEIGHBOURS = 3  # the k of the k-nearest-neighbour balls that stand for a set's manifold
 SINGLES = [(m,) for m in MODALITIES]
 
 
@@ -74,20 +79,43 @@ def fit_pair(cos: np.ndarray, same: np.ndarray) -> PairCalibration:
     return PairCalibration(float(fit.coef_[0, 0]), float(fit.intercept_[0]))
 
 
+def sample_precision_recall(real: np.ndarray, drawn: np.ndarray, k: int = NEIGHBOURS) -> tuple[float, float]:
+    """(precision, recall) of `drawn` points against `real` ones: the share of drawn points inside a
+    real point's ball (radius: its distance to its k-th nearest real neighbour), and the share of real
+    points inside a drawn point's ball. High precision: the draws look like people; high recall: they
+    reach where every kind of person lies."""
+    from scipy.spatial.distance import cdist
+
+    def radii(x: np.ndarray) -> np.ndarray:
+        return np.sort(cdist(x, x), axis=1)[:, k]  # column 0 is the point itself
+
+    between = cdist(drawn, real)
+    precision = float((between <= radii(real)[None]).any(1).mean())
+    recall = float((between.T <= radii(drawn)[None]).any(1).mean())
+    return precision, recall
+
+
 def fit_mixture(train: np.ndarray, val: np.ndarray, seed: int = 0) -> tuple[LatentMixture, dict]:
     """A full-covariance Gaussian mixture on `train` latents; the number of components is the one
-    whose fit gives `val` the highest mean log-likelihood."""
+    whose samples score the best F1 of precision and recall against `val` (at least 10 training
+    latents per component). Each fit's val log-likelihood is recorded beside it."""
     from sklearn.mixture import GaussianMixture
 
-    scores, fits = {}, {}
+    record: dict[str, dict] = {"val_log_likelihood": {}, "precision": {}, "recall": {}, "f1": {}}
+    mixtures = {}
     for k in (k for k in COMPONENTS if k * 10 <= len(train)):
-        fits[k] = GaussianMixture(k, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(train)
-        scores[k] = float(fits[k].score(val))
-    best = max(scores, key=scores.get)
-    g = fits[best]
-    chol = np.linalg.cholesky(g.covariances_)
-    mixture = LatentMixture(*(torch.tensor(x, dtype=torch.float32) for x in (g.weights_, g.means_, chol)))
-    return mixture, {"components": best, "val_log_likelihood": scores}
+        g = GaussianMixture(k, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(train)
+        chol = np.linalg.cholesky(g.covariances_)
+        mixtures[k] = LatentMixture(
+            *(torch.tensor(x, dtype=torch.float32) for x in (g.weights_, g.means_, chol))
+        )
+        drawn = mixtures[k].sample(len(val), torch.Generator().manual_seed(seed)).numpy()
+        precision, recall = sample_precision_recall(val, drawn)
+        record["val_log_likelihood"][k] = float(g.score(val))
+        record["precision"][k], record["recall"][k] = precision, recall
+        record["f1"][k] = 2 * precision * recall / max(precision + recall, 1e-9)
+    best = max(record["f1"], key=record["f1"].get)
+    return mixtures[best], {"components": best, "chosen_by": "f1 of precision and recall", **record}
 
 
 def fit_calibration(

@@ -110,13 +110,22 @@ def _calibration(r: dict | None) -> str:
         f"| {s['cos_mismatched']:.2f} | {s['auc']:.3f} | {s['brier']:.3f} |"
         for pair, s in r.get("pairs_val", {}).items()
     )
-    mixture = r.get("mixture", {}).get("components", "?")
+    mixture = r.get("mixture", {})
+    k = mixture.get("components", "?")
+    # records written before the components were chosen by precision and recall have no such keys
+    fit = (
+        f" (the number of components whose samples best cover the val split's people without straying "
+        f"from them: precision {mixture['precision'][str(k)]:.2f}, recall {mixture['recall'][str(k)]:.2f})"
+        if str(k) in mixture.get("precision", {})
+        else ""
+    )
     return CALIBRATED.format(
         people=r.get("val_people", "?"),
         rows=rows,
         agree=AGREE_FROM,
         disagree=DISAGREE_BELOW,
-        components=mixture,
+        components=k,
+        mixture_fit=fit,
         train=r.get("train_people", "?"),
     )
 
@@ -184,8 +193,8 @@ is a rough guide.
 {rows}
 
 **New people** ("sample new people", `coherence/joint/mixture`) are drawn from a {components}-component
-Gaussian mixture fitted on {train} training people's embeddings, where the decoders learned to read, not
-from N(0, I).
+Gaussian mixture fitted on {train} training people's embeddings{mixture_fit}, where the decoders learned
+to read, not from N(0, I).
 """
 
 CHINESE = """
