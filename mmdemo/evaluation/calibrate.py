@@ -38,18 +38,24 @@ def people(folders: Sequence[str | Path], split: str) -> list[Sample]:
     return [s for f in folders for s in open_samples(f, split) if s.image and s.text and s.audio]
 
 
+def mismatched_partners(person_ids: Sequence[str], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(partner, usable): each sample's partner in a mismatched pair, and which of those pairs are two
+    different people (two samples of one person are not a mismatch)."""
+    n = len(person_ids)
+    order = np.random.default_rng(seed).permutation(n)
+    partner = np.empty(n, int)
+    partner[order] = np.roll(order, -1)  # a cycle through a shuffled order: nobody is paired with itself
+    ids = np.asarray(person_ids)
+    return partner, ids[partner] != ids
+
+
 def pair_cosines(
     singles: dict[str, torch.Tensor], person_ids: Sequence[str], pair: tuple[str, str], seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """(cosines, 1 = same person) of every person's own `pair` of single-input latents and of as many
     pairs of two different people (each person's first modality against another person's second)."""
     a, b = (torch.nn.functional.normalize(singles[m].float(), dim=-1) for m in pair)
-    n = len(person_ids)
-    order = np.random.default_rng(seed).permutation(n)
-    partner = np.empty(n, int)
-    partner[order] = np.roll(order, -1)  # a cycle through a shuffled order: nobody is paired with itself
-    ids = np.asarray(person_ids)
-    other = ids[partner] != ids  # two samples of one person are not a mismatch
+    partner, other = mismatched_partners(person_ids, seed)
     matched = (a * b).sum(-1).numpy()
     mismatched = (a[torch.from_numpy(np.flatnonzero(other))] * b[torch.from_numpy(partner[other])]).sum(-1)
     cos = np.concatenate([matched, mismatched.numpy()])

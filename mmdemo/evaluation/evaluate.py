@@ -21,7 +21,7 @@ import torch
 
 from mmdemo import checkpoint as ckpt
 from mmdemo.data.loaders import Sample, load_audio, load_image, open_samples
-from mmdemo.evaluation.calibrate import PAIRS, pair_cosines, pair_scores
+from mmdemo.evaluation.calibrate import PAIRS, mismatched_partners, pair_cosines, pair_scores
 from mmdemo.evaluation.judges import Evaluator
 from mmdemo.evaluation.provenance import ensure_evaluator, evaluator_ceiling
 from mmdemo.evaluation.wording import wording_accuracy
@@ -189,7 +189,8 @@ def _joint_coherence(model: MultimodalModel, evaluator: Evaluator, z: torch.Tens
 def _agreement(model: MultimodalModel, samples: list[Sample], mus: dict, seed: int) -> dict:
     """Per pair of inputs: how well the cosine of their single-input latents tells a person's own pair
     from two different people's (ROC AUC), and for a calibrated checkpoint how good its probability of
-    "the same person" is on these unseen people (Brier score; accuracy of the 0.5 cut)."""
+    "the same person" is on these unseen people (Brier score; accuracy of the 0.5 cut). Beside each
+    AUC, the highest any scorer can reach on these pairs (`_agreement_ceiling`)."""
     curves = model.calibration.pairs if model.calibration is not None else {}
     ids = [s.person_id for s in samples]
     out = {}
@@ -198,20 +199,49 @@ def _agreement(model: MultimodalModel, samples: list[Sample], mus: dict, seed: i
         cos, same = pair_cosines(mus, ids, pair, seed)
         scores = pair_scores(cos, same, curves.get(name))
         out |= {f"agreement/{name}/{k}": scores[k] for k in ("auc", "brier", "accuracy") if k in scores}
+        out[f"agreement/{name}/auc/ceiling"] = _agreement_ceiling(samples, pair, seed)
     return out
 
 
+def _shown_by(sample: Sample, modality: str) -> set[str]:
+    """The attributes an input of `modality` shows: a face all, a voice its three, a description
+    those it states."""
+    return {"image": set(NAMES), "voice": set(VOICE_ATTRIBUTES), "text": set(sample.mentions)}[modality]
+
+
+def _agreement_ceiling(samples: list[Sample], pair: tuple[str, str], seed: int) -> float:
+    """The ROC AUC of `pair_cosines`' pairs for a scorer that knows every true attribute: a mismatched
+    pair whose two inputs agree on every attribute both show (two young happy women's voices, a
+    description that names neither's age) looks exactly like a matched pair, so it can at best tie
+    with them, AUC = 1 - ties / 2. Where inputs share nothing but the attributes (the synthetic people:
+    a face, its description and its voice are drawn independently given them) no scorer can pass it."""
+    partner, usable = mismatched_partners([s.person_id for s in samples], seed)
+    tied = [
+        all(a.attrs.get(n) == b.attrs.get(n) for n in _shown_by(a, pair[0]) & _shown_by(b, pair[1]))
+        for a, b in ((samples[i], samples[partner[i]]) for i in np.flatnonzero(usable))
+    ]
+    return 1.0 - 0.5 * float(np.mean(tied)) if tied else float("nan")
+
+
 def _retrieval(samples: list[Sample], mus: dict, k: int = 10) -> dict:
+    """Precision of each description's and voice's 10 nearest faces (a face is a hit when it has every
+    attribute the query shows), beside its ceiling: a query that only fewer than k faces answer
+    cannot reach 1 (a description stating six attributes is matched by few of 300 people)."""
     faces = torch.nn.functional.normalize(mus["image"].float(), dim=-1)
     out = {}
     for query, names_of in (("text", lambda s: s.mentions), ("voice", lambda s: VOICE_ATTRIBUTES)):
         q = torch.nn.functional.normalize(mus[query].float(), dim=-1)
         top = (q @ faces.T).topk(min(k, len(samples)), dim=1).indices.cpu().numpy()
-        hits = [
-            np.mean([all(samples[j].attrs.get(n) == s.attrs.get(n) for n in names_of(s)) for j in row])
-            for s, row in zip(samples, top)
+        answers = [
+            np.array([all(f.attrs.get(n) == s.attrs.get(n) for n in names_of(s)) for f in samples])
+            for s in samples
         ]
-        out[f"retrieval/{query}->image/p@10"] = float(np.mean(hits))
+        out[f"retrieval/{query}->image/p@10"] = float(
+            np.mean([a[row].mean() for a, row in zip(answers, top)])
+        )
+        out[f"retrieval/{query}->image/p@10/ceiling"] = float(
+            np.mean([min(1.0, a.sum() / top.shape[1]) for a in answers])
+        )
     sims = faces @ faces.T
     sims.fill_diagonal_(-2)
     nearest = sims.argmax(1).cpu().numpy()
