@@ -10,12 +10,19 @@ from mmdemo.evaluation.calibrate import (
     calibrate_checkpoint,
     fit_mixture,
     fit_pair,
-    pair_cosines,
+    pair_features,
     pair_scores,
     sample_precision_recall,
 )
-from mmdemo.inference.calibration import CALIBRATION_FILE, Calibration, PairCalibration, verdict
+from mmdemo.inference.calibration import (
+    CALIBRATION_FILE,
+    Calibration,
+    PairCalibration,
+    attribute_llr,
+    verdict,
+)
 from mmdemo.inference.model import load_model
+from mmdemo.schema import ATTRIBUTES, NAMES, VOICE_ATTRIBUTES
 
 
 def test_mismatched_pairs_never_pair_a_person_with_themself():
@@ -23,8 +30,11 @@ def test_mismatched_pairs_never_pair_a_person_with_themself():
     singles = {
         m: torch.randn(len(ids), 16, generator=torch.Generator().manual_seed(i)) for i, m in enumerate("xy")
     }
-    cos, same = pair_cosines(singles, ids, ("x", "y"), seed=3)
-    assert same[: len(ids)].all() and len(cos) == len(same)
+    features, same = pair_features(singles, ids, ("x", "y"), seed=3)
+    cos = features[:, 0]
+    assert (
+        same[: len(ids)].all() and len(cos) == len(same) and not features[:, 1].any()
+    )  # no attributes given
     x, y = (torch.nn.functional.normalize(singles[m], dim=-1) for m in "xy")
     np.testing.assert_allclose(cos[: len(ids)], (x * y).sum(-1).numpy(), atol=1e-6)
     # every mismatched cosine is one of x_i . y_j with i, j of different people
@@ -43,12 +53,36 @@ def test_a_fitted_curve_turns_separated_cosines_into_sure_probabilities():
     curve = fit_pair(cos, same)
     assert curve.probability(0.5) > 0.95 and curve.probability(0.0) < 0.05
     assert 0.3 < curve.probability(0.25) < 0.7  # halfway between them is a coin toss
-    scores = pair_scores(cos, same, curve)
+    scores = pair_scores(cos[:, None], same, curve)
     assert scores["auc"] > 0.99 and scores["accuracy"] > 0.95 and scores["brier"] < 0.05
     # cosines that say nothing give a curve that says "unsure" everywhere
     flat = fit_pair(rng.normal(0.2, 0.1, 800), same)
     assert all(0.35 < flat.probability(c) < 0.65 for c in (-0.2, 0.2, 0.6))
     assert verdict(0.9) == "agree" and verdict(0.5) == "unsure" and verdict(0.1) == "disagree"
+
+
+def test_the_attribute_ratio_rewards_agreeing_on_a_rare_value_and_punishes_a_contradiction():
+    prior = [np.array([0.5, 0.5]) for _ in ATTRIBUTES]
+    prior[NAMES.index("emotion")] = np.array([0.9, 0.1])  # a rare second value
+
+    def reading(**values):
+        """Sure readings of the given attributes (value index), the prior for every other one."""
+        return [
+            np.array([np.eye(2)[values[a.name]] if a.name in values else prior[i]])
+            for i, a in enumerate(ATTRIBUTES)
+        ]
+
+    def llr(a, b, pair="image-text"):
+        return float(attribute_llr(a, b, prior, pair)[0])
+
+    assert llr(reading(), reading()) == pytest.approx(0.0)  # nothing read: no evidence either way
+    rare, common = llr(reading(emotion=1), reading(emotion=1)), llr(reading(emotion=0), reading(emotion=0))
+    assert rare == pytest.approx(np.log(10)) and common == pytest.approx(np.log(1 / 0.9))
+    assert llr(reading(emotion=1), reading(emotion=0)) < -10  # sure of two different values
+    # a voice is compared on its own three attributes only: a contradiction elsewhere does not count
+    hair = NAMES.index("hair_color")
+    assert llr(reading(hair_color=0), reading(hair_color=1), "image-voice") == pytest.approx(0.0)
+    assert ATTRIBUTES[hair].name not in VOICE_ATTRIBUTES
 
 
 def test_the_mixture_finds_the_clusters_and_samples_where_the_latents_are():
@@ -129,7 +163,9 @@ def test_a_calibrated_tiny_model_samples_from_its_mixture_and_says_how_sure_a_pa
     a = model.analyze(image=load_image(s), text=s.text, voice=(16000, load_audio(s)))
     assert set(a.same_person) == set(a.agreement) == {"image-text", "image-voice", "text-voice"}
     for pair, p in a.same_person.items():
-        assert p == pytest.approx(model.calibration.pairs[pair].probability(a.agreement[pair]))
+        cosine_alone = model.calibration.pairs[pair].probability(a.agreement[pair])
+        assert 0 < p < 1 and p != pytest.approx(cosine_alone)  # the attributes read alone weigh in
+    assert model.calibration.attribute_prior is not None
     with pytest.raises(ValueError, match="prior"):
         model.sample_latents(2, prior="uniform")
 
@@ -152,5 +188,7 @@ def test_the_model_card_states_what_the_calibration_rests_on(tmp_path):
     )
     cal.save(tmp_path)
     card = model_card(tmp_path, {}, 10, reads_real=False)
-    assert "| face-voice | 0.48 | -0.02 | 0.959 | 0.075 |" in card
+    assert (
+        "| face-voice | 0.48 | -0.02 | 0.959 | 0.959 | 0.075 |" in card
+    )  # a record from before: cosine alone
     assert "613 people" in card and "32-component" in card and "4766 training people" in card

@@ -249,6 +249,11 @@ def test_the_ceilings_count_the_queries_and_pairs_no_scorer_can_get_right():
     assert ev._agreement_ceiling(alike, ("text", "voice"), seed=3) == 0.5  # no description names it
     assert ev._agreement_ceiling(alike, ("image", "text"), seed=3) == 1.0  # each names its own hair
     assert ev._agreement_ceiling(people[1:], ("image", "voice"), seed=3) == 1.0  # three voices
+    # 0 and 1 share a voice, 2's is its own: whichever way the shuffle cycles through the three, one
+    # mismatched pair is 0 and 1, which ties with their matched pairs (ratio 3/2) and loses to 2's
+    # rarer one (ratio 3): 8 of 9 (matched, mismatched) comparisons are won, not 1 - 1/3 / 2
+    for seed in range(4):
+        assert ev._agreement_ceiling(people[:3], ("image", "voice"), seed) == pytest.approx(8 / 9)
 
 
 def test_accuracy_is_a_mean_over_attributes_of_the_scored_rows():

@@ -21,7 +21,13 @@ import numpy as np
 import torch
 
 from mmdemo.data.loaders import Sample, open_samples
-from mmdemo.inference.calibration import CALIBRATION_FILE, Calibration, LatentMixture, PairCalibration
+from mmdemo.inference.calibration import (
+    CALIBRATION_FILE,
+    Calibration,
+    LatentMixture,
+    PairCalibration,
+    attribute_llr,
+)
 from mmdemo.inference.model import MultimodalModel, load_model
 from mmdemo.schema import MODALITIES
 
@@ -49,40 +55,77 @@ def mismatched_partners(person_ids: Sequence[str], seed: int = 0) -> tuple[np.nd
     return partner, ids[partner] != ids
 
 
-def pair_cosines(
-    singles: dict[str, torch.Tensor], person_ids: Sequence[str], pair: tuple[str, str], seed: int = 0
+def pair_features(
+    singles: dict[str, torch.Tensor],
+    person_ids: Sequence[str],
+    pair: tuple[str, str],
+    seed: int = 0,
+    attributes: dict[str, list[np.ndarray]] | None = None,
+    prior: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(cosines, 1 = same person) of every person's own `pair` of single-input latents and of as many
-    pairs of two different people (each person's first modality against another person's second)."""
+    """(features (N, 2), 1 = same person) of every person's own `pair` of single inputs and of as many
+    pairs of two different people (each person's first modality against another person's second).
+    Features: the cosine of the single-input latents, and with `attributes` (per modality, the
+    attribute probabilities read from each single input) and `prior` their `attribute_llr` (else 0)."""
     a, b = (torch.nn.functional.normalize(singles[m].float(), dim=-1) for m in pair)
     partner, other = mismatched_partners(person_ids, seed)
-    matched = (a * b).sum(-1).numpy()
-    mismatched = (a[torch.from_numpy(np.flatnonzero(other))] * b[torch.from_numpy(partner[other])]).sum(-1)
-    cos = np.concatenate([matched, mismatched.numpy()])
-    return cos, np.concatenate([np.ones(len(matched)), np.zeros(len(mismatched))])
+    rows_a = np.r_[np.arange(len(person_ids)), np.flatnonzero(other)]
+    rows_b = np.r_[np.arange(len(person_ids)), partner[other]]
+    cos = (a[torch.from_numpy(rows_a)] * b[torch.from_numpy(rows_b)]).sum(-1).numpy()
+    llr = np.zeros_like(cos)
+    if attributes is not None and prior is not None:
+        pa, pb = ([p[rows] for p in attributes[m]] for m, rows in zip(pair, (rows_a, rows_b)))
+        llr = attribute_llr(pa, pb, prior, "-".join(pair))
+    same = np.r_[np.ones(len(person_ids)), np.zeros(int(other.sum()))]
+    return np.stack([cos, llr], axis=1), same
 
 
-def pair_scores(cos: np.ndarray, same: np.ndarray, curve: PairCalibration | None = None) -> dict:
-    """How well cosine separates matched from mismatched pairs (ROC AUC), and with a fitted curve how
-    good its probabilities are (Brier score, accuracy of the 0.5 cut)."""
+def pair_scores(features: np.ndarray, same: np.ndarray, curve: PairCalibration | None = None) -> dict:
+    """How well the cosine (`pair_features`' first column) separates matched from mismatched pairs
+    (ROC AUC), and with a fitted curve how well its probability does and how good those are (ROC AUC,
+    Brier score, accuracy of the 0.5 cut)."""
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
+    cos = features[:, 0]
     out = {
         "auc": float(roc_auc_score(same, cos)),
+        "auc_cosine": float(roc_auc_score(same, cos)),
         "cos_matched": float(cos[same == 1].mean()),
         "cos_mismatched": float(cos[same == 0].mean()),
     }
     if curve is not None:
-        p = 1.0 / (1.0 + np.exp(-(curve.slope * cos + curve.intercept)))
-        out |= {"brier": float(brier_score_loss(same, p)), "accuracy": float(((p >= 0.5) == same).mean())}
+        p = np.array([curve.probability(*row) for row in features])
+        out |= {
+            "auc": float(roc_auc_score(same, p)),
+            "brier": float(brier_score_loss(same, p)),
+            "accuracy": float(((p >= 0.5) == same).mean()),
+        }
     return out
 
 
-def fit_pair(cos: np.ndarray, same: np.ndarray) -> PairCalibration:
+def fit_pair(features: np.ndarray, same: np.ndarray) -> PairCalibration:
+    """A logistic curve on the cosine and the attribute log-likelihood ratio (or on a column of
+    cosines alone)."""
     from sklearn.linear_model import LogisticRegression
 
-    fit = LogisticRegression(C=100.0).fit(cos[:, None], same)
-    return PairCalibration(float(fit.coef_[0, 0]), float(fit.intercept_[0]))
+    features = features.reshape(len(features), -1)
+    fit = LogisticRegression(C=100.0).fit(features, same)
+    attribute_slope = float(fit.coef_[0, 1]) if features.shape[1] > 1 else 0.0
+    return PairCalibration(float(fit.coef_[0, 0]), float(fit.intercept_[0]), attribute_slope)
+
+
+def attribute_readings(
+    model: MultimodalModel, readings: dict
+) -> tuple[dict[str, list[np.ndarray]], list[np.ndarray]]:
+    """Per modality, the attribute probabilities each single input is read with (as `analyze` reads
+    them), and the prior they are weighed against: each attribute's mean probabilities over these
+    people and modalities."""
+    attributes = {m: model.attribute_probs(readings[(m,)].mu, readings[(m,)].evidence) for m in MODALITIES}
+    prior = [
+        np.mean([attributes[m][i].mean(0) for m in MODALITIES], axis=0)
+        for i in range(len(attributes["image"]))
+    ]
+    return attributes, prior
 
 
 def sample_precision_recall(real: np.ndarray, drawn: np.ndarray, k: int = NEIGHBOURS) -> tuple[float, float]:
@@ -148,24 +191,25 @@ def fit_calibration(
         )
     log.info("calibration: embedding %d train and %d val people", len(train), len(val))
     z_train = model.embed(train, [MODALITIES])[MODALITIES].float().numpy()
-    readings = model.embed(val, [MODALITIES, *SINGLES])
-    mixture, mixture_record = fit_mixture(z_train, readings[MODALITIES].float().numpy(), seed)
-    singles = {m: readings[(m,)] for m in MODALITIES}
+    readings = model.read(val, [MODALITIES, *SINGLES])
+    mixture, mixture_record = fit_mixture(z_train, readings[MODALITIES].mu.float().numpy(), seed)
+    singles = {m: readings[(m,)].mu for m in MODALITIES}
+    attributes, prior = attribute_readings(model, readings)
     ids = [s.person_id for s in val]
     curves, scores = {}, {}
     for pair in PAIRS:
         name = "-".join(pair)
-        cos, same = pair_cosines(singles, ids, pair, seed)
-        curves[name] = fit_pair(cos, same)
-        scores[name] = {**pair_scores(cos, same, curves[name]), "pairs": len(cos)}
+        features, same = pair_features(singles, ids, pair, seed, attributes, prior)
+        curves[name] = fit_pair(features, same)
+        scores[name] = {**pair_scores(features, same, curves[name]), "pairs": len(same)}
     record = {
         "data": [str(f) for f in folders],
         "train_people": len(train),
         "val_people": len(val),
         "mixture": mixture_record,
-        "pairs_val": scores,  # scored on the pairs they were fitted on (two numbers per curve)
+        "pairs_val": scores,  # scored on the pairs they were fitted on (three numbers per curve)
     }
-    return Calibration(mixture, curves, record)
+    return Calibration(mixture, curves, record, prior)
 
 
 def calibrate_checkpoint(folder: str | Path, data: Sequence[str | Path], *, device: str = "auto") -> dict:

@@ -21,7 +21,7 @@ import torch
 
 from mmdemo import checkpoint as ckpt
 from mmdemo.data.loaders import Sample, load_audio, load_image, open_samples
-from mmdemo.evaluation.calibrate import PAIRS, mismatched_partners, pair_cosines, pair_scores
+from mmdemo.evaluation.calibrate import PAIRS, mismatched_partners, pair_features, pair_scores
 from mmdemo.evaluation.judges import Evaluator
 from mmdemo.evaluation.provenance import ensure_evaluator, evaluator_ceiling
 from mmdemo.evaluation.wording import wording_accuracy
@@ -129,7 +129,7 @@ def measure(
     metrics.update(_coherence(model, evaluator, ts.samples, mus, seed))
     metrics.update(evaluator_ceiling(evaluator))
     metrics.update(_retrieval(ts.samples, mus))
-    metrics.update(_agreement(model, ts.samples, mus, seed))
+    metrics.update(_agreement(model, ts.samples, readings, seed))
     every = readings["image+text+voice"]
     metrics.update(_reconstruction(model, ts.images, every.mu, every.private))
     return metrics, {"truth": truth, **{m: preds[m] for m in MODALITIES}}
@@ -186,19 +186,30 @@ def _joint_coherence(model: MultimodalModel, evaluator: Evaluator, z: torch.Tens
     return float(np.mean(agree)) if agree else float("nan")
 
 
-def _agreement(model: MultimodalModel, samples: list[Sample], mus: dict, seed: int) -> dict:
-    """Per pair of inputs: how well the cosine of their single-input latents tells a person's own pair
-    from two different people's (ROC AUC), and for a calibrated checkpoint how good its probability of
-    "the same person" is on these unseen people (Brier score; accuracy of the 0.5 cut). Beside each
-    AUC, the highest any scorer can reach on these pairs (`_agreement_ceiling`)."""
-    curves = model.calibration.pairs if model.calibration is not None else {}
+def _agreement(model: MultimodalModel, samples: list[Sample], readings: dict, seed: int) -> dict:
+    """Per pair of inputs: how well the agreement table's score tells a person's own pair from two
+    different people's (ROC AUC: of the calibrated probability, or of the cosine of the single-input
+    latents for an uncalibrated checkpoint; `auc/cosine` the cosine's alone) and how good that
+    probability is on these unseen people (Brier score; accuracy of the 0.5 cut). Beside each AUC, the
+    highest any scorer can reach on these pairs (`_agreement_ceiling`). readings: {subset name:
+    `Reading`}, the single inputs' among them."""
+    calibration = model.calibration
+    curves = calibration.pairs if calibration is not None else {}
+    prior = calibration.attribute_prior if calibration is not None else None
+    singles = {m: readings[m].mu for m in MODALITIES}
+    attributes = (
+        {m: model.attribute_probs(readings[m].mu, readings[m].evidence) for m in MODALITIES}
+        if prior is not None
+        else None
+    )
     ids = [s.person_id for s in samples]
     out = {}
     for pair in PAIRS:
         name = "-".join(pair)
-        cos, same = pair_cosines(mus, ids, pair, seed)
-        scores = pair_scores(cos, same, curves.get(name))
+        features, same = pair_features(singles, ids, pair, seed, attributes, prior)
+        scores = pair_scores(features, same, curves.get(name))
         out |= {f"agreement/{name}/{k}": scores[k] for k in ("auc", "brier", "accuracy") if k in scores}
+        out[f"agreement/{name}/auc/cosine"] = scores["auc_cosine"]
         out[f"agreement/{name}/auc/ceiling"] = _agreement_ceiling(samples, pair, seed)
     return out
 
@@ -210,17 +221,28 @@ def _shown_by(sample: Sample, modality: str) -> set[str]:
 
 
 def _agreement_ceiling(samples: list[Sample], pair: tuple[str, str], seed: int) -> float:
-    """The ROC AUC of `pair_cosines`' pairs for a scorer that knows every true attribute: a mismatched
-    pair whose two inputs agree on every attribute both show (two young happy women's voices, a
-    description that names neither's age) looks exactly like a matched pair, so it can at best tie
-    with them, AUC = 1 - ties / 2. Where inputs share nothing but the attributes (the synthetic people:
-    a face, its description and its voice are drawn independently given them) no scorer can pass it."""
+    """The ROC AUC on `pair_features`' pairs of the best scorer that knows every true attribute: the
+    likelihood ratio of "one person" to "two people". Two inputs that disagree on an attribute both show
+    are two people (ratio 0); two that agree on all of them, with values v, score 1 / p(v), p(v) the
+    share of this split's people with those values (agreeing on rare values says more). A mismatched
+    pair that agrees on everything both show (two young happy women's voices; a description that names
+    neither's age) cannot be told from a matched pair with the same values. Where inputs share nothing
+    but the attributes (the synthetic people: a face, its description and its voice are drawn
+    independently given them), no scorer passes it but by luck."""
+    from sklearn.metrics import roc_auc_score
+
+    def ratio(a: Sample, b: Sample) -> float:
+        shown = _shown_by(a, pair[0]) & _shown_by(b, pair[1])
+        if any(a.attrs.get(n) != b.attrs.get(n) for n in shown):
+            return 0.0
+        return len(samples) / sum(all(s.attrs.get(n) == a.attrs.get(n) for n in shown) for s in samples)
+
     partner, usable = mismatched_partners([s.person_id for s in samples], seed)
-    tied = [
-        all(a.attrs.get(n) == b.attrs.get(n) for n in _shown_by(a, pair[0]) & _shown_by(b, pair[1]))
-        for a, b in ((samples[i], samples[partner[i]]) for i in np.flatnonzero(usable))
-    ]
-    return 1.0 - 0.5 * float(np.mean(tied)) if tied else float("nan")
+    matched = [ratio(s, s) for s in samples]
+    mismatched = [ratio(samples[i], samples[partner[i]]) for i in np.flatnonzero(usable)]
+    if not mismatched:
+        return float("nan")
+    return float(roc_auc_score(np.r_[np.ones(len(matched)), np.zeros(len(mismatched))], matched + mismatched))
 
 
 def _retrieval(samples: list[Sample], mus: dict, k: int = 10) -> dict:

@@ -4,10 +4,16 @@
   latents, the aggregate posterior. The model was trained to decode latents from there, not from all
   of N(0, I), so "sample new people" and joint coherence draw from it.
 - **Whether two inputs are one person** (`PairCalibration`): for each pair of modalities, a logistic
-  curve from the cosine of their single-input latents to the probability that they come from the same
-  person, fitted on held-out matched pairs and as many mismatched ones (a 50/50 prior). Cosines are
-  not comparable across pairs (face-voice sits lower than face-text for the same person), a fitted
-  probability is.
+  curve from two readings of the pair to the probability that they come from the same person, fitted
+  on held-out matched pairs and as many mismatched ones (a 50/50 prior):
+  - the cosine of their single-input latents;
+  - how much more likely the attributes read from each are under "one person" than under "two people"
+    (`attribute_llr`: for each attribute both can show, the chance the two readings name the same
+    value over the chance two strangers' would; agreeing on a rare value says more than on a common
+    one). The cosine alone ranks a person's own face-voice pairs above strangers' 0.94 of the time,
+    with this beside it 0.98 (bundled checkpoint, synthetic test split).
+  Cosines are not comparable across pairs (face-voice sits lower than face-text for the same person),
+  a fitted probability is.
 
 `calibration.safetensors` in the checkpoint folder holds both (tensors, no pickle) and the fit's record
 as metadata; `python -m mmdemo calibrate` writes it and `train` ends with it. A checkpoint without one
@@ -21,9 +27,11 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from mmdemo import checkpoint as ckpt
+from mmdemo.schema import ATTRIBUTES, VOICE_ATTRIBUTES
 
 CALIBRATION_FILE = "calibration.safetensors"
 # the verdict a probability earns in the app's agreement table
@@ -46,9 +54,32 @@ class LatentMixture:
 class PairCalibration:
     slope: float
     intercept: float
+    attribute_slope: float = 0.0  # the weight of `attribute_llr` (0: the cosine alone, as fitted before)
 
-    def probability(self, cosine: float) -> float:
-        return 1.0 / (1.0 + math.exp(-(self.slope * cosine + self.intercept)))
+    def probability(self, cosine: float, attribute_llr: float = 0.0) -> float:
+        logit = self.slope * cosine + self.attribute_slope * attribute_llr + self.intercept
+        return 1.0 / (1.0 + math.exp(-min(max(logit, -50.0), 50.0)))  # two sure contradictions: no overflow
+
+
+def compared_attributes(pair: str) -> list[int]:
+    """Indices (schema order) of the attributes a pair of inputs is compared on: a voice shows only
+    its own three; a face and a description all (what a description leaves unsaid reads as the
+    prior, which weighs nothing)."""
+    voice = "voice" in pair.split("-")
+    return [i for i, a in enumerate(ATTRIBUTES) if not voice or a.name in VOICE_ATTRIBUTES]
+
+
+def attribute_llr(
+    probs_a: list[np.ndarray], probs_b: list[np.ndarray], prior: list[np.ndarray], pair: str
+) -> np.ndarray:
+    """(N,) log-likelihood ratio of "one person" to "two people" for N pairs of attribute readings
+    (per attribute, (N, values) probabilities): the sum over the compared attributes of
+    log sum_v p_a(v) p_b(v) / prior(v)."""
+    terms = [
+        np.log(np.maximum((probs_a[i] * probs_b[i] / np.maximum(prior[i], 1e-6)).sum(-1), 1e-9))
+        for i in compared_attributes(pair)
+    ]
+    return np.sum(terms, axis=0)
 
 
 def verdict(probability: float) -> str:
@@ -62,14 +93,37 @@ class Calibration:
     mixture: LatentMixture | None = None
     pairs: dict[str, PairCalibration] = field(default_factory=dict)  # "image-voice" -> curve
     record: dict = field(default_factory=dict)  # how and on what it was fitted, with its scores
+    # per attribute (schema order), the share of people with each value, as the model reads them
+    attribute_prior: list[np.ndarray] | None = None
 
-    def same_person(self, cosines: dict[str, float]) -> dict[str, float]:
-        """{pair: probability} for the pairs this calibration has a curve for."""
-        return {p: self.pairs[p].probability(c) for p, c in cosines.items() if p in self.pairs}
+    def same_person(
+        self, cosines: dict[str, float], attributes: dict[str, list[np.ndarray]] | None = None
+    ) -> dict[str, float]:
+        """{pair: probability} for the pairs this calibration has a curve for. attributes: each
+        input's attribute probabilities read alone ({modality: per attribute (1, values)}); without
+        them, or for a calibration fitted without them, the cosine alone decides."""
+        return {
+            p: self.pairs[p].probability(c, self.attribute_llr(p, attributes))
+            for p, c in cosines.items()
+            if p in self.pairs
+        }
+
+    def attribute_llr(self, pair: str, attributes: dict[str, list[np.ndarray]] | None) -> float:
+        if attributes is None or self.attribute_prior is None or not self.pairs[pair].attribute_slope:
+            return 0.0
+        a, b = pair.split("-")
+        return float(attribute_llr(attributes[a], attributes[b], self.attribute_prior, pair)[0])
 
     def save(self, folder: str | Path) -> Path:
         """Writes `CALIBRATION_FILE` atomically (a reader never sees half a file)."""
-        tensors = {f"pair.{p}": torch.tensor([c.slope, c.intercept]) for p, c in self.pairs.items()}
+        tensors = {
+            f"pair.{p}": torch.tensor([c.slope, c.intercept, c.attribute_slope])
+            for p, c in self.pairs.items()
+        }
+        if self.attribute_prior is not None:
+            tensors |= {
+                f"prior.{a.name}": torch.from_numpy(p) for a, p in zip(ATTRIBUTES, self.attribute_prior)
+            }
         if self.mixture is not None:
             m = self.mixture
             tensors |= {"mixture.weights": m.weights, "mixture.means": m.means}
@@ -92,4 +146,6 @@ class Calibration:
             if "mixture.means" in t
             else None
         )
-        return cls(mixture, pairs, record)
+        names = [f"prior.{a.name}" for a in ATTRIBUTES]
+        prior = [t[n].double().numpy() for n in names] if all(n in t for n in names) else None
+        return cls(mixture, pairs, record, prior)

@@ -153,8 +153,13 @@ class MultimodalModel:
         notes = (face.warnings if face else []) + text_warnings + voice_warnings
         fused = self.fuse(enc, want_attention=True)
         inputs = tuple(m for m in MODALITIES if m in enc.tokens)
-        unimodal = {m: self.fuse(enc, [m]).mu for m in inputs} if len(inputs) > 1 else {inputs[0]: fused.mu}
+        alone = {m: self.fuse(enc, [m]) for m in inputs} if len(inputs) > 1 else {inputs[0]: fused}
+        unimodal = {m: out.mu for m, out in alone.items()}
         result = self._result(enc, fused, inputs, unimodal, face, notes, chinese=chinese)
+        if self.calibration is not None and len(inputs) > 1:
+            # each input's own attribute reading weighs in on whether two inputs are one person
+            read_alone = {m: self.attribute_probs(out.mu, out.evidence) for m, out in alone.items()}
+            result.same_person = self.calibration.same_person(result.agreement, read_alone)
         result.voice_input = wave
         return result
 
@@ -223,7 +228,6 @@ class MultimodalModel:
             unimodal={m: v[0].float().cpu().numpy() for m, v in unimodal.items()},
             generated_faces={m: faces[i + 1] for i, m in enumerate(cross)},
             agreement=agreement,
-            same_person=self.calibration.same_person(agreement) if self.calibration else {},
             voice_params=params,
             warnings=notes,
         )

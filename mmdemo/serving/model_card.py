@@ -107,7 +107,8 @@ def _calibration(r: dict | None) -> str:
         return UNCALIBRATED
     rows = "\n".join(
         f"| {html.escape(pair.replace('image', 'face'))} | {s['cos_matched']:.2f} "
-        f"| {s['cos_mismatched']:.2f} | {s['auc']:.3f} | {s['brier']:.3f} |"
+        f"| {s['cos_mismatched']:.2f} | {s.get('auc_cosine', s['auc']):.3f} | {s['auc']:.3f} "
+        f"| {s['brier']:.3f} |"
         for pair, s in r.get("pairs_val", {}).items()
     )
     mixture = r.get("mixture", {})
@@ -182,14 +183,16 @@ attribute guesses, while what is drawn, described and mapped comes from the late
 
 CALIBRATED = """
 **"Same person?"** In the agreement table, the probability that two inputs come from one person is a
-logistic curve of the cosine between their single-input embeddings, fitted on {people} people of the
-training data's validation split (never trained on): each person's own pairs against as many pairs of two
-different people, so 0.5 means "as likely as not" when matched and random pairs are equally common. It
-says "agree" from {agree} and "disagree" under {disagree}. Fitted on synthetic people: for real people it
-is a rough guide.
+logistic curve of two readings, fitted on {people} people of the training data's validation split (never
+trained on): the cosine between the two inputs' single-input embeddings, and how much more likely the
+attributes read from each input alone are if they come from one person than from two (a voice is
+compared on its gender, age and emotion). Each person's own pairs were weighed against as many pairs of
+two different people, so 0.5 means "as likely as not" when matched and random pairs are equally common.
+It says "agree" from {agree} and "disagree" under {disagree}. Fitted on synthetic people: for real people
+it is a rough guide, and never evidence of who someone is.
 
-| pair | mean cosine, same person | different people | ROC AUC | Brier score |
-|---|---|---|---|---|
+| pair | mean cosine, same person | different people | ROC AUC, cosine alone | ROC AUC | Brier score |
+|---|---|---|---|---|---|
 {rows}
 
 **New people** ("sample new people", `coherence/joint/mixture`) are drawn from a {components}-component
