@@ -307,6 +307,28 @@ def test_live_reconstructs_a_frame(server, files):
     assert "you are here" in live_map["plot"] and re.fullmatch(r"\d+\.\d frames per second", fps)
 
 
+def test_the_page_reads_each_new_frame_once_and_a_still_one_twice_a_second(server, files):
+    """The page's live stream: pictures inline and small, and a frame the camera has not changed is
+    not read again until STILL_REREAD_S has passed (it would only delay the next new one)."""
+    import gradio as gr
+
+    from webapp.tabs.live import PAGE_PICTURE_PX, STILL_REREAD_S, live_page_step
+
+    frame = pixels(files["face"]).astype(np.uint8)
+    recon, overlay, live_map, point, state, fps = live_page_step(frame, None)
+    for picture in (recon, overlay):
+        head, data = picture.split(",", 1)
+        assert head == "data:image/jpeg;base64"
+        decoded = Image.open(io.BytesIO(base64.b64decode(data)))
+        assert decoded.size == (PAGE_PICTURE_PX, PAGE_PICTURE_PX)
+    assert "you are here" in str(live_map) and point["traces"] and "frames per second" in fps
+    assert live_page_step(frame.copy(), state) == (gr.skip(),) * 6  # the same picture: not read again
+    moved = live_page_step(np.roll(frame, 4, axis=1), state)
+    assert moved[0].startswith("data:image/jpeg") and moved[0] != recon
+    time.sleep(STILL_REREAD_S)
+    assert live_page_step(np.roll(frame, 4, axis=1), state)[0].startswith("data:image/jpeg")  # still: read
+
+
 @pytest.mark.slow
 def test_reproject_reports_progress_and_moves_points(client, gallery):
     """The progress bar's updates reach an API client while UMAP runs, and the answer is a new layout.

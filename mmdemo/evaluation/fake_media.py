@@ -53,27 +53,27 @@ def write_y4m(
 ) -> np.ndarray:
     """A webcam: the face scaled into the middle of a plain background, as raw 4:2:0 frames; still,
     or swaying `sway_px` pixels side to side under a flickering light, as a person in front of a
-    camera does (each frame then differs, and so does what a live view shows of it).
-    Returns the first frame (BGR)."""
+    camera does, once over the whole clip (each of its frames then differs, and so does what a live
+    view shows of it; Chromium loops the clip). Returns the first frame (BGR)."""
     side = min(width, height) - 40
     face = cv2.resize(cv2.imread(str(face_png)), (side, side), interpolation=cv2.INTER_CUBIC)
     half = (width // 2, height // 2)
     n = fps * seconds
 
     def frame_at(i: int) -> tuple[np.ndarray, bytes]:
-        shift = round(sway_px * np.sin(2 * np.pi * i / fps))
+        shift = round(sway_px * np.sin(2 * np.pi * i / n))
         frame = np.full((height, width, 3), (200, 205, 210), np.uint8)
         y0, x0 = (height - side) // 2, (width - side) // 2 + shift
         frame[y0 : y0 + side, x0 : x0 + side] = face
         if sway_px:
-            light = 1 + 0.08 * np.sin(2 * np.pi * i / fps)
+            light = 1 + 0.08 * np.sin(2 * np.pi * i / n)
             frame = np.clip(frame * light, 0, 255).astype(np.uint8)
         ycc = cv2.cvtColor(frame, cv2.COLOR_BGR2YCrCb)  # full-range (JPEG) YCbCr, as C420jpeg wants
         cb = cv2.resize(ycc[..., 2], half, interpolation=cv2.INTER_AREA)
         cr = cv2.resize(ycc[..., 1], half, interpolation=cv2.INTER_AREA)
         return frame, b"FRAME\n" + ycc[..., 0].tobytes() + cb.tobytes() + cr.tobytes()
 
-    cycle = [frame_at(i) for i in range(fps if sway_px else 1)]  # a one-second cycle, or one still
+    cycle = [frame_at(i) for i in range(n if sway_px else 1)]  # the whole clip, or one still
     with open(path, "wb") as f:
         f.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for i in range(n):
@@ -114,17 +114,16 @@ def block(page, label: str):
 
 # The Live tab's reconstruction <img>, and a counter of the distinct reconstructions it draws
 # (window.__live: one timestamp per new picture, on animation frames; stop with __liveRaf).
-LIVE_IMAGE = """[...document.querySelectorAll('div.block')].filter((b) => {
-    const l = b.querySelector("label[data-testid='block-label']");
-    return l && l.innerText.trim() === 'live reconstruction'; })
-  .map((b) => b.querySelector('img')).find(Boolean)"""
+LIVE_IMAGE = "document.querySelector('#live-live_recon img')"
+# New reconstructions drawn: each change of the image's address, counted once it has loaded. Not each
+# new address: the files are named by their content, and a looping clip brings the same ones back.
 COUNT_LIVE_FRAMES = (
-    """() => { window.__live = []; const seen = new Set();
+    """() => { window.__live = []; let last = null;
   const tick = () => { const i = """
     + LIVE_IMAGE
     + """;
-    if (i && i.src && !seen.has(i.src) && i.complete) {
-      seen.add(i.src); window.__live.push(performance.now()); }
+    if (i && i.src && i.src !== last && i.complete) {
+      last = i.src; window.__live.push(performance.now()); }
     window.__liveRaf = requestAnimationFrame(tick); };
   tick(); }"""
 )

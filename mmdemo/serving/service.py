@@ -303,12 +303,13 @@ class DemoService:
             inputs=tuple(m for m in MODALITIES if m in encoded.tokens),
         )
 
-    def live_frame(self, frame: np.ndarray):
-        """One webcam frame -> (reconstruction, rollout overlay, map coordinates (5,), embedding).
+    def live_frame(self, frame: np.ndarray, size: int = DISPLAY):
+        """One webcam frame -> (reconstruction, rollout overlay, map coordinates (5,), embedding), the
+        two pictures `size` px a side.
 
         The map is not drawn per frame: the app draws it once and moves the point (`live_traces`)."""
         r = self.live_reading(frame)
-        return upscale(r.reconstruction), heat_overlay(r.crop, r.heat), r.coords, r.embedding
+        return upscale(r.reconstruction, size), heat_overlay(r.crop, r.heat, size=size), r.coords, r.embedding
 
     def model_card(self) -> str:
         return model_card(self.checkpoint, self.metrics, len(self.gallery.table), self.model.reads_features)
