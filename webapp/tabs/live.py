@@ -23,6 +23,8 @@ LIVE_MAP = "live-map"
 STREAM_EVERY_S = 0.05
 STILL_REREAD_S = 0.5  # a still picture is read again this often (and the frame rate says so)
 PAGE_PICTURE_PX = 128  # the page's live pictures: the browser scales them to the view
+POINT_EVERY_S = 0.2  # how often the page's map point moves
+NOTE_EVERY_S = 0.5  # and its frame rate is updated
 # The page's two live pictures are inline JPEGs (data URLs) in an <img>: as gr.Image files, each
 # frame's two pictures were written, hashed and copied into Gradio's cache and fetched again by the
 # browser, and the page drew a new reconstruction 8 times a second while the server made 12.
@@ -100,7 +102,21 @@ def live_page_step(frame, state):
         return "", "", gr.skip(), gr.skip(), state, note
     recon, overlay, point = read
     fig = RUNTIME.get().map("emotion", 2, point, table=state["table"], **map_legend()) if first else gr.skip()
-    return _data_url(recon), _data_url(overlay), fig, map_points(LIVE_MAP, point, 2), state, note
+    # The pictures change with every frame; the point and the frame rate are sent a few times a
+    # second: moving the point costs the page ~30 ms of drawing, which it needs for the next picture.
+    now = time.perf_counter()
+    point_due = first or now - state.get("point_sent", 0.0) >= POINT_EVERY_S
+    note_due = first or now - state.get("note_sent", 0.0) >= NOTE_EVERY_S
+    state["point_sent"] = now if point_due else state["point_sent"]
+    state["note_sent"] = now if note_due else state["note_sent"]
+    return (
+        _data_url(recon),
+        _data_url(overlay),
+        fig,
+        map_points(LIVE_MAP, point, 2) if point_due else gr.skip(),
+        state,
+        note if note_due else gr.skip(),
+    )
 
 
 def build() -> None:
