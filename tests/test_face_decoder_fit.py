@@ -3,6 +3,7 @@ decoder, the private face latent and its conditional prior change, the private l
 face, and the refitted checkpoint loads and analyses."""
 
 import json
+import re
 
 import numpy as np
 import torch
@@ -96,7 +97,7 @@ def test_the_command_rewrites_the_checkpoint_and_the_app_draws_with_it(tiny_chec
     assert np.abs(implied - model.decode_images(text_only.mu, torch.zeros(1, 8))[0]).max() > 1
 
 
-def test_train_fits_the_face_decoder_after_its_last_step_when_asked(tiny_data, tmp_path):
+def test_train_fits_the_face_decoder_after_its_last_step_when_asked(tiny_data, tmp_path, capsys):
     from mmdemo.cli import main
 
     out = tmp_path / "run"
@@ -105,3 +106,8 @@ def test_train_fits_the_face_decoder_after_its_last_step_when_asked(tiny_data, t
     saved = json.loads((out / "config.json").read_text())
     assert saved["train"]["face_decoder_steps"] == 2 and saved["model"]["face_decoder"] == "modulated"
     assert json.loads((out / "face_decoder.json").read_text())["settings"]["steps"] == 2
+    # the fitted run is finished: resuming it is refused with what to do instead, and nothing is touched
+    before = {f.name: f.stat().st_mtime_ns for f in out.iterdir()}
+    assert main([*args, "--device", "cpu", "--resume"]) == 2
+    assert re.search(r"nothing to resume.*--init", capsys.readouterr().err)
+    assert {f.name: f.stat().st_mtime_ns for f in out.iterdir()} == before

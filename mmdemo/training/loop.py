@@ -26,6 +26,7 @@ from mmdemo.data.real import TRAINING_DATA_FILE, training_data_record
 from mmdemo.extractors.face import FEATURE_DIM as FACE_DIM
 from mmdemo.extractors.speaker import EMBEDDING_DIM as SPEAKER_DIM
 from mmdemo.model.discriminator import PatchDiscriminator
+from mmdemo.model.face_detail import FACE_DECODER_FILE
 from mmdemo.model.losses import adaptive_gan_weight, hinge_d, hinge_g, warmup_cosine
 from mmdemo.model.network import VOICE_PARAM_NAMES, FusionAutoencoder, ModelConfig, load_network
 from mmdemo.model.precision import bf16_autocast
@@ -271,6 +272,12 @@ def _resume_state(out: Path, resume: bool):
                 f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out"
             )
         return None  # a run killed before its first checkpoint left only config.json: start again
+    if (out / FACE_DECODER_FILE).exists():
+        # its weights are no longer the ones its training state goes with
+        raise ValueError(
+            f"{out} finished training and its face decoder was fitted after ({FACE_DECODER_FILE}): there is "
+            f"nothing to resume. To train it further, start a new run from it: --init {out} --out NEW_FOLDER"
+        )
     state = ckpt.load_resume(out)
     if state is None:
         if has_weights or not (out / "config.json").exists():
