@@ -3,12 +3,18 @@ step itself (forward, backward, optimiser) and recording (history, checkpoints, 
 Shows whether steps slow down as a run goes on, and whether loading is worth caching.
 
     python scripts/profile_training_steps.py --data data/default --steps 500 --json docs/train-steps-cpu2.json
+    torchrun --nproc_per_node 2 scripts/profile_training_steps.py --data data/synth6k --steps 60 \
+        --real-features --out /tmp/profile-run --json ddp.json     # each process times its own steps
+
+Under torchrun every process writes its own times (`--json` gains `.rank1` etc. past rank 0) and the
+samples a second count every process's batch.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -24,9 +30,12 @@ from mmdemo.training import loop  # noqa: E402
 WINDOW = 50
 
 
-def profile(data: Path, steps: int, preset: str) -> dict[str, list[float]]:
+def profile(
+    data: Path, steps: int, preset: str, real_features: bool = False, out: Path | None = None
+) -> dict[str, list[float]]:
     """Seconds per step in each phase. The first loading figure includes the run's start (the text
-    cache, the first batch)."""
+    cache, the first batch). out: the run's folder (a temporary one when None; under torchrun every
+    process must be given the same)."""
     times: dict[str, list[float]] = {"load": [], "step": [], "record": []}
     last = [time.perf_counter()]
     prepare, step, record = loop.prepare_batch, loop.StepLoop._step, loop.StepLoop._record
@@ -49,10 +58,9 @@ def profile(data: Path, steps: int, preset: str) -> dict[str, list[float]]:
 
     loop.prepare_batch, loop.StepLoop._step, loop.StepLoop._record = timed_prepare, timed_step, timed_record
     try:
-        with tempfile.TemporaryDirectory() as out:
-            loop.train(
-                data, Path(out) / "run", preset=preset, steps=steps, real_features=False, progress=False
-            )
+        with tempfile.TemporaryDirectory() as scratch:
+            run = out if out is not None else Path(scratch) / "run"
+            loop.train(data, run, preset=preset, steps=steps, real_features=real_features, progress=False)
     finally:
         loop.prepare_batch, loop.StepLoop._step, loop.StepLoop._record = prepare, step, record
     return times
@@ -65,16 +73,34 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--preset", default="default")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--real-features", action="store_true", help="with the frozen face and speaker features")
+    ap.add_argument("--out", type=Path, help="the run's folder (required under torchrun: one for all)")
     args = ap.parse_args()
-    times = profile(args.data, args.steps, args.preset)
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    if world > 1 and args.out is None:
+        raise SystemExit("under torchrun, give every process the same --out")
+    times = profile(args.data, args.steps, args.preset, args.real_features, args.out)
     windows = {
         k: [round(float(np.mean(v[i : i + WINDOW])), 4) for i in range(0, len(v), WINDOW)]
         for k, v in times.items()
     }
     for k, w in windows.items():
         print(f"{k}: mean s per step, {WINDOW}-step windows: {w}")
+    batch = loop.resolve_config(args.preset).batch_size
+    steady = times["step"][1:] or times["step"]  # the first step warms up
+    load = times["load"][1:] or times["load"]
+    per_step = float(np.median(np.add(steady, load[: len(steady)])))
+    summary = {
+        "processes": world,
+        "real_features": args.real_features,
+        "step_s_median": round(per_step, 4),
+        "samples_per_s": round(batch * world / per_step, 2),  # every process's batch
+    }
+    print(json.dumps(summary))
     if args.json:
-        args.json.write_text(json.dumps({"window": WINDOW, "windows": windows, "per_step": times}, indent=1))
+        path = args.json if rank == 0 else args.json.with_suffix(f"{args.json.suffix}.rank{rank}")
+        record = {**summary, "window": WINDOW, "windows": windows, "per_step": times}
+        path.write_text(json.dumps(record, indent=1))
 
 
 if __name__ == "__main__":
