@@ -109,6 +109,15 @@ def refuse_pickles(folder: Path) -> None:
         )
 
 
+def rewrite_network(folder: Path, net: torch.nn.Module, *, config: bool = True) -> None:
+    """Writes a network a fit has changed back into the checkpoint at `folder`: its model config into
+    `config.json` (the file's other sections kept) when `config`, then its weights, each atomically."""
+    if config:
+        saved = read_json(folder / "config.json")
+        atomic_write_json(folder / "config.json", {**saved, "model": net.config.to_dict()})
+    atomic_save_tensors(folder / "model.safetensors", net.state_dict())
+
+
 def read_json(path: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(

@@ -302,8 +302,6 @@ def fit_checkpoint(
     folder = Path(folder)
     net = load_network(folder, resolve_device(device))
     new, record = fit_face_decoder(net, data, fit, progress=progress)
-    config = ckpt.read_json(folder / "config.json")
-    ckpt.atomic_write_json(folder / "config.json", {**config, "model": new.config.to_dict()})
-    ckpt.atomic_save_tensors(folder / "model.safetensors", new.state_dict())
+    ckpt.rewrite_network(folder, new)
     ckpt.atomic_write_json(folder / FACE_DECODER_FILE, record)
     return record

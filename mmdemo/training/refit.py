@@ -64,14 +64,11 @@ def refit_checkpoint(
     if added:
         net = with_pixel_reader(net)
     record = fit_all_readers(net, data, l2=l2, progress=progress, modalities=modalities)
-    if added:  # the config names the new layers; the weights that hold them follow
-        config = ckpt.read_json(folder / "config.json")
-        ckpt.atomic_write_json(folder / "config.json", {**config, "model": net.config.to_dict()})
     kept = record
     if modalities is not None and (folder / READERS_FILE).is_file():
         earlier = ckpt.read_json(folder / READERS_FILE)
         kept = {**earlier, "refits": [*earlier.get("refits", []), record]}
-    save(net, folder, kept)
+    save(net, folder, kept, config=added)  # an added pixel reader is named in the config
     record_reader_data(folder, data, partial=modalities is not None)
     return record
 
@@ -100,6 +97,8 @@ def with_pixel_reader(net: FusionAutoencoder) -> FusionAutoencoder:
     return wider
 
 
-def save(net: FusionAutoencoder, folder: Path, record: dict) -> None:
-    ckpt.atomic_save_tensors(folder / "model.safetensors", net.state_dict())
+def save(net: FusionAutoencoder, folder: Path, record: dict, *, config: bool = False) -> None:
+    """The network with its fitted readers and the fit's `READERS_FILE` record; `config` rewrites the
+    model config too (layers were added)."""
+    ckpt.rewrite_network(folder, net, config=config)
     ckpt.atomic_write_json(folder / READERS_FILE, record)
