@@ -27,6 +27,8 @@ from mmdemo.inference.calibration import (
     LatentMixture,
     PairCalibration,
     attribute_llr,
+    attribute_prior,
+    single_attributes,
 )
 from mmdemo.inference.model import MultimodalModel, load_model
 from mmdemo.schema import MODALITIES
@@ -87,9 +89,10 @@ def pair_scores(features: np.ndarray, same: np.ndarray, curve: PairCalibration |
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
     cos = features[:, 0]
+    auc_cosine = float(roc_auc_score(same, cos))
     out = {
-        "auc": float(roc_auc_score(same, cos)),
-        "auc_cosine": float(roc_auc_score(same, cos)),
+        "auc": auc_cosine,
+        "auc_cosine": auc_cosine,
         "cos_matched": float(cos[same == 1].mean()),
         "cos_mismatched": float(cos[same == 0].mean()),
     }
@@ -112,20 +115,6 @@ def fit_pair(features: np.ndarray, same: np.ndarray) -> PairCalibration:
     fit = LogisticRegression(C=100.0).fit(features, same)
     attribute_slope = float(fit.coef_[0, 1]) if features.shape[1] > 1 else 0.0
     return PairCalibration(float(fit.coef_[0, 0]), float(fit.intercept_[0]), attribute_slope)
-
-
-def attribute_readings(
-    model: MultimodalModel, readings: dict
-) -> tuple[dict[str, list[np.ndarray]], list[np.ndarray]]:
-    """Per modality, the attribute probabilities each single input is read with (as `analyze` reads
-    them), and the prior they are weighed against: each attribute's mean probabilities over these
-    people and modalities."""
-    attributes = {m: model.attribute_probs(readings[(m,)].mu, readings[(m,)].evidence) for m in MODALITIES}
-    prior = [
-        np.mean([attributes[m][i].mean(0) for m in MODALITIES], axis=0)
-        for i in range(len(attributes["image"]))
-    ]
-    return attributes, prior
 
 
 def sample_precision_recall(real: np.ndarray, drawn: np.ndarray, k: int = NEIGHBOURS) -> tuple[float, float]:
@@ -194,7 +183,8 @@ def fit_calibration(
     readings = model.read(val, [MODALITIES, *SINGLES])
     mixture, mixture_record = fit_mixture(z_train, readings[MODALITIES].mu.float().numpy(), seed)
     singles = {m: readings[(m,)].mu for m in MODALITIES}
-    attributes, prior = attribute_readings(model, readings)
+    attributes = single_attributes(model, {m: readings[(m,)] for m in MODALITIES})
+    prior = attribute_prior(attributes)
     ids = [s.person_id for s in val]
     curves, scores = {}, {}
     for pair in PAIRS:

@@ -12,7 +12,7 @@ the coherence figures they judge.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from mmdemo.evaluation.calibrate import PAIRS, mismatched_partners, pair_feature
 from mmdemo.evaluation.judges import Evaluator
 from mmdemo.evaluation.provenance import ensure_evaluator, evaluator_ceiling
 from mmdemo.evaluation.wording import wording_accuracy
+from mmdemo.inference.calibration import single_attributes
 from mmdemo.inference.model import Inputs, MultimodalModel, load_model
 from mmdemo.model.losses import psnr, ssim
 from mmdemo.schema import MODALITIES, NAMES, SUBSETS, VOICE_ATTRIBUTES, observable, subset_name
@@ -197,11 +198,7 @@ def _agreement(model: MultimodalModel, samples: list[Sample], readings: dict, se
     curves = calibration.pairs if calibration is not None else {}
     prior = calibration.attribute_prior if calibration is not None else None
     singles = {m: readings[m].mu for m in MODALITIES}
-    attributes = (
-        {m: model.attribute_probs(readings[m].mu, readings[m].evidence) for m in MODALITIES}
-        if prior is not None
-        else None
-    )
+    attributes = single_attributes(model, {m: readings[m] for m in MODALITIES}) if prior is not None else None
     ids = [s.person_id for s in samples]
     out = {}
     for pair in PAIRS:
@@ -220,6 +217,22 @@ def _shown_by(sample: Sample, modality: str) -> set[str]:
     return {"image": set(NAMES), "voice": set(VOICE_ATTRIBUTES), "text": set(sample.mentions)}[modality]
 
 
+def _alike_counter(samples: list[Sample]) -> Callable[[Sample, set[str]], int]:
+    """count(sample, names): how many of `samples` have `sample`'s values of those attributes (itself
+    included), counted once for each distinct set of names and values."""
+    counts: dict[tuple, int] = {}
+
+    def count(sample: Sample, names: set[str]) -> int:
+        key = tuple(
+            sorted((n, sample.attrs.get(n)) for n in names)
+        )  # names are unique: values never compared
+        if key not in counts:
+            counts[key] = sum(all(s.attrs.get(n) == sample.attrs.get(n) for n in names) for s in samples)
+        return counts[key]
+
+    return count
+
+
 def _agreement_ceiling(samples: list[Sample], pair: tuple[str, str], seed: int) -> float:
     """The ROC AUC on `pair_features`' pairs of the best scorer that knows every true attribute: the
     likelihood ratio of "one person" to "two people". Two inputs that disagree on an attribute both show
@@ -231,11 +244,13 @@ def _agreement_ceiling(samples: list[Sample], pair: tuple[str, str], seed: int) 
     independently given them), no scorer passes it but by luck."""
     from sklearn.metrics import roc_auc_score
 
+    alike = _alike_counter(samples)
+
     def ratio(a: Sample, b: Sample) -> float:
         shown = _shown_by(a, pair[0]) & _shown_by(b, pair[1])
         if any(a.attrs.get(n) != b.attrs.get(n) for n in shown):
             return 0.0
-        return len(samples) / sum(all(s.attrs.get(n) == a.attrs.get(n) for n in shown) for s in samples)
+        return len(samples) / alike(a, shown)
 
     partner, usable = mismatched_partners([s.person_id for s in samples], seed)
     matched = [ratio(s, s) for s in samples]
@@ -250,19 +265,18 @@ def _retrieval(samples: list[Sample], mus: dict, k: int = 10) -> dict:
     attribute the query shows), beside its ceiling: a query that only fewer than k faces answer
     cannot reach 1 (a description stating six attributes is matched by few of 300 people)."""
     faces = torch.nn.functional.normalize(mus["image"].float(), dim=-1)
+    alike = _alike_counter(samples)
     out = {}
     for query, names_of in (("text", lambda s: s.mentions), ("voice", lambda s: VOICE_ATTRIBUTES)):
         q = torch.nn.functional.normalize(mus[query].float(), dim=-1)
         top = (q @ faces.T).topk(min(k, len(samples)), dim=1).indices.cpu().numpy()
-        answers = [
-            np.array([all(f.attrs.get(n) == s.attrs.get(n) for n in names_of(s)) for f in samples])
-            for s in samples
+        hits = [
+            np.mean([all(samples[j].attrs.get(n) == s.attrs.get(n) for n in names_of(s)) for j in row])
+            for s, row in zip(samples, top)
         ]
-        out[f"retrieval/{query}->image/p@10"] = float(
-            np.mean([a[row].mean() for a, row in zip(answers, top)])
-        )
+        out[f"retrieval/{query}->image/p@10"] = float(np.mean(hits))
         out[f"retrieval/{query}->image/p@10/ceiling"] = float(
-            np.mean([min(1.0, a.sum() / top.shape[1]) for a in answers])
+            np.mean([min(1.0, alike(s, set(names_of(s))) / top.shape[1]) for s in samples])
         )
     sims = faces @ faces.T
     sims.fill_diagonal_(-2)

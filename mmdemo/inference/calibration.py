@@ -82,6 +82,22 @@ def attribute_llr(
     return np.sum(terms, axis=0)
 
 
+def single_attributes(model, singles: dict) -> dict[str, list[np.ndarray]]:
+    """Per modality, the attribute probabilities its input alone is read with, as `analyze` reads them
+    for the agreement table. model: a `MultimodalModel`; singles: {modality: that input's reading (a
+    `Reading` or `FusionOutput`: its `mu` and `evidence`)}."""
+    return {m: model.attribute_probs(r.mu, r.evidence) for m, r in singles.items()}
+
+
+def attribute_prior(attributes: dict[str, list[np.ndarray]]) -> list[np.ndarray]:
+    """Per attribute, the mean of `single_attributes`' probabilities over the people and modalities:
+    what the agreement's attribute ratio weighs a shared value against."""
+    per_modality = list(attributes.values())
+    return [
+        np.mean([probs[i].mean(0) for probs in per_modality], axis=0) for i in range(len(per_modality[0]))
+    ]
+
+
 def verdict(probability: float) -> str:
     if probability >= AGREE_FROM:
         return "agree"
@@ -103,12 +119,12 @@ class Calibration:
         input's attribute probabilities read alone ({modality: per attribute (1, values)}); without
         them, or for a calibration fitted without them, the cosine alone decides."""
         return {
-            p: self.pairs[p].probability(c, self.attribute_llr(p, attributes))
+            p: self.pairs[p].probability(c, self._pair_llr(p, attributes))
             for p, c in cosines.items()
             if p in self.pairs
         }
 
-    def attribute_llr(self, pair: str, attributes: dict[str, list[np.ndarray]] | None) -> float:
+    def _pair_llr(self, pair: str, attributes: dict[str, list[np.ndarray]] | None) -> float:
         if attributes is None or self.attribute_prior is None or not self.pairs[pair].attribute_slope:
             return 0.0
         a, b = pair.split("-")

@@ -33,7 +33,7 @@ from mmdemo.extractors import speaker as speaker_extractor
 from mmdemo.extractors.speaker import embed_speech
 from mmdemo.inference.attention import AttentionMaps, attention_maps
 from mmdemo.inference.batch import Inputs, Reading
-from mmdemo.inference.calibration import Calibration
+from mmdemo.inference.calibration import Calibration, single_attributes
 from mmdemo.inference.statements import sure_description
 from mmdemo.model.chinese_text import BilingualTextEncoder, ChineseTextEncoder
 from mmdemo.model.inputs import NetworkInputs, network_inputs
@@ -154,12 +154,7 @@ class MultimodalModel:
         fused = self.fuse(enc, want_attention=True)
         inputs = tuple(m for m in MODALITIES if m in enc.tokens)
         alone = {m: self.fuse(enc, [m]) for m in inputs} if len(inputs) > 1 else {inputs[0]: fused}
-        unimodal = {m: out.mu for m, out in alone.items()}
-        result = self._result(enc, fused, inputs, unimodal, face, notes, chinese=chinese)
-        if self.calibration is not None and len(inputs) > 1:
-            # each input's own attribute reading weighs in on whether two inputs are one person
-            read_alone = {m: self.attribute_probs(out.mu, out.evidence) for m, out in alone.items()}
-            result.same_person = self.calibration.same_person(result.agreement, read_alone)
+        result = self._result(enc, fused, inputs, alone, face, notes, chinese=chinese)
         result.voice_input = wave
         return result
 
@@ -177,9 +172,11 @@ class MultimodalModel:
             else None,
         )
 
-    def _result(self, enc: Encoded, fused: FusionOutput, inputs, unimodal, face, notes, chinese) -> Analysis:
-        """chinese: answer in the description's language (the decoded description's statements written
-        in Chinese, the voice in Mandarin)."""
+    def _result(self, enc: Encoded, fused: FusionOutput, inputs, alone, face, notes, chinese) -> Analysis:
+        """alone: each input fused alone ({modality: FusionOutput}). chinese: answer in the
+        description's language (the decoded description's statements written in Chinese, the voice in
+        Mandarin)."""
+        unimodal = {m: out.mu for m, out in alone.items()}
         probs = self.attribute_probs(fused.mu, fused.evidence)  # with the frozen features' correction
         attributes, confidences = {}, {}
         for a, p in zip(ATTRIBUTES, probs):
@@ -228,6 +225,10 @@ class MultimodalModel:
             unimodal={m: v[0].float().cpu().numpy() for m, v in unimodal.items()},
             generated_faces={m: faces[i + 1] for i, m in enumerate(cross)},
             agreement=agreement,
+            # each input's own attribute reading weighs in on whether two inputs are one person
+            same_person=self.calibration.same_person(agreement, single_attributes(self, alone))
+            if self.calibration is not None and agreement
+            else {},
             voice_params=params,
             warnings=notes,
         )

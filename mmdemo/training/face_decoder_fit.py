@@ -79,6 +79,11 @@ class LatentRows:
     # the subsets, in the K order: everything the sample has, then each single input
     KINDS = ("all", "image", "text", "voice")
 
+    def draw(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rows, subsets): n faces drawn by weight, each with one of the subsets it has."""
+        index = torch.multinomial(self.weights, n, replacement=True, generator=gen)
+        return index, torch.multinomial(self.valid[index].float(), 1, generator=gen)[:, 0]
+
 
 @torch.no_grad()
 def read_latents(
@@ -223,8 +228,7 @@ def fit_face_decoder(
 
 def _step(net, rows: LatentRows, faces: torch.Tensor, fit: FaceDecoderFit, gen, device) -> dict:
     """One batch's losses: the faces redrawn from each row's latent of a random subset and its own w."""
-    index = torch.multinomial(rows.weights, fit.batch_size, replacement=True, generator=gen)
-    kind = torch.multinomial(rows.valid[index].float(), 1, generator=gen)[:, 0]
+    index, kind = rows.draw(fit.batch_size, gen)
     z = rows.latents[index, kind].to(device)
     x = faces[index].float().div(255).to(device)
     mu_w, logvar_w = net.private_encoder(x)
@@ -256,8 +260,7 @@ def fit_private_prior(
         p.requires_grad_(True)
     opt = torch.optim.AdamW(prior.parameters(), 1e-3, weight_decay=0.01)
     for _ in range(steps):
-        index = torch.multinomial(rows.weights, 256, replacement=True, generator=gen)
-        kind = torch.multinomial(rows.valid[index].float(), 1, generator=gen)[:, 0]
+        index, kind = rows.draw(256, gen)
         loss = (prior(rows.latents[index, kind].to(device)) - own[index]).pow(2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -107,8 +107,10 @@ def live_page_step(frame, state):
     now = time.perf_counter()
     point_due = first or now - state.get("point_sent", 0.0) >= POINT_EVERY_S
     note_due = first or now - state.get("note_sent", 0.0) >= NOTE_EVERY_S
-    state["point_sent"] = now if point_due else state["point_sent"]
-    state["note_sent"] = now if note_due else state["note_sent"]
+    if point_due:
+        state["point_sent"] = now
+    if note_due:
+        state["note_sent"] = now
     return (
         _data_url(recon),
         _data_url(overlay),
