@@ -159,6 +159,10 @@ def _add_fit_readers(sub) -> None:
     p.add_argument("--data", required=True, type=Path, nargs="+", help="folders: fit on train, choose on val")
     p.add_argument("--l2", type=float, default=None, help="the L2 penalty (default: chosen on val)")
     p.add_argument("--add-pixel-reader", dest="pixel_reader", action="store_true", help="add a pixel reader")
+    help_ = "add gates on how far the latent's reading of a lone face or voice is trusted (fitted too)"
+    p.add_argument("--add-latent-gates", dest="latent_gates", action="store_true", help=help_)
+    help_ = "weigh rows by their attribute value only, not each dataset alike within a value"
+    p.add_argument("--no-source-balance", dest="balance_sources", action="store_false", help=help_)
     help_ = "refit only these modalities' readers (default: all); --only voice reads no face"
     p.add_argument("--only", nargs="+", choices=["image", "voice"], default=None, help=help_)
     p.set_defaults(func=cmd_fit_readers)

@@ -89,7 +89,14 @@ def cmd_fit_readers(args: argparse.Namespace) -> int:
     from mmdemo.training.refit import refit_checkpoint
 
     start = time.perf_counter()
-    options = dict(l2=args.l2, device=args.device, progress=not args.quiet, pixel_reader=args.pixel_reader)
+    options = dict(
+        l2=args.l2,
+        device=args.device,
+        progress=not args.quiet,
+        pixel_reader=args.pixel_reader,
+        latent_gates=args.latent_gates,
+        balance_sources=args.balance_sources,
+    )
     fit = refit_checkpoint(args.checkpoint, args.data, modalities=args.only, **options)
     print(f"val balanced accuracy {fit['val_balanced_accuracy']} (was {fit['val_balanced_accuracy_before']})")
     print(f"refitted the readers of {args.checkpoint} in {time.perf_counter() - start:.0f} s (readers.json)")

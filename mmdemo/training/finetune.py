@@ -36,7 +36,7 @@ def widened(net: FusionAutoencoder, config: ModelConfig, device: torch.device) -
         grown[:, : state[fc].shape[1]] = state[fc]
         state[fc] = grown
     missing, unexpected = wider.load_state_dict(state, strict=False)
-    added = ("feature_proj.", "attribute_readers.", "pixel_reader.", "private_encoder.")
+    added = ("feature_proj.", "attribute_readers.", "latent_gates.", "pixel_reader.", "private_encoder.")
     if unexpected or any(not k.startswith(added) for k in missing):
         raise ValueError(f"cannot fine-tune: the checkpoint's layers differ ({unexpected or missing})")
     return wider

@@ -179,7 +179,7 @@ def build_run(
     else:
         model_cfg = build_model_config(cfg, samples, texts)
     if cfg.real_features and not resuming:
-        readers = dict(attribute_readers=True, pixel_reader=True)
+        readers = dict(attribute_readers=True, pixel_reader=True, latent_gates=True)
         model_cfg = replace(model_cfg, face_feature_dim=FACE_DIM, speaker_feature_dim=SPEAKER_DIM, **readers)
     if start_from is not None and start_from.config != model_cfg:  # fine-tuning adds layers (finetune.py)
         start_from = widened(start_from, model_cfg, place.device)

@@ -27,6 +27,7 @@ def fit_all_readers(
     l2: float | None = None,
     progress: bool = False,
     modalities: Sequence[str] | None = None,
+    balance_sources: bool = True,
 ) -> dict:
     """Fits the linear readers, then the pixel reader if `net` has one; installs both. Returns the
     record `READERS_FILE` keeps (the pixel reader's under "pixel_reader"). `modalities` limits the
@@ -34,7 +35,9 @@ def fit_all_readers(
     pixel = net.pixel_reader is not None and (modalities is None or "image" in modalities)
     if pixel:
         net.pixel_reader.silence()
-    record = fit_readers(net, data, l2=l2, progress=progress, modalities=modalities)
+    record = fit_readers(
+        net, data, l2=l2, progress=progress, modalities=modalities, balance_sources=balance_sources
+    )
     if pixel:
         record["pixel_reader"] = fit_pixel_reader(net, data, progress=progress)
         if record["pixel_reader"]["val_balanced_accuracy"]:
@@ -50,25 +53,33 @@ def refit_checkpoint(
     device: str = "auto",
     progress: bool = False,
     pixel_reader: bool = False,
+    latent_gates: bool = False,
     modalities: Sequence[str] | None = None,
+    balance_sources: bool = True,
 ) -> dict:
     """Refits the readers of the checkpoint at `folder` and rewrites its weights (atomically) and
-    its `READERS_FILE` record; `pixel_reader` adds one to a checkpoint that has none. With
+    its `READERS_FILE` record; `pixel_reader` adds one to a checkpoint that has none, `latent_gates`
+    the readers' gates on the latent (`ModelConfig.latent_gates`). With
     `modalities`, only those readers are refitted and the record keeps the earlier full fit, the
     partial one added to its "refits"."""
     folder = Path(folder)
     if pixel_reader and modalities is not None and "image" not in modalities:
         raise ValueError("a pixel reader reads faces: refit the image readers with it (add image)")
     net = load_network(folder, resolve_device(device))
-    added = pixel_reader and net.pixel_reader is None
-    if added:
-        net = with_pixel_reader(net)
-    record = fit_all_readers(net, data, l2=l2, progress=progress, modalities=modalities)
+    added = {
+        "pixel_reader": pixel_reader and net.pixel_reader is None,
+        "latent_gates": latent_gates and not net.config.latent_gates,
+    }
+    if any(added.values()):
+        net = with_layers(net, **{name: True for name, new in added.items() if new})
+    record = fit_all_readers(
+        net, data, l2=l2, progress=progress, modalities=modalities, balance_sources=balance_sources
+    )
     kept = record
     if modalities is not None and (folder / READERS_FILE).is_file():
         earlier = ckpt.read_json(folder / READERS_FILE)
         kept = {**earlier, "refits": [*earlier.get("refits", []), record]}
-    save(net, folder, kept, config=added)  # an added pixel reader is named in the config
+    save(net, folder, kept, config=any(added.values()))  # added layers are named in the config
     record_reader_data(folder, data, partial=modalities is not None)
     return record
 
@@ -90,10 +101,19 @@ def record_reader_data(folder: Path, data: Sequence[str | Path], *, partial: boo
 
 def with_pixel_reader(net: FusionAutoencoder) -> FusionAutoencoder:
     """`net` with a silent pixel reader added; every other weight as it was."""
-    wider = FusionAutoencoder(replace(net.config, pixel_reader=True)).to(next(net.parameters()).device)
+    return with_layers(net, pixel_reader=True)
+
+
+def with_layers(net: FusionAutoencoder, **flags: bool) -> FusionAutoencoder:
+    """`net` with the layers that config `flags` (pixel_reader, latent_gates) switch on added, each
+    starting where it changes nothing (a silent pixel reader, gates of trust 1); every other weight as
+    it was."""
+    if flags.get("latent_gates") and not net.config.attribute_readers:
+        raise ValueError("latent gates belong to attribute readers: this checkpoint has none")
+    wider = FusionAutoencoder(replace(net.config, **flags)).to(next(net.parameters()).device)
     missing, unexpected = wider.load_state_dict(net.state_dict(), strict=False)
-    if unexpected or any(not k.startswith("pixel_reader.") for k in missing):
-        raise ValueError(f"cannot add a pixel reader: the layers differ ({unexpected or missing})")
+    if unexpected or any(not k.startswith(tuple(f"{name}." for name in flags)) for k in missing):
+        raise ValueError(f"cannot add {', '.join(flags)}: the layers differ ({unexpected or missing})")
     return wider
 
 
