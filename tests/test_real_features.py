@@ -359,7 +359,8 @@ def test_fine_tuning_adds_feature_tokens_and_analyze_reads_them(tiny_checkpoint,
     refit_checkpoint(out, [tiny_data], modalities=["voice"], device="cpu")
     after = load_model(out, device="cpu").net.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert changed and all(k.startswith("attribute_readers.speaker_features.") for k in changed)
+    voice_parts = ("attribute_readers.speaker_features.", "latent_gates.speaker_features.")
+    assert changed and all(k.startswith(voice_parts) for k in changed)
     record = json.loads((out / "readers.json").read_text())
     assert record["pixel_reader"] == fitted["pixel_reader"]  # the full fit's record stays
     assert record["refits"][-1]["readers"] == ["speaker_features"]
