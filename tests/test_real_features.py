@@ -180,6 +180,32 @@ def test_feature_cache_computes_once_and_notices_changed_files(faces, tmp_path):
     cv2.imwrite(str(mine[2].image), cv2.cvtColor(np.ascontiguousarray(flipped), cv2.COLOR_RGB2BGR))
     assert again.update(mine) == 1
     assert not list((copy / "features").glob("*.tmp"))
+    # worker processes (started afresh after this process has run torch) read the same faces
+    pooled = FeatureTable(tmp_path / "pooled", "face")
+    assert pooled.update(mine, workers=2) == 4
+    for s in mine:
+        assert np.allclose(pooled.get(s.id), again.get(s.id), atol=1e-5), s.id
+        assert np.array_equal(pooled.framing[s.id], again.framing[s.id])
+
+
+def test_cached_voice_features_are_each_clips_own_embedding(faces, tmp_path, monkeypatch):
+    """Clips are embedded a batch at a time (decoded by worker processes when asked): the cache holds
+    what `embed_speech` gives each clip alone, in the samples' order."""
+    import shutil
+
+    from mmdemo.data import features
+    from mmdemo.data.loaders import load_audio
+
+    samples, _ = faces
+    copy = tmp_path / "data"
+    shutil.copytree(samples[0].image.parents[1], copy)
+    mine = [s for s in open_samples(copy, "all") if s.audio is not None][:5]
+    monkeypatch.setattr(features, "SPEECH_BATCH", 2)  # batches of 2, 2 and 1
+    for workers in (1, 2):
+        table = FeatureTable(tmp_path / f"w{workers}", "speaker")
+        assert table.update(mine, workers=workers) == 5
+        for s in mine:
+            assert np.allclose(table.get(s.id), speaker.embed_speech(load_audio(s)), atol=1e-5), s.id
 
 
 def test_cached_face_features_are_those_analyze_reads_and_older_recipes_are_recomputed(faces, tmp_path):

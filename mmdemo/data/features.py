@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -36,6 +37,7 @@ KINDS = {"face": face.FEATURE_DIM, "speaker": speaker.EMBEDDING_DIM}
 # "app2": the CNN detector tries small crops at 160 px, not 120 (rows of "app" are computed again)
 RECIPES = {"face": "app2", "speaker": ""}
 SAVE_EVERY = 500
+SPEECH_BATCH = 64  # clips embedded together
 # per face row: (1, x, y, w, h) of the face box the app crops around, (1, -1, -1, -1, -1) when no
 # face was found (the app then takes the centre square); rows cached before framing was kept lack it
 FRAMING_DIM = 5
@@ -68,12 +70,36 @@ def features_of_face(prepared: PreparedImage) -> np.ndarray:
     return face.read_face(prepared.image, prepared.tight_box if prepared.face_found else None).features
 
 
-def _one(job: tuple[str, str]) -> np.ndarray:
-    kind, path = job
-    if kind == "face":
-        return _face_reading_of_file(path)
-    sample = Sample(id="", split="", person_id="", image=None, text=None, audio=Path(path), attrs={})
-    return speaker.embed_speech(load_audio(sample))
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes started afresh ("spawn"), each running torch on one thread. A forked worker
+    inherits the parent's torch thread pool, which hangs the first time the worker uses it once the
+    parent has (a cache update with two workers after one in-process stalled in `torch.stft`); and the
+    workers already fill the cores between them."""
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread
+    )
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def _read_clip(path: str) -> np.ndarray:
+    return load_audio(
+        Sample(id="", split="", person_id="", image=None, text=None, audio=Path(path), attrs={})
+    )
+
+
+def _embedded_speech(paths: Sequence[str], pool: ProcessPoolExecutor | None, batch: int = SPEECH_BATCH):
+    """Speaker embeddings of the clips at `paths`, in order: clips are decoded by the pool's workers
+    (when there is a pool) and embedded here a batch at a time. One clip's few partials leave the
+    LSTM's matrix products nearly empty (`speaker.embed_speeches`), and workers each running torch on
+    every core oversubscribe a small machine: a trial with two such workers slowed from ~40 clips a
+    second to ~5."""
+    for start in range(0, len(paths), batch):
+        chunk = paths[start : start + batch]
+        waves = list(pool.map(_read_clip, chunk)) if pool else [_read_clip(p) for p in chunk]
+        yield from speaker.embed_speeches(waves)
 
 
 def _file_key(path: Path, kind: str) -> str:
@@ -135,10 +161,17 @@ class FeatureTable:
                 todo.append((s.id, key, str(path)))
         if not todo:
             return 0
-        jobs = [(self.kind, p) for _, _, p in todo]
+        paths = [p for _, _, p in todo]
         bar = tqdm(total=len(todo), desc=f"{self.kind} features", disable=not progress)
-        pool = ProcessPoolExecutor(workers) if workers > 1 else None
-        results = pool.map(_one, jobs, chunksize=16) if pool else map(_one, jobs)
+        pool = _pool(workers) if workers > 1 else None
+        if self.kind == "face":
+            results = (
+                pool.map(_face_reading_of_file, paths, chunksize=16)
+                if pool
+                else map(_face_reading_of_file, paths)
+            )
+        else:
+            results = _embedded_speech(paths, pool)
         try:
             for n, ((sid, key, _), result) in enumerate(zip(todo, results), 1):
                 vec = result
