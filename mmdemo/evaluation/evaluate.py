@@ -223,9 +223,8 @@ def _alike_counter(samples: list[Sample]) -> Callable[[Sample, set[str]], int]:
     counts: dict[tuple, int] = {}
 
     def count(sample: Sample, names: set[str]) -> int:
-        key = tuple(
-            sorted((n, sample.attrs.get(n)) for n in names)
-        )  # names are unique: values never compared
+        # names are unique, so sorting never compares values
+        key = tuple(sorted((n, sample.attrs.get(n)) for n in names))
         if key not in counts:
             counts[key] = sum(all(s.attrs.get(n) == sample.attrs.get(n) for n in names) for s in samples)
         return counts[key]

@@ -222,12 +222,12 @@ def _train_features(folders: list[Path], place: Place) -> dict[str, tuple[torch.
     """The train samples' frozen features, in `Run.samples` order (folder by folder), computed where
     a folder's cache lacks them. Under torchrun the main process computes, the others wait and read."""
     parts: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {kind: [] for kind in KINDS}
+    # one worker process a core (faces: 1.6x one process on 2 cores; voices batch in-process)
+    workers = max(1, os.cpu_count() or 1)
     for folder in folders:
         mine = open_samples(folder, "train")
         for kind in KINDS:
             if place.dd.main:
-                # one worker process a core (faces: 1.6x one process on 2 cores; voices batch in-process)
-                workers = max(1, os.cpu_count() or 1)
                 FeatureTable(folder, kind).update(mine, workers=workers, progress=place.progress)
             if place.dd.active:
                 torch.distributed.barrier()
