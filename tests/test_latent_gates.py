@@ -3,6 +3,7 @@ there is (ModelConfig.latent_gates), their fit with the readers and adding them 
 
 import pytest
 import torch
+from tiny_nets import reader_net
 
 from mmdemo.extractors import speaker
 from mmdemo.model.network import FusionAutoencoder, ModelConfig
@@ -15,19 +16,7 @@ AGE_SLICE = torch.arange(sum(ATTRIBUTE_SIZES)).split(ATTRIBUTE_SIZES)[AGE]
 
 
 def _net(**fields) -> FusionAutoencoder:
-    torch.manual_seed(0)
-    cfg = ModelConfig(
-        dim=32,
-        depth=1,
-        heads=2,
-        latent_dim=8,
-        decoder_channels=16,
-        text_hidden=16,
-        speaker_feature_dim=speaker.EMBEDDING_DIM,
-        attribute_readers=True,
-        **fields,
-    )
-    return FusionAutoencoder(cfg).eval()
+    return reader_net(face_features=False, **fields)
 
 
 def _voice_and_text(b: int = 3) -> dict:

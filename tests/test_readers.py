@@ -4,27 +4,16 @@ import json
 
 import pytest
 import torch
+from tiny_nets import reader_net
 
-from mmdemo.extractors import face, speaker
+from mmdemo.extractors import face
 from mmdemo.model.network import FusionAutoencoder, ModelConfig
 from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, NAMES
 from mmdemo.training import readers
 
 
 def _model() -> FusionAutoencoder:
-    torch.manual_seed(0)
-    cfg = ModelConfig(
-        dim=32,
-        depth=1,
-        heads=2,
-        latent_dim=8,
-        decoder_channels=16,
-        text_hidden=16,
-        face_feature_dim=face.FEATURE_DIM,
-        speaker_feature_dim=speaker.EMBEDDING_DIM,
-        attribute_readers=True,
-    )
-    return FusionAutoencoder(cfg).eval()
+    return reader_net()
 
 
 def _rows(n: int, *, seed: int, key: str = "face_features", offsets=None) -> readers.ReaderRows:

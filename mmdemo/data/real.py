@@ -21,9 +21,7 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -33,7 +31,7 @@ from pathlib import Path
 
 from mmdemo.data.real_sources import Candidate
 from mmdemo.schema import BY_NAME, NAMES, SPLITS
-from mmdemo.synth.contract import CORE_COLUMNS, publish_folder, write_metadata
+from mmdemo.synth.contract import CORE_COLUMNS, staged_folder, write_metadata
 from mmdemo.synth.generator import check_destination
 
 MANIFEST_COLUMNS = tuple(
@@ -277,9 +275,7 @@ def build_real_set(
             )
     out = Path(out)
     check_destination(out, overwrite)
-    out.resolve().parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.resolve().parent))
-    try:
+    with staged_folder(out) as tmp:
         meta = []
         with FileSource(mirrors, allow_download) as files:
             for done, row in enumerate(rows, start=1):
@@ -288,10 +284,6 @@ def build_real_set(
                     progress(done, len(rows))
         write_metadata(tmp / "metadata.csv", METADATA_COLUMNS, meta)
         (tmp / "summary.json").write_text(json.dumps(summarise(rows), indent=2) + "\n", encoding="utf-8")
-        publish_folder(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

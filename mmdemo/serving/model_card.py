@@ -62,7 +62,7 @@ def _face_decoder(record: dict) -> str:
 
 
 def _sources_table(sources: dict) -> str:
-    header = "files in the real set (the network or its attribute readers trained on its train split)"
+    header = "files (the network or its attribute readers trained on each source's train split)"
     lines = [f"| source | {header} | licence |", "|---|---|---|"]
     for name, s in sorted(sources.items()):
         licence = "; ".join(s.get("licence", [])) or "unknown"

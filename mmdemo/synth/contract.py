@@ -20,8 +20,10 @@ import csv
 import math
 import os
 import shutil
+import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -269,6 +271,25 @@ def write_metadata(path: Path, columns: tuple[str, ...], rows: list[dict[str, st
         writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+
+
+@contextmanager
+def staged_folder(out: Path) -> Iterator[Path]:
+    """A fresh temporary folder beside `out` to build a dataset in. When the block ends it becomes
+    `out` (`publish_folder`); if the block raises it is removed, so `out` is never half-written."""
+    try:
+        out.resolve().parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.resolve().parent))
+    except OSError as e:
+        raise ValueError(
+            f"cannot write to {out.resolve().parent}: {e.strerror}; choose a writable --out"
+        ) from None
+    try:
+        yield tmp
+        publish_folder(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def publish_folder(tmp: Path, out: Path) -> None:

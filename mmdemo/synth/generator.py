@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,7 @@ import cv2
 import numpy as np
 
 from mmdemo.schema import ATTRIBUTES, NAMES
-from mmdemo.synth.contract import REQUIRED_COLUMNS, SPLITS, publish_folder, write_metadata
+from mmdemo.synth.contract import REQUIRED_COLUMNS, SPLITS, staged_folder, write_metadata
 from mmdemo.synth.descriptions import describe
 
 log = logging.getLogger(__name__)
@@ -195,23 +193,12 @@ def generate_dataset(
         raise ValueError(f"--lang must be one of {', '.join(LANGS)}, not {lang!r}")
     out = Path(out)
     check_destination(out, overwrite)
-    try:
-        out.resolve().parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.resolve().parent))
-    except OSError as e:
-        raise ValueError(
-            f"cannot write to {out.resolve().parent}: {e.strerror}; choose a writable --out"
-        ) from None
-    try:
+    with staged_folder(out) as tmp:
         (tmp / "images").mkdir()
         (tmp / "audio").mkdir()
         jobs = _plan(count, seed, tmp, lang)
         rows = _run_jobs(jobs, workers or os.cpu_count() or 1, count, progress)
         write_metadata(tmp / "metadata.csv", COLUMNS if lang == "en" else (*COLUMNS, "lang"), rows)
-        publish_folder(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
