@@ -1,12 +1,12 @@
 """Builds the Festival voice set the voice readers learn another engine from (`mmdemo.data.other_engine`).
 
     apt-get install festival festvox-italp16k festvox-itapc16k festvox-czech-dita festvox-czech-machac \
-        festvox-ca-ona-hts festvox-suopuhe-lj festvox-suopuhe-mv festvox-kdlpc16k festvox-ru
+        festvox-czech-ph festvox-ca-ona-hts festvox-suopuhe-lj festvox-suopuhe-mv festvox-kdlpc16k festvox-ru
     python scripts/build_other_engine_set.py --out data/festival
     python -m mmdemo features --data data/festival
 
 Every installed voice but the held-out check's reads the synthetic voices' sentences at three speaking
-rates (750 clips from the ten voices, ~2 minutes on 2 cores).
+rates (750 clips from the ten voices, ~4 minutes on 2 cores).
 """
 
 from __future__ import annotations

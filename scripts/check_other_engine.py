@@ -6,7 +6,7 @@ for the project's independent held-out check and are refused here; the other voi
 are fair to measure on (`mmdemo.data.other_engine`):
 
     apt-get install festival festvox-italp16k festvox-itapc16k festvox-czech-dita festvox-czech-machac \
-        festvox-ca-ona-hts festvox-suopuhe-lj festvox-suopuhe-mv festvox-kdlpc16k festvox-ru
+        festvox-czech-ph festvox-ca-ona-hts festvox-suopuhe-lj festvox-suopuhe-mv festvox-kdlpc16k festvox-ru
     python scripts/check_other_engine.py --checkpoint checkpoints/default --json other-engine.json
 
 Each installed voice reads the same eight English sentences (a Czech or Finnish voice reads them with

@@ -45,7 +45,7 @@ FESTIVAL_VOICES: dict[str, int] = {
 }
 FESTIVAL_PACKAGES = (
     "festival festvox-italp16k festvox-itapc16k festvox-czech-dita festvox-czech-machac "
-    "festvox-ca-ona-hts festvox-suopuhe-lj festvox-suopuhe-mv festvox-kdlpc16k festvox-ru"
+    "festvox-czech-ph festvox-ca-ona-hts festvox-suopuhe-lj festvox-suopuhe-mv festvox-kdlpc16k festvox-ru"
 )
 RESERVED = ("kal", "slt")  # the held-out check's speakers: never synthesised here
 # Festival's Duration_Stretch: slower and faster reading of each sentence, so that a voice is
