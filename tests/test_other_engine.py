@@ -70,7 +70,7 @@ def test_the_model_card_lists_the_source_with_its_licence_and_packages(tmp_path)
 
 @pytest.mark.parametrize("voice", ["kal_diphone", "cmu_us_slt_arctic_hts", "kallpc16k"])
 def test_the_held_out_check_s_voices_are_refused(tmp_path, voice):
-    with pytest.raises(ValueError, match="reserved|unknown"):
+    with pytest.raises(ValueError, match="reserved"):
         _build(tmp_path / "festival", voices=[voice])
     with pytest.raises(ValueError, match="reserved"):
         other_engine.synthesise(voice, "Hello.", tmp_path / "x.wav")

@@ -101,17 +101,17 @@ def build_festival_set(
     under a temporary name and renamed into place when complete."""
     voices = installed_voices() if voices is None else list(voices)
     left_out = set(leave_out)
+    reserved = [v for v in voices if is_reserved(v)]
+    if reserved:
+        raise ValueError(f"{', '.join(reserved)} reserved for the held-out check")
     unknown = sorted((set(voices) | left_out) - set(FESTIVAL_VOICES))
     if unknown:
         known = ", ".join(FESTIVAL_VOICES)
         raise ValueError(f"unknown Festival voice(s) {', '.join(unknown)}: known are {known}")
-    reserved = [v for v in voices if is_reserved(v)]
-    if reserved:
-        raise ValueError(f"{', '.join(reserved)} reserved for the held-out check")
     voices = [v for v in voices if v not in left_out]
     if not voices:
         raise ValueError(f"no Festival voice to read: install them with apt-get install {FESTIVAL_PACKAGES}")
-    provenance = provenance or debian_package
+    origins = {voice: (provenance or debian_package)(voice) for voice in voices}
     out = Path(out)
     check_destination(out, overwrite)
     with staged_folder(out) as tmp:
@@ -121,7 +121,7 @@ def build_festival_set(
         for done, (voice, k, i) in enumerate(jobs, start=1):
             rel = f"audio/{voice}-{k}-{i:02d}.wav"
             synthesiser(voice, phrases[i], tmp / rel, stretches[k])
-            rows.append(_row(voice, k, i, rel, provenance(voice)))
+            rows.append(_row(voice, k, i, rel, origins[voice]))
             if progress:
                 progress(done, len(jobs))
         write_metadata(tmp / "metadata.csv", METADATA_COLUMNS, rows)
