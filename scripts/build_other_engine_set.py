@@ -6,7 +6,7 @@
     python -m mmdemo features --data data/festival
 
 Every installed voice but the held-out check's reads the synthetic voices' sentences at three speaking
-rates (750 clips from the ten voices, ~4 minutes on 2 cores).
+rates (750 clips from the ten voices, ~3.5 minutes on 2 cores).
 """
 
 from __future__ import annotations

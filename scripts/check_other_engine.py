@@ -18,7 +18,7 @@ The bundled checkpoint's voice readers learn from Festival's voices too (`data/f
 `scripts/build_other_engine_set.py`), so reading them with it measures nothing new. `--leave-one-out`
 measures what it would do with a voice it never heard: for each voice, a copy of the checkpoint has its
 voice readers refitted as the bundled ones were but on the Festival set without that voice, and reads
-that voice alone (one refit a voice; ~3 minutes each on 2 cores):
+that voice alone (one refit a voice; ~3.5 minutes each on 2 cores):
 
     python scripts/check_other_engine.py --leave-one-out --festival-set data/festival \
         --data data/synth6k data/real --json other-engine-loo.json
