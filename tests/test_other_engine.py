@@ -32,7 +32,7 @@ def _build(out, **kw):
     kw.setdefault("phrases", ["One sentence.", "Another one."])
     kw.setdefault("stretches", (0.9, 1.1))
     return other_engine.build_festival_set(
-        out, synthesiser=_tone, provenance=lambda v: f"festvox-{v}=1.0", **kw
+        out, synthesiser=_tone, provenance=lambda v: (f"festvox-{v}", "1.0"), **kw
     )
 
 
@@ -62,7 +62,7 @@ def test_a_left_out_voice_is_not_in_the_folder(tmp_path):
 def test_the_model_card_lists_the_source_with_its_licence_and_packages(tmp_path):
     folder = _build(tmp_path / "festival")
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["sources"]["Festival"]["repos"] == sorted(f"festvox-{v}=1.0" for v in VOICES)
+    assert summary["sources"]["Festival"]["repos"] == sorted(f"festvox-{v}@1.0" for v in VOICES)
     record = training_data_record([folder])
     assert record["sources"]["Festival"]["files"] == 12
     assert record["sources"]["Festival"]["licence"] == [other_engine.LICENCE]
@@ -101,7 +101,7 @@ def test_a_failed_build_leaves_nothing_behind_and_an_old_folder_intact(tmp_path)
             phrases=["One."],
             stretches=(1.0,),
             synthesiser=failing,
-            provenance=str,
+            provenance=lambda v: (v, "1"),
             overwrite=True,
         )
     assert len(open_samples(out)) == 12  # the earlier folder, whole

@@ -23,7 +23,7 @@ import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from mmdemo.data.real import METADATA_COLUMNS
+from mmdemo.data.real import METADATA_COLUMNS, format_labels, summarise
 from mmdemo.schema import NAMES
 from mmdemo.synth.contract import staged_folder, write_metadata
 from mmdemo.synth.generator import check_destination
@@ -91,7 +91,7 @@ def build_festival_set(
     phrases: Sequence[str] = PHRASES,
     stretches: Sequence[float] = STRETCHES,
     synthesiser: Synthesiser = synthesise,
-    provenance: Callable[[str], str] | None = None,
+    provenance: Callable[[str], tuple[str, str]] | None = None,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
@@ -125,13 +125,14 @@ def build_festival_set(
             if progress:
                 progress(done, len(jobs))
         write_metadata(tmp / "metadata.csv", METADATA_COLUMNS, rows)
-        (tmp / "summary.json").write_text(json.dumps(_summary(rows), indent=2) + "\n", encoding="utf-8")
+        (tmp / "summary.json").write_text(json.dumps(summarise(rows), indent=2) + "\n", encoding="utf-8")
     return out
 
 
-def debian_package(voice: str) -> str:
-    """'package=version' of the Debian package that installed `voice`, or 'festival:VOICE' where
+def debian_package(voice: str) -> tuple[str, str]:
+    """(package, version) of the Debian package that installed `voice`, or ("festival", VOICE) where
     dpkg cannot say (another distribution, or a voice installed by hand)."""
+    unknown = ("festival", voice)
     try:
         folder = next(VOICES_ROOT.glob(f"*/{voice}"))
         owner = subprocess.run(["dpkg-query", "-S", str(folder)], capture_output=True, text=True, timeout=30)
@@ -140,13 +141,19 @@ def debian_package(voice: str) -> str:
             ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, timeout=30
         ).stdout.strip()
     except (StopIteration, OSError, subprocess.SubprocessError):
-        return f"festival:{voice}"
-    return f"{package}={version}" if package and version else f"festival:{voice}"
+        return unknown
+    return (package, version) if package and version else unknown
 
 
-def _row(voice: str, stretch_index: int, phrase_index: int, rel: str, origin: str) -> dict[str, str]:
+def _row(
+    voice: str, stretch_index: int, phrase_index: int, rel: str, package: tuple[str, str]
+) -> dict[str, str]:
+    """One clip's metadata.csv row, with the manifest's columns (`real.MANIFEST_COLUMNS`) that
+    `real.summarise` counts: the voice's package stands where a real file's repository and commit do."""
     row = {name: "" for name in NAMES}
+    labels = {"Male": str(FESTIVAL_VOICES[voice])}
     row.update(
+        labels,
         id=f"festival-{voice}-{stretch_index}-{phrase_index:02d}",
         split="train",
         person_id=f"festival:{voice}",
@@ -154,33 +161,13 @@ def _row(voice: str, stretch_index: int, phrase_index: int, rel: str, origin: st
         text="",
         audio=rel,
         text_mentions="",
-        Male=str(FESTIVAL_VOICES[voice]),
         source=SOURCE,
         licence=LICENCE,
         group="",
-        origin=origin,
+        origin="@".join(package),
+        repo=package[0],
+        commit=package[1],
+        modality="voice",
+        labels=format_labels(labels),
     )
     return row
-
-
-def _summary(rows: list[dict[str, str]]) -> dict:
-    """The real set's summary shape (`real.summarise`), so the model card lists this source too."""
-    males = [r["Male"] for r in rows]
-    source = {
-        "files": len(rows),
-        "people": len({r["person_id"] for r in rows}),
-        "repos": sorted({r["origin"] for r in rows}),
-        "licence": [LICENCE],
-        "modality": {"voice": len(rows)},
-        "split": {"train": len(rows)},
-        "attributes": {"Male": {v: males.count(v) for v in sorted(set(males))}},
-    }
-    return {
-        "files": len(rows),
-        "people": source["people"],
-        "modality": {"voice": len(rows)},
-        "split": {"train": len(rows)},
-        "split_by_modality": {"voice/train": len(rows)},
-        "attributes": source["attributes"],
-        "sources": {SOURCE: source},
-    }
