@@ -343,6 +343,37 @@ def test_a_training_step_feeds_the_batch_features_to_the_fusion():
     assert net.attribute_readers["face_features"].weight.grad.abs().max() > 0
 
 
+def test_a_training_step_leaves_the_pixel_reader_to_its_own_fit():
+    """`train` fits a fresh pixel reader after its last step, so the steps do not run it: its
+    weights get no gradient, and the step's loss is the one the network has without it."""
+    from mmdemo.schema import ATTRIBUTES
+    from mmdemo.training.config import resolve_config
+    from mmdemo.training.objective import step_losses
+
+    cfg = resolve_config("tiny")
+    losses = []
+    for pixel_reader in (True, False):
+        torch.manual_seed(0)
+        net = _tiny_net(face_feature_dim=face.FEATURE_DIM, attribute_readers=True, pixel_reader=pixel_reader)
+        b = 4
+        batch = {
+            "image": torch.rand(b, 3, 64, 64, generator=torch.Generator().manual_seed(1)),
+            "has_image": torch.ones(b, dtype=torch.bool),
+            "has_text": torch.zeros(b, dtype=torch.bool),
+            "has_voice": torch.zeros(b, dtype=torch.bool),
+            "has_voice_params": torch.zeros(b, dtype=torch.bool),
+            "attrs": torch.zeros(b, len(ATTRIBUTES), dtype=torch.long),
+            "face_features": torch.randn(b, face.FEATURE_DIM, generator=torch.Generator().manual_seed(2)),
+            "face_features_mask": torch.tensor([True, True, False, False]),
+        }
+        total, _, _ = step_losses(net.train(), cfg, batch, 1, torch.Generator().manual_seed(0))
+        total.backward()
+        if pixel_reader:
+            assert all(p.grad is None for p in net.pixel_reader.parameters())
+        losses.append(total.item())
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
 # ------------------------------------------------------------------ end to end
 @pytest.mark.slow
 def test_fine_tuning_adds_feature_tokens_and_analyze_reads_them(tiny_checkpoint, tiny_data, tmp_path, faces):

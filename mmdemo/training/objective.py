@@ -161,7 +161,9 @@ def step_losses(
     for key in FEATURE_TOKENS.values():  # the frozen features, with the rows that have them
         if key in batch:
             inputs[key], inputs[f"{key}_mask"] = batch[key], batch[f"{key}_mask"]
-    tokens = model.tokens(inputs)
+    # no pixel reader: `train` fits a fresh one after the last step (training.pixel_fit), so reading
+    # every batch's faces with it here (a quarter of a default step) only trained weights it discards
+    tokens = model.tokens(inputs, pixel_evidence=False)
     avail = torch.stack([batch["has_image"], batch["has_text"], batch["has_voice"]], 1).cpu()
     subset, single = random_subsets(avail, gen), random_singles(avail, gen)
     mu_a, logvar_a, evidence_a = fuse_by_subset(model, tokens, subset)
