@@ -90,6 +90,10 @@ class StandInModel:
     def predict_attributes(self, mu, evidence=None):
         return [dict(self.ts.samples[i].attrs) for i in self._rows("attributes", mu)]
 
+    def sample_latents(self, n, generator=None, *, prior="auto"):
+        assert prior == "mixture" and self.calibration is not None
+        return self.calibration.mixture.sample(n, generator)
+
     def decode_images(self, z, private=None):
         return self.ts.images[self._rows("image", z)]
 
@@ -193,6 +197,27 @@ def test_each_output_is_judged_from_its_own_decoder(ts):
     assert abs(metrics["coherence/image->voice"] - _chance(ts, VOICE_ATTRIBUTES)) < 0.1
     assert model.emotions_given and all(e is None for e in model.emotions_given)
     assert metrics["coherence/joint"] < 0.8  # face and text agree; the voice agrees with neither
+
+
+def test_new_people_are_judged_as_the_app_draws_them_and_from_n01_beside(ts):
+    """`coherence/joint` judges the people "sample new people" gives (a calibrated checkpoint's latent
+    mixture), `coherence/joint/normal` those of N(0, I); uncalibrated, the two are one figure."""
+    n = len(ts.samples)
+    voice = np.roll(np.arange(n), 1)
+    voice[0] = 0  # every latent's voice is someone else's, except the first person's
+    model = StandInModel(ts, {"voice": voice})
+    plain, _ = ev.measure(model, StandInJudge(ts), ts)
+    assert plain["coherence/joint"] == plain["coherence/joint/normal"] < 0.8
+
+    class OnFirstPerson:  # a mixture whose every draw is the first person's embedding
+        def sample(self, k, generator):
+            return model.e[:1].repeat(k, 1)
+
+    calibration = {"mixture": OnFirstPerson(), "pairs": {}, "attribute_prior": None}
+    model.calibration = type("Calibration", (), calibration)()
+    drawn, _ = ev.measure(model, StandInJudge(ts), ts)
+    assert drawn["coherence/joint"] == 1.0
+    assert drawn["coherence/joint/normal"] == plain["coherence/joint/normal"]
 
 
 def test_reconstruction_of_identical_images_is_perfect(ts):

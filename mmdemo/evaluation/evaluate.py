@@ -162,13 +162,14 @@ def _coherence(
     # from the decoded pitch, rate, range and volume, not from the attribute head's guess.
     voices = evaluator.voice_attributes(model.render_voices(mus["image"]))
     out["coherence/image->voice"] = _accuracy(voices, truth, voice_attrs)
-    gen = torch.Generator().manual_seed(seed)
-    out["coherence/joint"] = _joint_coherence(
-        model, evaluator, torch.randn(len(truth), model.config.latent_dim, generator=gen)
-    )
+    # new people as "sample new people" draws them: from the latent mixture fitted on the training
+    # people (a calibrated checkpoint's), and from N(0, I) beside it, the prior the KL term aims at
+    normal = torch.randn(len(truth), model.config.latent_dim, generator=torch.Generator().manual_seed(seed))
+    out["coherence/joint/normal"] = _joint_coherence(model, evaluator, normal)
+    out["coherence/joint"] = out["coherence/joint/normal"]
     if model.calibration is not None and model.calibration.mixture is not None:
         z = model.sample_latents(len(truth), torch.Generator().manual_seed(seed), prior="mixture")
-        out["coherence/joint/mixture"] = _joint_coherence(model, evaluator, z)
+        out["coherence/joint"] = _joint_coherence(model, evaluator, z)
     return out
 
 

@@ -195,7 +195,7 @@ it is a rough guide, and never evidence of who someone is.
 |---|---|---|---|---|---|
 {rows}
 
-**New people** ("sample new people", `coherence/joint/mixture`) are drawn from a {components}-component
+**New people** ("sample new people", `coherence/joint`) are drawn from a {components}-component
 Gaussian mixture fitted on {train} training people's embeddings{mixture_fit}, where the decoders learned
 to read, not from N(0, I).
 """
