@@ -127,8 +127,8 @@ def _add_train(sub) -> None:
         "--real-features",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="read faces and voices with the frozen real-world extractors too (default: the preset's "
-        "choice: on for default, off for tiny)",
+        help="read faces and voices with the frozen real-world extractors too, for real people (default: "
+        "off for a fresh run; a checkpoint given to --init that has them keeps them)",
     )
     p.add_argument(
         "--critic",

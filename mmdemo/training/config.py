@@ -41,7 +41,11 @@ class TrainConfig:
     text_token_dropout: float = 0.05  # share of word pieces hidden from the fusion (cached word dropout)
     text_wordings: int = 2  # cached wordings per training sample (original + one re-worded)
     # frozen real-world features (dlib face descriptor + landmarks, GE2E speaker embedding)
-    real_features: bool = True  # one extra token per face and voice; see mmdemo.extractors
+    # one extra token per face and voice (mmdemo.extractors), for training on real people (--real-features;
+    # fine-tuning a checkpoint that has them keeps them). Off for synthetic people, as the bundled
+    # checkpoint's first stage was trained: its encoders read drawn faces at 0.99 alone, while dlib
+    # alone took 8 min of 2 cores on the default set, before the readers' and pixel reader's fits
+    real_features: bool = False
     feature_dropout: float = 0.3  # share of rows trained without them: the model still reads a face
     # or voice alone when an extractor is missing or too slow (the live view)
     # the optional PatchGAN on faces
@@ -53,7 +57,11 @@ class TrainConfig:
     gan_start_fraction: float = 0.3  # the GAN joins after this share of the steps
     # running
     checkpoint_every: int = 250  # steps between checkpoints: what a kill can lose
-    cpu_bf16: bool = True  # bf16 autocast on CPUs with native bf16 (AVX512-BF16/AMX): ~1.4x faster steps
+    # bf16 autocast of the steps on CPUs with native bf16 (AVX512-BF16/AMX). Off: a step fuses rows in
+    # groups of ever-changing shape, and oneDNN builds a bf16 kernel for each new shape (~60 ms each),
+    # so on a 2-core AVX512-BF16 EPYC a default step took 1.57 s against 0.78 s in float32
+    # (docs/PERFORMANCE.md, "Training steps"); CUDA steps are bf16 regardless
+    cpu_bf16: bool = False
     seed: int = 0  # data order, augmentation, subset draws and initial weights all follow from it
     num_workers: int = 0  # on 2 cores a loader process slows the step more than it saves
     model: ModelConfig = field(default_factory=ModelConfig)  # the network; train() fills in its data fields
@@ -66,7 +74,6 @@ PRESETS: dict[str, TrainConfig] = {
         warmup_steps=5,  # the schedule scaled down with the run
         kl_warmup_steps=10,  # likewise
         checkpoint_every=10,  # several checkpoints in a short run, so resume and kills can be tested
-        real_features=False,  # dlib costs ~0.1 s a face; tests that need the features turn them on
         face_decoder_steps=0,  # the joint decoder is enough for a smoke run
         # a small network, quick to train on a CPU
         model=ModelConfig(dim=64, depth=4, heads=4, latent_dim=32, decoder_channels=64, text_hidden=64),

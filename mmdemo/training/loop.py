@@ -226,9 +226,12 @@ def _train_features(folders: list[Path], place: Place) -> dict[str, tuple[torch.
     workers = max(1, os.cpu_count() or 1)
     for folder in folders:
         mine = open_samples(folder, "train")
+        # the val split's too: the readers' fit, the face decoder's scores and the calibration read it
+        # after the steps, in one process, where this pool has a worker a core
+        read_later = open_samples(folder, "val")
         for kind in KINDS:
             if place.dd.main:
-                FeatureTable(folder, kind).update(mine, workers=workers, progress=place.progress)
+                FeatureTable(folder, kind).update(mine + read_later, workers=workers, progress=place.progress)
             if place.dd.active:
                 torch.distributed.barrier()
             parts[kind].append(FeatureTable(folder, kind).stacked(mine))
