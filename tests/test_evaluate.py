@@ -91,6 +91,8 @@ class StandInModel:
         return [dict(self.ts.samples[i].attrs) for i in self._rows("attributes", mu)]
 
     def sample_latents(self, n, generator=None, *, prior="auto"):
+        if prior == "normal":
+            return torch.randn(n, self.config.latent_dim, generator=generator)
         assert prior == "mixture" and self.calibration is not None
         return self.calibration.mixture.sample(n, generator)
 

@@ -317,25 +317,31 @@ def test_reader_loss_leaves_the_latent_head_alone():
     assert net.attribute_readers["face_features"].weight.grad.abs().max() > 0
 
 
-def test_a_training_step_feeds_the_batch_features_to_the_fusion():
-    """The loop puts each row's frozen features and their presence in the batch; the step must pass
-    them on, or the feature tokens and readers train on nothing."""
+def _faces_only_batch(has_features: torch.Tensor) -> dict:
+    """A training batch of random faces alone, with frozen face features on the rows marked True."""
     from mmdemo.schema import ATTRIBUTES
-    from mmdemo.training.config import resolve_config
-    from mmdemo.training.objective import step_losses
 
-    net = _tiny_net(face_feature_dim=face.FEATURE_DIM, attribute_readers=True).train()
-    b = 6
-    batch = {
-        "image": torch.rand(b, 3, 64, 64),
+    b, gen = len(has_features), torch.Generator().manual_seed(1)
+    return {
+        "image": torch.rand(b, 3, 64, 64, generator=gen),
         "has_image": torch.ones(b, dtype=torch.bool),
         "has_text": torch.zeros(b, dtype=torch.bool),
         "has_voice": torch.zeros(b, dtype=torch.bool),
         "has_voice_params": torch.zeros(b, dtype=torch.bool),
         "attrs": torch.zeros(b, len(ATTRIBUTES), dtype=torch.long),
-        "face_features": torch.randn(b, face.FEATURE_DIM),
-        "face_features_mask": torch.tensor([True, True, True, False, False, False]),
+        "face_features": torch.randn(b, face.FEATURE_DIM, generator=gen),
+        "face_features_mask": has_features,
     }
+
+
+def test_a_training_step_feeds_the_batch_features_to_the_fusion():
+    """The loop puts each row's frozen features and their presence in the batch; the step must pass
+    them on, or the feature tokens and readers train on nothing."""
+    from mmdemo.training.config import resolve_config
+    from mmdemo.training.objective import step_losses
+
+    net = _tiny_net(face_feature_dim=face.FEATURE_DIM, attribute_readers=True).train()
+    batch = _faces_only_batch(torch.tensor([True, True, True, False, False, False]))
     cfg = resolve_config("tiny")
     _, parts, _ = step_losses(net, cfg, batch, 1, torch.Generator().manual_seed(0))
     assert parts["attribute_readers"] > 0
@@ -346,7 +352,6 @@ def test_a_training_step_feeds_the_batch_features_to_the_fusion():
 def test_a_training_step_leaves_the_pixel_reader_to_its_own_fit():
     """`train` fits a fresh pixel reader after its last step, so the steps do not run it: its
     weights get no gradient, and the step's loss is the one the network has without it."""
-    from mmdemo.schema import ATTRIBUTES
     from mmdemo.training.config import resolve_config
     from mmdemo.training.objective import step_losses
 
@@ -355,17 +360,7 @@ def test_a_training_step_leaves_the_pixel_reader_to_its_own_fit():
     for pixel_reader in (True, False):
         torch.manual_seed(0)
         net = _tiny_net(face_feature_dim=face.FEATURE_DIM, attribute_readers=True, pixel_reader=pixel_reader)
-        b = 4
-        batch = {
-            "image": torch.rand(b, 3, 64, 64, generator=torch.Generator().manual_seed(1)),
-            "has_image": torch.ones(b, dtype=torch.bool),
-            "has_text": torch.zeros(b, dtype=torch.bool),
-            "has_voice": torch.zeros(b, dtype=torch.bool),
-            "has_voice_params": torch.zeros(b, dtype=torch.bool),
-            "attrs": torch.zeros(b, len(ATTRIBUTES), dtype=torch.long),
-            "face_features": torch.randn(b, face.FEATURE_DIM, generator=torch.Generator().manual_seed(2)),
-            "face_features_mask": torch.tensor([True, True, False, False]),
-        }
+        batch = _faces_only_batch(torch.tensor([True, True, False, False]))
         total, _, _ = step_losses(net.train(), cfg, batch, 1, torch.Generator().manual_seed(0))
         total.backward()
         if pixel_reader:

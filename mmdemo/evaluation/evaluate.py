@@ -164,7 +164,7 @@ def _coherence(
     out["coherence/image->voice"] = _accuracy(voices, truth, voice_attrs)
     # new people as "sample new people" draws them: from the latent mixture fitted on the training
     # people (a calibrated checkpoint's), and from N(0, I) beside it, the prior the KL term aims at
-    normal = torch.randn(len(truth), model.config.latent_dim, generator=torch.Generator().manual_seed(seed))
+    normal = model.sample_latents(len(truth), torch.Generator().manual_seed(seed), prior="normal")
     out["coherence/joint/normal"] = _joint_coherence(model, evaluator, normal)
     out["coherence/joint"] = out["coherence/joint/normal"]
     if model.calibration is not None and model.calibration.mixture is not None:
