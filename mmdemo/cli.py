@@ -237,8 +237,9 @@ def _add_gallery(sub) -> None:
         "--features",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="read faces and voices with the frozen extractors, as analyze does (--no-features: as the "
-        "live view does, several times faster, for very large folders)",
+        help="read faces and voices with the frozen extractors, as analyze does, computing what the "
+        "folder's features cache lacks first (--no-features: as the live view does, without them: a "
+        "quick first map of a very large folder)",
     )
     p.add_argument("--n-neighbors", type=int, default=15)
     p.add_argument("--min-dist", type=float, default=0.1)

@@ -1,7 +1,8 @@
-"""`python -m mmdemo gallery --no-features` over 200,000 people, end to end, timed on this machine.
+"""`python -m mmdemo gallery` over 200,000 people, end to end, timed on this machine.
 
     python scripts/bench_gallery_200k.py --data data/default --copies 10 --nproc 2 \
         --json docs/gallery-200k-cpu2.json
+    python scripts/bench_gallery_200k.py --features cached --json docs/gallery-200k-cached-cpu2.json
 
 No 200,000-person dataset exists here, so one is made of `--copies` copies of `--data` (every sample
 becomes a person of its own: `--data`'s 20,000 samples x 10): a metadata.csv whose rows point, through
@@ -10,6 +11,12 @@ exactly what the original does; what the copies do not show is a cold disk (the 
 the page cache after the first copy) or a dataset's real spread of people on the map. The command
 runs under torchrun with `--nproc` processes (1: plain `python -m mmdemo`), on a copy of the bundled
 checkpoint, and the JSON records its wall time, its own reported time and its stages' progress.
+
+--features: "none" runs `gallery --no-features`; "cached" reads the frozen extractors' features (as
+analyze does) from the folder's cache, which gets `--data`'s own cache rows under the copies' ids (the
+same files, so the same content keys): what a second gallery of a folder costs, or the first of a
+folder whose features `train --real-features` or `python -m mmdemo features` already cached. Computing
+them is timed by `python -m mmdemo features --data DATA --workers 2` on `--data` itself.
 """
 
 from __future__ import annotations
@@ -44,6 +51,26 @@ def copied_dataset(source: Path, copies: int, folder: Path) -> int:
     return len(meta) * copies
 
 
+def copied_feature_cache(source: Path, copies: int, folder: Path) -> None:
+    """`folder`'s feature caches: every row of `source`'s under each copy's id (same files, same keys)."""
+    from mmdemo.data.features import KINDS, FeatureTable
+    from mmdemo.data.loaders import open_samples
+
+    ids = [s.id for s in open_samples(source, "all")]
+    for kind in KINDS:
+        own, copy = FeatureTable(source, kind), FeatureTable(folder, kind)
+        missing = [i for i in ids if i not in own.rows or (kind == "face" and i not in own.framing)]
+        if missing:
+            sys.exit(
+                f"{source} lacks {len(missing)} cached {kind} features: run python -m mmdemo features "
+                f"--data {source} first"
+            )
+        for c in range(copies):
+            copy.rows.update({f"{c}_{i}": own.rows[i] for i in ids})
+            copy.framing.update({f"{c}_{i}": own.framing[i] for i in ids if i in own.framing})
+        copy.save()
+
+
 def main(argv=None) -> None:
     env = offline_env(dict(os.environ))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -51,16 +78,19 @@ def main(argv=None) -> None:
     ap.add_argument("--data", type=Path, default=REPO / "data" / "default")
     ap.add_argument("--copies", type=int, default=10)
     ap.add_argument("--nproc", type=int, default=2)
+    ap.add_argument("--features", choices=["none", "cached"], default="none")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         data, ckpt = Path(tmp) / "data", Path(tmp) / "checkpoint"
         data.mkdir()
         people = copied_dataset(args.data, args.copies, data)
+        if args.features == "cached":
+            copied_feature_cache(args.data, args.copies, data)
         shutil.copytree(args.checkpoint, ckpt)
         launcher = ["torchrun", "--nproc_per_node", str(args.nproc)] if args.nproc > 1 else [sys.executable]
         cmd = [*launcher, "-m", "mmdemo", "gallery", "--checkpoint", str(ckpt), "--data", str(data)]
-        cmd += ["--people", str(people), "--no-features"]
+        cmd += ["--people", str(people)] + (["--no-features"] if args.features == "none" else [])
         print(" ".join(cmd), flush=True)
         start = time.perf_counter()
         done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)

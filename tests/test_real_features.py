@@ -188,6 +188,51 @@ def test_feature_cache_computes_once_and_notices_changed_files(faces, tmp_path):
         assert np.array_equal(pooled.framing[s.id], again.framing[s.id])
 
 
+def test_a_folders_cache_is_read_once_until_it_changes(faces, tmp_path, monkeypatch):
+    """Readers ask for features a batch at a time: the cache file is read again only once it has
+    changed (a 200,000-row cache read per batch of a gallery cost more than the model)."""
+    import shutil
+
+    from mmdemo.data import features
+
+    samples, _ = faces
+    copy = tmp_path / "data"
+    shutil.copytree(samples[0].image.parents[1], copy)
+    mine = [s for s in open_samples(copy, "all") if s.image is not None][:4]
+    FeatureTable(copy, "face").update(mine[:2])
+    reads = []
+
+    class Counted(FeatureTable):
+        def __init__(self, root, kind):
+            reads.append(kind)
+            super().__init__(root, kind)
+
+    monkeypatch.setattr(features, "FeatureTable", Counted)
+    first = features.cached_or_computed(mine[:2], "face")
+    assert np.array_equal(features.cached_or_computed(mine[:2], "face"), first)
+    assert reads == ["face"]
+    FeatureTable(copy, "face").update(mine)  # another writer adds rows: read again, once
+    assert len(features.open_table(copy, "face").rows) == 4 and reads == ["face", "face"]
+    assert features.open_table(copy, "face") is features.open_table(copy, "face")
+
+
+def test_cache_features_fills_each_folders_cache_for_both_kinds(faces, tmp_path):
+    import shutil
+
+    from mmdemo.data.features import cache_features, cached_or_computed
+
+    samples, _ = faces
+    copy = tmp_path / "data"
+    shutil.copytree(samples[0].image.parents[1], copy)
+    mine = [s for s in open_samples(copy, "all") if s.image is not None and s.audio is not None][:3]
+    assert cache_features(mine, workers=1) == 6  # a face and a voice each
+    assert cache_features(mine, workers=1) == 0
+    for kind in ("face", "speaker"):
+        table = FeatureTable(copy, kind)
+        assert {s.id for s in mine} <= set(table.rows)
+        assert np.array_equal(cached_or_computed(mine, kind), np.stack([table.get(s.id) for s in mine]))
+
+
 def test_cached_voice_features_are_each_clips_own_embedding(faces, tmp_path, monkeypatch):
     """Clips are embedded a batch at a time (decoded by worker processes when asked): the cache holds
     what `embed_speech` gives each clip alone, in the samples' order."""
@@ -371,7 +416,9 @@ def test_a_training_step_leaves_the_pixel_reader_to_its_own_fit():
 
 # ------------------------------------------------------------------ end to end
 @pytest.mark.slow
-def test_fine_tuning_adds_feature_tokens_and_analyze_reads_them(tiny_checkpoint, tiny_data, tmp_path, faces):
+def test_fine_tuning_adds_feature_tokens_and_analyze_reads_them(
+    tiny_checkpoint, tiny_data, tmp_path, faces, monkeypatch
+):
     from mmdemo.inference.model import load_model
     from mmdemo.training.loop import train
 
@@ -403,6 +450,7 @@ def test_fine_tuning_adds_feature_tokens_and_analyze_reads_them(tiny_checkpoint,
     assert set(result.attributes) == set(without.attributes)
     people = open_samples(tiny_data, "test")[:6]
     assert model.embed(people, [("image", "voice")])[("image", "voice")].shape[0] == 6
+    _gallery_reads_features_once(out, tiny_data, tmp_path, monkeypatch)
 
     # new voices only: `fit-readers --only voice` refits the voice reader and leaves every face reader
     from mmdemo.training.refit import refit_checkpoint
@@ -416,6 +464,29 @@ def test_fine_tuning_adds_feature_tokens_and_analyze_reads_them(tiny_checkpoint,
     record = json.loads((out / "readers.json").read_text())
     assert record["pixel_reader"] == fitted["pixel_reader"]  # the full fit's record stays
     assert record["refits"][-1]["readers"] == ["speaker_features"]
+
+
+def _gallery_reads_features_once(checkpoint, tiny_data, tmp_path, monkeypatch):
+    """A map of a model that reads the frozen features computes them into the folder's cache first
+    (a worker a core), and a second map of the same folder reads them back: the same map, no dlib."""
+    import shutil
+
+    import pandas as pd
+
+    from mmdemo.inference.projection import GALLERY_DIR, build_gallery, one_per_person
+
+    data = tmp_path / "gallery_data"
+    shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("features"))
+    build_gallery(checkpoint, data, people=60, device="cpu", layout="pca")
+    people = {s.id for s in one_per_person(data, 60)}
+    for kind in ("face", "speaker"):
+        assert people <= set(FeatureTable(data, kind).rows), kind
+    first = pd.read_parquet(checkpoint / GALLERY_DIR / "gallery.parquet")
+    with monkeypatch.context() as m:
+        m.setattr(face, "read_face", lambda *a, **k: pytest.fail("the cached faces were read again"))
+        build_gallery(checkpoint, data, people=60, device="cpu", layout="pca")
+    again = pd.read_parquet(checkpoint / GALLERY_DIR / "gallery.parquet")
+    assert np.array_equal(np.stack(first["embedding"]), np.stack(again["embedding"]))
 
 
 # ------------------------------------------------------------------ reading real people, reported

@@ -6,7 +6,7 @@ are computed once (from the stored file, before augmentation, exactly as the app
 the photo it is given: the same face detection and framing) and kept in
 `<dataset>/features/<kind>.safetensors`, keyed by sample id, a hash of the file's bytes and the
 recipe that computed them. A changed file, or features from an older recipe, are read again; an
-interrupted run keeps what it finished (the cache is saved every few hundred samples, atomically).
+interrupted run keeps what it finished (the cache is saved every minute, atomically).
 The face cache also keeps where the face was found (`framing`), so the crop the app's image
 encoder sees can be cut again without running the detectors (`cached_face_crops`).
 """
@@ -17,6 +17,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -36,7 +37,8 @@ KINDS = {"face": face.FEATURE_DIM, "speaker": speaker.EMBEDDING_DIM}
 # crops), so training reads the features analyze reads (before it, ~a fifth of real faces differed);
 # "app2": the CNN detector tries small crops at 160 px, not 120 (rows of "app" are computed again)
 RECIPES = {"face": "app2", "speaker": ""}
-SAVE_EVERY = 500
+# an update saves at most this often: the cache is rewritten whole, and a 200,000-row table is ~0.4 GB
+SAVE_SECONDS = 60.0
 SPEECH_BATCH = 64  # clips embedded together
 # per face row: (1, x, y, w, h) of the face box the app crops around, (1, -1, -1, -1, -1) when no
 # face was found (the app then takes the centre square); rows cached before framing was kept lack it
@@ -172,15 +174,17 @@ class FeatureTable:
             )
         else:
             results = _embedded_speech(paths, pool)
+        saved = time.monotonic()
         try:
-            for n, ((sid, key, _), result) in enumerate(zip(todo, results), 1):
+            for (sid, key, _), result in zip(todo, results):
                 vec = result
                 if self.kind == "face":
                     vec, self.framing[sid] = result
                 self.rows[sid] = (key, np.asarray(vec, dtype=np.float32))
                 bar.update()
-                if n % SAVE_EVERY == 0:
+                if time.monotonic() - saved >= SAVE_SECONDS:
                     self.save()
+                    saved = time.monotonic()
         finally:
             if pool:
                 pool.shutdown(cancel_futures=True)
@@ -198,15 +202,60 @@ class FeatureTable:
         return values, torch.tensor([v is not None for v in vecs])
 
 
+def dataset_root(path: str | Path) -> Path | None:
+    """The dataset folder a sample's file belongs to (where metadata.csv is), or None."""
+    return next((p for p in Path(path).parents if (p / "metadata.csv").is_file()), None)
+
+
+_OPEN: dict[tuple[Path, str], tuple[tuple[int, int], FeatureTable]] = {}
+
+
+def open_table(root: Path, kind: str) -> FeatureTable:
+    """The folder's FeatureTable of `kind`, read from disk once while its file stays the same: callers
+    ask a batch at a time, and reading a 200,000-row cache for every batch of a gallery took longer
+    than the model."""
+    path = Path(root) / "features" / f"{kind}.safetensors"
+    try:
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+    except FileNotFoundError:
+        stamp = (0, 0)
+    found = _OPEN.get((path, kind))
+    if found is None or found[0] != stamp:
+        if len(_OPEN) >= 8:  # a process reads a handful of folders; don't keep stale ones forever
+            _OPEN.clear()
+        found = _OPEN[(path, kind)] = (stamp, FeatureTable(root, kind))
+    return found[1]
+
+
+def cache_features(samples: Sequence[Sample], *, workers: int, progress: bool = False) -> int:
+    """Computes into their folders' caches the features of `samples` that lack fresh ones (samples
+    outside a dataset folder are left to `cached_or_computed`), `workers` processes for the faces;
+    returns how many it computed. Readers of whole folders (`gallery`) call it first, so the work is
+    spread over every core, written once and picked up again if interrupted."""
+    by_root: dict[Path, list[Sample]] = {}
+    for s in samples:
+        for path in (s.image, s.audio):
+            root = dataset_root(path) if path else None
+            if root is not None:
+                by_root.setdefault(root, []).append(s)
+                break
+    done = 0
+    for root, mine in by_root.items():
+        for kind in KINDS:
+            done += open_table(root, kind).update(mine, workers=workers, progress=progress)
+    return done
+
+
 def _cached_rows(samples: Sequence[Sample], kind: str):
-    """Per sample: its file, its folder's FeatureTable of `kind` (None outside a dataset folder; a
-    folder is where metadata.csv is; each is read once) and whether the table's row is fresh."""
+    """Per sample: its file, its folder's FeatureTable of `kind` (None outside a dataset folder) and
+    whether the table's row is fresh."""
     tables: dict[Path, FeatureTable] = {}
     for s in samples:
         path = Path(s.image if kind == "face" else s.audio)
-        root = next((p for p in path.parents if (p / "metadata.csv").is_file()), None)
+        root = dataset_root(path)
         if root is not None and root not in tables:
-            tables[root] = FeatureTable(root, kind)
+            tables[root] = open_table(root, kind)
         table = tables.get(root)
         row = table.rows.get(s.id) if table is not None else None
         yield path, table, row is not None and row[0] == _file_key(path, kind)

@@ -52,7 +52,7 @@ def embed_dataset(
 
     from mmdemo.data.loaders import open_samples
     from mmdemo.inference.model import Inputs, load_model
-    from mmdemo.inference.projection import GALLERY_DIR, load_gallery
+    from mmdemo.inference.projection import GALLERY_DIR, load_gallery, precompute_features
 
     model = load_model(checkpoint, device)
     gallery = (
@@ -61,6 +61,8 @@ def embed_dataset(
     samples = open_samples(data, split)[:limit]
     if not samples:
         raise ValueError(f"{data} has no samples in split {split!r}")
+    if model.reads_features:
+        precompute_features(samples, dd, bar=progress and dd.main)
     groups: dict[tuple[str, ...], list] = {}
     for s in samples:
         groups.setdefault(_available(s), []).append(s)

@@ -199,6 +199,8 @@ def build_gallery(
     model = load_model(checkpoint, device)
     model.reads_features = model.reads_features and features  # embed_people reads no features without
     samples = one_per_person(data, people)
+    if model.reads_features:
+        precompute_features(samples, dd, say=say if dd.main else None, bar=bar)
     if dd.main:
         say(f"embedding {len(samples)} people" + (f" in {dd.world} processes" if dd.active else ""))
     people_table = embed_people(model, samples, dd, bar=bar and dd.main)
@@ -219,6 +221,24 @@ def build_gallery(
         meta["fit_sample"] = fit_sample
     ckpt.atomic_write_json(folder / LAYOUT_FILE, {**meta, "layout": layout})
     return folder
+
+
+def precompute_features(samples: list, dd: Distributed, *, say=None, bar: bool = False) -> None:
+    """The frozen extractors' features of `samples`, computed into their folder's cache by a worker a
+    core before the model reads them: dlib holds the interpreter lock, so read a batch at a time they
+    kept one core busy, and a second run of the same folder reads them back. Under torchrun each
+    process reads its own share's features as it goes instead (the processes already fill the cores,
+    and one cache file cannot take several writers)."""
+    if dd.active:
+        return
+    import os
+
+    from mmdemo.data.features import cache_features
+
+    workers = max(1, os.cpu_count() or 1)
+    done = cache_features(samples, workers=workers, progress=bar)
+    if say is not None and done:
+        say(f"read the frozen face and voice features of {done} files into the data folder's cache")
 
 
 EMBED_BATCH = 128  # people read and fused at a time (and the unit of work shared out under torchrun)
