@@ -68,6 +68,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if os.environ.get("RANK", "0") != "0":  # under torchrun, one process fits the rest
         return 0
     from mmdemo import checkpoint as ckpt
+    from mmdemo.runtime import use_the_cores_left
+
+    use_the_cores_left()  # torchrun's one thread per process: the other processes have left
 
     steps = ckpt.read_json(out / "config.json")["train"].get("face_decoder_steps", 0)
     if steps:

@@ -93,3 +93,24 @@ def test_a_gallery_past_the_fit_sample_places_the_rest_among_the_fitted(tiny_che
     agreement = neighbour_agreement(knn(gallery.coords[:, :2]), knn(full))
     chance = neighbour_agreement(knn(np.random.default_rng(1).normal(size=(n, 2))), knn(full))
     assert agreement > 2 * chance + 0.05, (agreement, chance)
+
+
+def test_the_process_left_after_a_torchrun_group_gets_every_core(monkeypatch):
+    """torchrun gives each process one thread; the one that goes on alone after `train` (the face
+    decoder's fit, the calibration) takes the cores the others left. Outside torchrun: unchanged."""
+    import os
+
+    import torch
+
+    from mmdemo.runtime import use_the_cores_left
+
+    before = torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        torch.set_num_threads(1)
+        monkeypatch.delenv("WORLD_SIZE", raising=False)
+        assert use_the_cores_left() == 1
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        assert use_the_cores_left() == cores
+    finally:
+        torch.set_num_threads(before)
