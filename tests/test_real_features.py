@@ -216,15 +216,20 @@ def test_a_folders_cache_is_read_once_until_it_changes(faces, tmp_path, monkeypa
     assert features.open_table(copy, "face") is features.open_table(copy, "face")
 
 
-def test_cache_features_fills_each_folders_cache_for_both_kinds(faces, tmp_path):
+def test_cache_features_fills_each_folders_cache_for_both_kinds(faces, tmp_path, monkeypatch):
     import shutil
 
+    from mmdemo.data import features
     from mmdemo.data.features import cache_features, cached_or_computed
 
     samples, _ = faces
     copy = tmp_path / "data"
     shutil.copytree(samples[0].image.parents[1], copy)
     mine = [s for s in open_samples(copy, "all") if s.image is not None and s.audio is not None][:3]
+    with monkeypatch.context() as m:  # a folder it may not write to is left alone (root may write anywhere)
+        m.setattr(features.os, "access", lambda path, mode: False)
+        assert cache_features(mine, workers=1) == 0
+    assert not (copy / "features").exists()
     assert cache_features(mine, workers=1) == 6  # a face and a voice each
     assert cache_features(mine, workers=1) == 0
     for kind in ("face", "speaker"):

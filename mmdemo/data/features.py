@@ -230,7 +230,8 @@ def open_table(root: Path, kind: str) -> FeatureTable:
 
 def cache_features(samples: Sequence[Sample], *, workers: int, progress: bool = False) -> int:
     """Computes into their folders' caches the features of `samples` that lack fresh ones (samples
-    outside a dataset folder are left to `cached_or_computed`), `workers` processes for the faces;
+    outside a dataset folder, or in one this process cannot write to, are left to
+    `cached_or_computed`), `workers` processes for the faces;
     returns how many it computed. Readers of whole folders (`gallery`) call it first, so the work is
     spread over every core, written once and picked up again if interrupted."""
     by_root: dict[Path, list[Sample]] = {}
@@ -242,6 +243,9 @@ def cache_features(samples: Sequence[Sample], *, workers: int, progress: bool = 
                 break
     done = 0
     for root, mine in by_root.items():
+        cache = root / "features"
+        if not os.access(cache if cache.is_dir() else root, os.W_OK):
+            continue  # a read-only folder: its samples are read as they come, as before
         for kind in KINDS:
             done += open_table(root, kind).update(mine, workers=workers, progress=progress)
     return done
