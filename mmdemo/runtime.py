@@ -102,8 +102,8 @@ def process_group(device: str) -> Iterator[Distributed]:
 def use_the_cores_left() -> int:
     """After a torchrun group has left, gives the process that goes on alone (the face decoder's fit
     and the calibration after `train`) every core this process may run on instead of the one thread
-    torchrun gives each process (OMP_NUM_THREADS=1): on 2 cores that fit ran at half speed. No-op
-    outside torchrun. Returns the thread count now."""
+    torchrun gives each process (OMP_NUM_THREADS=1), which left all but one core idle for the fit's
+    ~12 minutes on 2 cores. No-op outside torchrun. Returns the thread count now."""
     import torch
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
