@@ -92,6 +92,7 @@ def test_a_gallery_without_features_reads_people_as_the_live_view_does(
     from mmdemo.inference.projection import build_gallery
 
     ckpt = shutil.copytree(tiny_checkpoint, tmp_path / "ckpt")
+    data = shutil.copytree(tiny_data, tmp_path / "data", ignore=shutil.ignore_patterns("features"))
     real_load, asked = model_module.load_model, []
 
     def load_reading_features(*args, **kwargs):  # as a checkpoint trained with the extractors is
@@ -106,8 +107,9 @@ def test_a_gallery_without_features_reads_people_as_the_live_view_does(
     real_inputs = model_module.Inputs.load
     monkeypatch.setattr(model_module, "load_model", load_reading_features)
     monkeypatch.setattr(model_module.Inputs, "load", staticmethod(load_inputs))
-    build_gallery(ckpt, tiny_data, people=60, device="cpu", layout="pca", features=features)
+    build_gallery(ckpt, data, people=60, device="cpu", layout="pca", features=features)
     assert asked and set(asked) == {features}
+    assert (data / "features" / "face.safetensors").is_file() is features  # cached in the folder first
     assert json.loads((ckpt / "gallery" / "layout.json").read_text())["features"] is features
     assert len(load_gallery(ckpt).table) >= 50
 

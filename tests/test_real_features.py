@@ -1,6 +1,8 @@
 """The frozen real-world extractors (dlib face features, GE2E speaker embedding), their cache, the
 feature tokens in the fusion, and quiet speech being heard rather than refused."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -80,6 +82,11 @@ def test_hiss_and_silence_are_still_refused():
 
 
 # ------------------------------------------------------------------ face features
+# copies of the shared tiny set start without its feature cache, which other tests' maps and
+# embeddings fill: these tests each want an empty one
+WITHOUT_CACHE = shutil.ignore_patterns("features")
+
+
 @pytest.fixture(scope="module")
 def faces(tiny_data):
     import cv2
@@ -162,12 +169,11 @@ def test_prepared_image_keeps_the_photo_and_a_tight_box():
 
 
 def test_feature_cache_computes_once_and_notices_changed_files(faces, tmp_path):
-    import shutil
 
     samples, _ = faces
     root = samples[0].image.parents[1]
     copy = tmp_path / "data"
-    shutil.copytree(root, copy)
+    shutil.copytree(root, copy, ignore=WITHOUT_CACHE)
     mine = [s for s in open_samples(copy, "all") if s.image is not None][:4]
     table = FeatureTable(copy, "face")
     assert table.update(mine) == 4
@@ -191,13 +197,12 @@ def test_feature_cache_computes_once_and_notices_changed_files(faces, tmp_path):
 def test_a_folders_cache_is_read_once_until_it_changes(faces, tmp_path, monkeypatch):
     """Readers ask for features a batch at a time: the cache file is read again only once it has
     changed (a 200,000-row cache read per batch of a gallery cost more than the model)."""
-    import shutil
 
     from mmdemo.data import features
 
     samples, _ = faces
     copy = tmp_path / "data"
-    shutil.copytree(samples[0].image.parents[1], copy)
+    shutil.copytree(samples[0].image.parents[1], copy, ignore=WITHOUT_CACHE)
     mine = [s for s in open_samples(copy, "all") if s.image is not None][:4]
     FeatureTable(copy, "face").update(mine[:2])
     reads = []
@@ -217,14 +222,13 @@ def test_a_folders_cache_is_read_once_until_it_changes(faces, tmp_path, monkeypa
 
 
 def test_cache_features_fills_each_folders_cache_for_both_kinds(faces, tmp_path, monkeypatch):
-    import shutil
 
     from mmdemo.data import features
     from mmdemo.data.features import cache_features, cached_or_computed
 
     samples, _ = faces
     copy = tmp_path / "data"
-    shutil.copytree(samples[0].image.parents[1], copy)
+    shutil.copytree(samples[0].image.parents[1], copy, ignore=WITHOUT_CACHE)
     mine = [s for s in open_samples(copy, "all") if s.image is not None and s.audio is not None][:3]
     with monkeypatch.context() as m:  # a folder it may not write to is left alone (root may write anywhere)
         m.setattr(features.os, "access", lambda path, mode: False)
@@ -241,14 +245,13 @@ def test_cache_features_fills_each_folders_cache_for_both_kinds(faces, tmp_path,
 def test_cached_voice_features_are_each_clips_own_embedding(faces, tmp_path, monkeypatch):
     """Clips are embedded a batch at a time (decoded by worker processes when asked): the cache holds
     what `embed_speech` gives each clip alone, in the samples' order."""
-    import shutil
 
     from mmdemo.data import features
     from mmdemo.data.loaders import load_audio
 
     samples, _ = faces
     copy = tmp_path / "data"
-    shutil.copytree(samples[0].image.parents[1], copy)
+    shutil.copytree(samples[0].image.parents[1], copy, ignore=WITHOUT_CACHE)
     mine = [s for s in open_samples(copy, "all") if s.audio is not None][:5]
     monkeypatch.setattr(features, "SPEECH_BATCH", 2)  # batches of 2, 2 and 1
     for workers in (1, 2):
@@ -259,7 +262,6 @@ def test_cached_voice_features_are_each_clips_own_embedding(faces, tmp_path, mon
 
 
 def test_cached_face_features_are_those_analyze_reads_and_older_recipes_are_recomputed(faces, tmp_path):
-    import shutil
 
     import cv2
     from safetensors.torch import load_file
@@ -268,7 +270,7 @@ def test_cached_face_features_are_those_analyze_reads_and_older_recipes_are_reco
 
     samples, _ = faces
     copy = tmp_path / "data"
-    shutil.copytree(samples[0].image.parents[1], copy)
+    shutil.copytree(samples[0].image.parents[1], copy, ignore=WITHOUT_CACHE)
     mine = [s for s in open_samples(copy, "all") if s.image is not None][:4]
     table = FeatureTable(copy, "face")
     table.update(mine)
@@ -474,14 +476,13 @@ def test_fine_tuning_adds_feature_tokens_and_analyze_reads_them(
 def _gallery_reads_features_once(checkpoint, tiny_data, tmp_path, monkeypatch):
     """A map of a model that reads the frozen features computes them into the folder's cache first
     (a worker a core), and a second map of the same folder reads them back: the same map, no dlib."""
-    import shutil
 
     import pandas as pd
 
     from mmdemo.inference.projection import GALLERY_DIR, build_gallery, one_per_person
 
     data = tmp_path / "gallery_data"
-    shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("features"))
+    shutil.copytree(tiny_data, data, ignore=WITHOUT_CACHE)
     build_gallery(checkpoint, data, people=60, device="cpu", layout="pca")
     people = {s.id for s in one_per_person(data, 60)}
     for kind in ("face", "speaker"):
@@ -499,7 +500,6 @@ def _real_like_folder(tiny_data, root):
     """A real set's layout (source and group columns, faces-only and voices-only rows, partial
     labels) made of tiny synthetic files, plus one silent clip that must be counted as refused."""
     import csv
-    import shutil
 
     import soundfile as sf
 
