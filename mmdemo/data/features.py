@@ -207,7 +207,7 @@ def dataset_root(path: str | Path) -> Path | None:
     return next((p for p in Path(path).parents if (p / "metadata.csv").is_file()), None)
 
 
-_OPEN: dict[tuple[Path, str], tuple[tuple[int, int], FeatureTable]] = {}
+_OPEN: dict[Path, tuple[tuple[int, int], FeatureTable]] = {}  # cache file -> (its stamp, the table)
 
 
 def open_table(root: Path, kind: str) -> FeatureTable:
@@ -220,11 +220,11 @@ def open_table(root: Path, kind: str) -> FeatureTable:
         stamp = (stat.st_mtime_ns, stat.st_size)
     except FileNotFoundError:
         stamp = (0, 0)
-    found = _OPEN.get((path, kind))
+    found = _OPEN.get(path)
     if found is None or found[0] != stamp:
         if len(_OPEN) >= 8:  # a process reads a handful of folders; don't keep stale ones forever
             _OPEN.clear()
-        found = _OPEN[(path, kind)] = (stamp, FeatureTable(root, kind))
+        found = _OPEN[path] = (stamp, FeatureTable(root, kind))
     return found[1]
 
 
