@@ -22,6 +22,7 @@ from mmdemo.commands import (  # noqa: F401  (the parser binds them; tests repla
     cmd_features,
     cmd_fit_chinese,
     cmd_fit_face_decoder,
+    cmd_fit_lone_readers,
     cmd_fit_readers,
     cmd_gallery,
     cmd_live,
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_features,
         _add_train,
         _add_fit_readers,
+        _add_fit_lone_readers,
         _add_fit_face_decoder,
         _add_calibrate,
         _add_fit_chinese,
@@ -166,6 +168,16 @@ def _add_fit_readers(sub) -> None:
     help_ = "refit only these modalities' readers (default: all); --only voice reads no face"
     p.add_argument("--only", nargs="+", choices=["image", "voice"], default=None, help=help_)
     p.set_defaults(func=cmd_fit_readers)
+
+
+def _add_fit_lone_readers(sub) -> None:
+    help_ = (
+        "fit a checkpoint's lone readers, how each input alone is read (train does it last); "
+        "recalibrates a calibrated checkpoint"
+    )
+    p = sub.add_parser("fit-lone-readers", parents=[CHECKPOINT, DEVICE, QUIET], help=help_)
+    p.add_argument("--data", required=True, type=Path, nargs="+", help="folders: fit on train, choose on val")
+    p.set_defaults(func=cmd_fit_lone_readers)
 
 
 def _add_fit_face_decoder(sub) -> None:

@@ -209,6 +209,18 @@ class FusionAutoencoder(nn.Module):
             )
             self.register_buffer(f"_{key}_observes", observes.float(), persistent=False)
         self.pixel_reader = PixelReader(sum(ATTRIBUTE_SIZES)) if c.pixel_reader else None
+        unknown = sorted(set(c.lone_readers) - set(MODALITIES))
+        if unknown:
+            names = ", ".join(unknown)
+            raise ValueError(f"lone_readers: {names} is not a modality (one of {', '.join(MODALITIES)})")
+        lone = {m: nn.Linear(c.latent_dim, sum(ATTRIBUTE_SIZES)) for m in MODALITIES if m in c.lone_readers}
+        for layer in lone.values():  # zero weights: the latent's own reading, until fitted
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        self.lone_readers = nn.ModuleDict(lone)
+        for m in self.lone_readers:
+            observes = torch.cat([torch.full((len(a.values),), m in a.observable_from) for a in ATTRIBUTES])
+            self.register_buffer(f"_lone_{m}_observes", observes.float(), persistent=False)
 
     def extra_tokens(self, modality: str) -> int:
         """Tokens after the modality's own (patches, words, frames): its frozen-feature token."""
@@ -281,13 +293,16 @@ class FusionAutoencoder(nn.Module):
             x, attn = block(x, key_mask, want_attention)
             attentions.append(attn)
         mu, logvar = self.to_latent(self.norm(x[:, 0])).chunk(2, -1)
-        reads = self.attribute_readers or self.pixel_reader is not None
+        reads = self.attribute_readers or self.pixel_reader is not None or self.lone_readers
         evidence, evidence_rows = self._evidence(tokens, b) if reads else (None, None)
         if self.latent_gates:
             # the gate's scaling of the latent's logits, written as a correction added to them; like the
             # readers, the gates learn what the latent misses and do not move it (detached)
             latent = self.attribute_head(mu).detach().to(evidence.dtype)
             evidence = evidence + (self.latent_trust(tokens) - 1) * latent
+        if self.lone_readers:
+            lone, lone_rows = self.lone_evidence(tokens, mu)
+            evidence, evidence_rows = evidence + lone.to(evidence.dtype), evidence_rows | lone_rows
         private_mu, private_logvar = self.private_posterior(tokens) or (None, None)
         return FusionOutput(
             mu,
@@ -322,6 +337,26 @@ class FusionAutoencoder(nn.Module):
         if PIXEL_EVIDENCE in tokens and "image" in tokens:
             logits, present = tokens[PIXEL_EVIDENCE]
             evidence, rows = evidence + logits * present[:, None], rows | present
+        return evidence, rows
+
+    def lone_evidence(self, tokens, mu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, sum of attribute values) the lone readers' correction and the (B,) rows it applies to:
+        each row whose only input is a modality with a lone reader gets that reader's logits, read from
+        its latent, on the attributes the modality carries. The latent is detached: like the feature
+        readers, they learn what the shared head misses and never move the latent."""
+        given = {m: tokens[m][1].any(1) for m in MODALITIES if m in tokens}
+        evidence = mu.new_zeros(mu.shape[0], sum(ATTRIBUTE_SIZES))
+        rows = torch.zeros(mu.shape[0], dtype=torch.bool, device=mu.device)
+        for m, reader in self.lone_readers.items():
+            if m not in given:
+                continue
+            alone = given[m].clone()
+            for other, present in given.items():
+                if other != m:
+                    alone &= ~present
+            observes = getattr(self, f"_lone_{m}_observes")
+            evidence = evidence + reader(mu.detach()).to(evidence.dtype) * observes * alone[:, None]
+            rows = rows | alone
         return evidence, rows
 
     def latent_trust(self, tokens) -> torch.Tensor:

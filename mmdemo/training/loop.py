@@ -38,6 +38,7 @@ from mmdemo.training.config import PRESETS, TrainConfig, resolve_config
 from mmdemo.training.critic import load_or_fit_critic
 from mmdemo.training.curves import save_loss_curve
 from mmdemo.training.finetune import widened, with_private_latent
+from mmdemo.training.lone_readers import LONE_READERS_FILE
 from mmdemo.training.objective import LossModule
 from mmdemo.training.textcache import TextStateCache, wordings
 
@@ -278,10 +279,11 @@ def _resume_state(out: Path, resume: bool):
                 f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out"
             )
         return None  # a run killed before its first checkpoint left only config.json: start again
-    if (out / FACE_DECODER_FILE).exists():
+    fitted_after = [name for name in (FACE_DECODER_FILE, LONE_READERS_FILE) if (out / name).exists()]
+    if fitted_after:
         # its weights are no longer the ones its training state goes with
         raise ValueError(
-            f"{out} finished training and its face decoder was fitted after ({FACE_DECODER_FILE}): there is "
+            f"{out} finished training and was fitted after ({', '.join(fitted_after)}): there is "
             f"nothing to resume. To train it further, start a new run from it: --init {out} --out NEW_FOLDER"
         )
     state = ckpt.load_resume(out)

@@ -73,7 +73,7 @@ class ReaderRows:
     holds fixed) and (N, attributes) value indices (-1 unknown). `pixel`: the pixel reader's part of
     the offsets; `sample`: each row's index in the samples read; `with_image`: rows read with the face;
     `latent`: the latent's part of the offsets and `alone`: rows read from one modality (what the
-    latent gates scale)."""
+    latent gates scale); `mu`: the fused latents themselves (what the lone readers read)."""
 
     tokens: dict[str, tuple[torch.Tensor, torch.Tensor]]
     offsets: torch.Tensor
@@ -83,6 +83,7 @@ class ReaderRows:
     with_image: torch.Tensor | None = None
     latent: torch.Tensor | None = None
     alone: torch.Tensor | None = None
+    mu: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -99,7 +100,7 @@ class ReaderRows:
             ]
             tokens[key] = (torch.cat(values), torch.cat(present))
         cat = lambda name: torch.cat([getattr(p, name) for p in parts])  # noqa: E731
-        optional = ("pixel", "sample", "with_image", "latent", "alone")
+        optional = ("pixel", "sample", "with_image", "latent", "alone", "mu")
         extra = {n: cat(n) for n in optional if all(getattr(p, n) is not None for p in parts)}
         return cls(tokens, cat("offsets"), cat("targets"), **extra)
 
@@ -123,9 +124,12 @@ def read_rows(
     *,
     batch_size: int = 128,
     progress: Callable[[int], None] | None = None,
+    subsets: Callable[[tuple[str, ...]], list[tuple[str, ...]]] | None = None,
 ) -> ReaderRows:
     """The reader rows of `samples` (features from each folder's cache where it has them), read by
-    the network in eval mode as the app reads people."""
+    the network in eval mode as the app reads people. subsets: the subsets a sample with the given
+    modalities is read under (default: each feature-carrying modality alone, and all it has)."""
+    subsets_of = _subsets if subsets is None else subsets
     device = next(net.parameters()).device
     text_encoder = shared_encoder(device)
     # the frozen features the network reads (a face's dlib features cost a detection each)
@@ -138,15 +142,16 @@ def read_rows(
         groups.setdefault(available, []).append(i)
     parts, done = [], 0
     for available, members in groups.items():
-        subsets = _subsets(available)
-        if not subsets:
+        chosen_subsets = subsets_of(available)
+        needed = {m for subset in chosen_subsets for m in subset}  # only what some subset reads is loaded
+        if not chosen_subsets:
             done += len(members)
             continue
         for start in range(0, len(members), batch_size):
             index = torch.tensor(members[start : start + batch_size])
             chunk = [samples[i] for i in index]
-            waves = [load_audio(s) for s in chunk] if "voice" in available else None
-            face_features = cached_or_computed(chunk, "face") if "image" in available and reads_face else None
+            waves = [load_audio(s) for s in chunk] if "voice" in needed else None
+            face_features = cached_or_computed(chunk, "face") if "image" in needed and reads_face else None
             voice_features = (
                 cached_or_computed(chunk, "speaker", waves=waves) if waves and reads_voice else None
             )
@@ -154,15 +159,15 @@ def read_rows(
                 net.config,
                 text_encoder,
                 device,
-                cached_face_crops(chunk, net.config.image_size) if "image" in available else None,
-                [s.text for s in chunk] if "text" in available else None,
+                cached_face_crops(chunk, net.config.image_size) if "image" in needed else None,
+                [s.text for s in chunk] if "text" in needed else None,
                 waves,
                 face_features=face_features,
                 speaker_features=voice_features,
             )
             tokens = net.tokens(given.tensors)
             targets = _targets(chunk)
-            for subset in subsets:
+            for subset in chosen_subsets:
                 chosen = net.subset(tokens, subset)
                 fused = net.fuse(chosen)
                 feature_tokens = {
@@ -176,8 +181,9 @@ def read_rows(
                     pixel = chosen[PIXEL_EVIDENCE][0].float().cpu()
                 with_image = torch.full((len(chunk),), "image" in subset)
                 alone = torch.full((len(chunk),), len(subset) == 1)
+                mu = fused.mu.float().cpu()
                 rows = ReaderRows(
-                    feature_tokens, latent + pixel, targets, pixel, index, with_image, latent, alone
+                    feature_tokens, latent + pixel, targets, pixel, index, with_image, latent, alone, mu
                 )
                 parts.append(rows)
             done += len(chunk)
@@ -261,13 +267,16 @@ def fit(
     l2: float = DEFAULT_L2,
     max_iter: int = 300,
     sources: Sequence[str] | None = None,
+    keys: Sequence[str] | None = None,
 ) -> Weights:
     """The readers' weights and biases, (logits, dim) and (logits,) per feature key (and the latent
     gates' where `net` has them and `rows` know which rows were read alone), minimising the weighted
     offset cross-entropy (`row_weights`, with each row's source) plus `l2` times the squared weights.
-    Does not change `net`."""
-    keys = [key for key in net.attribute_readers if key in rows.tokens and rows.tokens[key][1].any()]
-    if rows.latent is not None and rows.alone is not None:
+    Does not change `net`. keys: the readers to fit, each a key of `rows.tokens` whose network buffer
+    `_<key>_observes` says what it may correct (default: `net`'s feature readers, and their gates)."""
+    explicit = keys is not None
+    keys = [key for key in (keys if explicit else net.attribute_readers) if _read_by_some_row(rows, key)]
+    if not explicit and rows.latent is not None and rows.alone is not None:
         keys += [gate_key(key) for key in keys if key in net.latent_gates]
     weights = {
         key: (
@@ -291,6 +300,10 @@ def fit(
 
     opt.step(closure)
     return {key: (w.detach(), b.detach()) for key, (w, b) in weights.items()}
+
+
+def _read_by_some_row(rows: ReaderRows, key: str) -> bool:
+    return key in rows.tokens and bool(rows.tokens[key][1].any())
 
 
 def install(net: FusionAutoencoder, weights: Weights) -> None:
@@ -353,8 +366,8 @@ def fit_readers(
     folders = [Path(d) for d in data]
     train = [s for f in folders for s in open_samples(f, "train") if _has_any(s, modalities)]
     val = [s for f in folders for s in open_samples(f, "val") if _has_any(s, modalities)]
-    train_rows = _fixed_except(net, read_with_progress(net, train, "train", progress), refitted)
-    val_rows = _fixed_except(net, read_with_progress(net, val, "val", progress), refitted) if val else None
+    train_rows = fixed_except(net, read_with_progress(net, train, "train", progress), refitted)
+    val_rows = fixed_except(net, read_with_progress(net, val, "val", progress), refitted) if val else None
     candidates = [DEFAULT_L2] if l2 is None and val_rows is None else list(L2_CHOICES) if l2 is None else [l2]
     scored = val_rows is not None
     val_sources = (
@@ -454,7 +467,7 @@ def _current(net: FusionAutoencoder, keys: set[str]) -> Weights:
     return {k: w for k, w in current_weights(net).items() if reader_of(k) in keys}
 
 
-def _fixed_except(net: FusionAutoencoder, rows: ReaderRows, keys: set[str]) -> ReaderRows:
+def fixed_except(net: FusionAutoencoder, rows: ReaderRows, keys: set[str]) -> ReaderRows:
     """`rows` with the readers outside `keys` folded into the offsets, as the latent's logits are:
     a partial refit fits the rest against them and leaves their weights as they are."""
     kept = {k: w for k, w in current_weights(net).items() if reader_of(k) not in keys}
