@@ -15,6 +15,7 @@ SUBCOMMANDS = [
     "features",
     "train",
     "fit-readers",
+    "fit-lone-readers",
     "fit-face-decoder",
     "calibrate",
     "fit-chinese",
@@ -32,6 +33,7 @@ SHARED = {  # flag -> the subcommands that take it
         "features",
         "train",
         "fit-readers",
+        "fit-lone-readers",
         "fit-face-decoder",
         "fit-chinese",
         "evaluate-real",
@@ -80,7 +82,7 @@ def test_shared_flag_defaults():
         assert parsers[name].get_default("device") == "auto"
     for name in SHARED["--quiet"]:
         assert parsers[name].get_default("quiet") is False
-    for name in ("fit-readers", "calibrate", "evaluate", "gallery", "embed"):
+    for name in ("fit-readers", "fit-lone-readers", "calibrate", "evaluate", "gallery", "embed"):
         assert parsers[name]._option_string_actions["--checkpoint"].required
 
 

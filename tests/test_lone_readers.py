@@ -15,9 +15,9 @@ from mmdemo.audio import SAMPLE_RATE
 from mmdemo.cli import main
 from mmdemo.data.loaders import load_audio, open_samples
 from mmdemo.inference.model import load_model
-from mmdemo.model.network import FusionAutoencoder, ModelConfig, load_network
+from mmdemo.model.network import LONE_READERS_FILE, FusionAutoencoder, ModelConfig, load_network
 from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, MODALITIES
-from mmdemo.training.lone_readers import LONE_READERS_FILE, fit_lone_readers
+from mmdemo.training.lone_readers import fit_lone_readers
 
 
 def _net(**fields) -> FusionAutoencoder:
@@ -148,3 +148,43 @@ def test_the_command_refuses_data_without_a_val_split_and_leaves_the_checkpoint_
     assert main(["fit-lone-readers", "--checkpoint", str(folder), "--data", str(train_only), "--quiet"]) == 2
     assert "val split" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
+def test_an_attribute_the_val_split_cannot_score_keeps_the_heads_reading():
+    from mmdemo.data.loaders import Sample
+    from mmdemo.schema import NAMES
+    from mmdemo.training import lone_readers, readers
+
+    net = _net(lone_readers=list(MODALITIES))
+    g = torch.Generator().manual_seed(0)
+    age, emotion = NAMES.index("age_group"), NAMES.index("emotion")
+
+    def rows(n: int, ages_known: int) -> tuple[readers.ReaderRows, list[Sample]]:
+        mu = torch.randn(n, net.config.latent_dim, generator=g)
+        targets = torch.full((n, len(ATTRIBUTES)), -1)
+        targets[:, emotion] = (mu[:, 0] > 0).long()  # the latent tells the emotion: a correction helps
+        targets[:ages_known, age] = (mu[:ages_known, 1] > 0).long()
+        people = [Sample(str(i), "x", str(i), None, None, None, {}) for i in range(n)]
+        offsets = torch.zeros(n, sum(ATTRIBUTE_SIZES))
+        tokens = {lone_readers.key_of("voice"): (mu, torch.ones(n, dtype=torch.bool))}
+        return readers.ReaderRows(tokens, offsets, targets, sample=torch.arange(n), mu=mu), people
+
+    (train, train_people), (val, val_people) = rows(400, 400), rows(200, 10)
+    (w, b), entry = lone_readers._fit_one(
+        net, "voice", {"train": train, "val": val}, {"train": train_people, "val": val_people}
+    )
+    slices = dict(zip(NAMES, torch.arange(sum(ATTRIBUTE_SIZES)).split(ATTRIBUTE_SIZES)))
+    assert entry["l2"]["emotion"] is not None and w[slices["emotion"]].abs().sum() > 0
+    assert entry["l2"]["age_group"] is None and "age_group" not in entry["val_balanced_accuracy_before"]
+    assert not w[slices["age_group"]].any() and not b[slices["age_group"]].any()
+
+
+def test_the_model_card_shows_how_each_input_alone_is_read(tmp_path):
+    from mmdemo.serving.model_card import model_card
+
+    entry = {"val_balanced_accuracy_before": {"emotion": 0.912}, "val_balanced_accuracy": {"emotion": 0.953}}
+    record = {"lone_readers": ["voice"], "modalities": {"voice": entry, "text": {"skipped": "no val sample"}}}
+    (tmp_path / LONE_READERS_FILE).write_text(json.dumps(record))
+    card = model_card(tmp_path, {}, 10, reads_real=False)
+    assert "One input alone" in card and "| a voice | emotion | 0.912 | 0.953 |" in card
+    assert "One input alone" not in model_card(tmp_path / "none", {}, 10, reads_real=False)

@@ -39,6 +39,8 @@ FEATURE_TOKENS = {"image": "face_features", "voice": "speaker_features"}
 # `fuse` (not modalities: they travel with the image)
 PIXEL_EVIDENCE = "pixel_evidence"
 PRIVATE_LATENT = "private_latent"
+# beside the weights: how the lone readers (ModelConfig.lone_readers) were fitted and how they scored
+LONE_READERS_FILE = "lone_readers.json"
 FACE_DECODERS = {"plain": ImageDecoder, "modulated": ModulatedImageDecoder}
 
 

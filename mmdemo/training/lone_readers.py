@@ -28,14 +28,13 @@ import torch
 
 from mmdemo import checkpoint as ckpt
 from mmdemo.data.loaders import Sample, open_samples
-from mmdemo.model.network import FusionAutoencoder, load_network
+from mmdemo.model.network import LONE_READERS_FILE, FusionAutoencoder, load_network
 from mmdemo.runtime import resolve_device
 from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, MODALITIES, NAMES
 from mmdemo.training import readers
 
 log = logging.getLogger(__name__)
 
-LONE_READERS_FILE = "lone_readers.json"  # beside the weights: how they were fitted and how they scored
 PENALTIES = (1e-4, 1e-3, 1e-2)  # per squared weight; the loss is a sum over attributes
 # people read per split and modality, a seeded sample: enough for a 64-d linear fit per attribute, and a
 # minute or two at the end of a training on 2 cores
@@ -160,6 +159,11 @@ def _fit_one(net: FusionAutoencoder, modality: str, rows: dict, samples: dict) -
         fits.append((penalty, weights, scores(weights)))
         log.info("lone %s reader, l2=%g: val balanced accuracy %s", modality, penalty, fits[-1][2])
     chosen, penalties = readers.best_per_attribute(fits)
+    # an attribute the val split cannot score (too few rows that know it) keeps the head's reading
+    w, b = (t.clone() for t in chosen[key])
+    slices = dict(zip(NAMES, torch.arange(sum(ATTRIBUTE_SIZES)).split(ATTRIBUTE_SIZES)))
+    for name in carried - set(fits[0][2]):
+        w[slices[name]], b[slices[name]], penalties[name] = 0.0, 0.0, None
     entry = {
         "train_rows": len(rows["train"]),
         "val_rows": len(rows["val"]),
@@ -167,7 +171,7 @@ def _fit_one(net: FusionAutoencoder, modality: str, rows: dict, samples: dict) -
         "val_balanced_accuracy_before": fits[0][2],
         "val_balanced_accuracy": {name: max(f[2][name] for f in fits if name in f[2]) for name in fits[0][2]},
     }
-    return chosen[key], entry
+    return (w, b), entry
 
 
 def _with_lone_readers(net: FusionAutoencoder, modalities: list[str]) -> FusionAutoencoder:

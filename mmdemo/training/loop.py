@@ -29,7 +29,13 @@ from mmdemo.extractors.speaker import EMBEDDING_DIM as SPEAKER_DIM
 from mmdemo.model.discriminator import PatchDiscriminator
 from mmdemo.model.face_detail import FACE_DECODER_FILE
 from mmdemo.model.losses import adaptive_gan_weight, hinge_d, hinge_g, warmup_cosine
-from mmdemo.model.network import VOICE_PARAM_NAMES, FusionAutoencoder, ModelConfig, load_network
+from mmdemo.model.network import (
+    LONE_READERS_FILE,
+    VOICE_PARAM_NAMES,
+    FusionAutoencoder,
+    ModelConfig,
+    load_network,
+)
 from mmdemo.model.precision import bf16_autocast
 from mmdemo.model.text import TextVocab
 from mmdemo.runtime import Distributed, init_distributed, resolve_device, shutdown_distributed
@@ -38,7 +44,6 @@ from mmdemo.training.config import PRESETS, TrainConfig, resolve_config
 from mmdemo.training.critic import load_or_fit_critic
 from mmdemo.training.curves import save_loss_curve
 from mmdemo.training.finetune import widened, with_private_latent
-from mmdemo.training.lone_readers import LONE_READERS_FILE
 from mmdemo.training.objective import LossModule
 from mmdemo.training.textcache import TextStateCache, wordings
 
