@@ -188,3 +188,24 @@ def test_the_model_card_shows_how_each_input_alone_is_read(tmp_path):
     card = model_card(tmp_path, {}, 10, reads_real=False)
     assert "One input alone" in card and "| a voice | emotion | 0.912 | 0.953 |" in card
     assert "One input alone" not in model_card(tmp_path / "none", {}, 10, reads_real=False)
+
+
+def test_a_checkpoint_with_lone_readers_fine_tunes_and_comes_out_with_them_refitted(
+    tiny_checkpoint, tiny_data, tmp_path
+):
+    from mmdemo import checkpoint as ckpt
+
+    start = tmp_path / "start"
+    shutil.copytree(tiny_checkpoint, start, ignore=shutil.ignore_patterns("resume", "gallery"))
+    net = load_network(start, torch.device("cpu"))
+    with_readers = FusionAutoencoder(replace(net.config, lone_readers=list(MODALITIES)))
+    with_readers.load_state_dict(net.state_dict(), strict=False)
+    for layer in with_readers.lone_readers.values():
+        torch.nn.init.normal_(layer.weight)
+    ckpt.rewrite_network(start, with_readers, config=True)
+    out = tmp_path / "tuned"
+    args = ["train", "--data", str(tiny_data), "--init", str(start), "--out", str(out), "--steps", "2"]
+    assert main([*args, "--quiet", "--device", "cpu"]) == 0
+    record = json.loads((out / LONE_READERS_FILE).read_text())
+    assert json.loads((out / "config.json").read_text())["model"]["lone_readers"] == record["lone_readers"]
+    assert set(record["modalities"]) == set(MODALITIES)

@@ -224,6 +224,12 @@ class FusionAutoencoder(nn.Module):
             observes = torch.cat([torch.full((len(a.values),), m in a.observable_from) for a in ATTRIBUTES])
             self.register_buffer(f"_lone_{m}_observes", observes.float(), persistent=False)
 
+    @property
+    def reads_evidence(self) -> bool:
+        """Whether `fuse` returns attribute evidence: the network has a reader of some kind (feature,
+        pixel or lone)."""
+        return bool(self.attribute_readers or self.pixel_reader is not None or self.lone_readers)
+
     def extra_tokens(self, modality: str) -> int:
         """Tokens after the modality's own (patches, words, frames): its frozen-feature token."""
         return int(FEATURE_TOKENS.get(modality) in self.feature_proj)
@@ -295,8 +301,7 @@ class FusionAutoencoder(nn.Module):
             x, attn = block(x, key_mask, want_attention)
             attentions.append(attn)
         mu, logvar = self.to_latent(self.norm(x[:, 0])).chunk(2, -1)
-        reads = self.attribute_readers or self.pixel_reader is not None or self.lone_readers
-        evidence, evidence_rows = self._evidence(tokens, b) if reads else (None, None)
+        evidence, evidence_rows = self._evidence(tokens, b) if self.reads_evidence else (None, None)
         if self.latent_gates:
             # the gate's scaling of the latent's logits, written as a correction added to them; like the
             # readers, the gates learn what the latent misses and do not move it (detached)

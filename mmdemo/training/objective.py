@@ -53,7 +53,7 @@ def fuse_by_subset(model: FusionAutoencoder, tokens: dict, chosen: torch.Tensor)
     device = next(iter(tokens.values()))[0].device
     mu, logvar = torch.zeros(b, z, device=device), torch.zeros(b, z, device=device)
     evidence = evidence_rows = None
-    if model.attribute_readers or model.pixel_reader is not None:
+    if model.reads_evidence:
         evidence = torch.zeros(b, sum(ATTRIBUTE_SIZES), device=device)
         evidence_rows = torch.zeros(b, dtype=torch.bool, device=device)
     patterns, inverse = torch.unique(chosen, dim=0, return_inverse=True)
