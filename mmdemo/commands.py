@@ -105,6 +105,14 @@ def cmd_fit_readers(args: argparse.Namespace) -> int:
     fit = refit_checkpoint(args.checkpoint, args.data, modalities=args.only, **options)
     print(f"val balanced accuracy {fit['val_balanced_accuracy']} (was {fit['val_balanced_accuracy_before']})")
     print(f"refitted the readers of {args.checkpoint} in {time.perf_counter() - start:.0f} s (readers.json)")
+    from mmdemo import checkpoint as ckpt
+
+    if ckpt.read_json(args.checkpoint / "config.json")["model"].get("lone_readers"):
+        # the lone readers were fitted against the old readers' logits
+        print(
+            f"its lone readers were fitted on top of the old readers: refit them with python -m mmdemo "
+            f"fit-lone-readers --checkpoint {args.checkpoint} --data {' '.join(map(str, args.data))}"
+        )
     return 0
 
 
