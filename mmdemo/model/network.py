@@ -206,10 +206,7 @@ class FusionAutoencoder(nn.Module):
         self.latent_gates = nn.ModuleDict(gates if c.latent_gates else {})
         for modality, key in FEATURE_TOKENS.items():
             # a reader only speaks for the attributes its modality carries (a voice says nothing of hats)
-            observes = torch.cat(
-                [torch.full((len(a.values),), modality in a.observable_from) for a in ATTRIBUTES]
-            )
-            self.register_buffer(f"_{key}_observes", observes.float(), persistent=False)
+            self.register_buffer(f"_{key}_observes", _observed_by(modality), persistent=False)
         self.pixel_reader = PixelReader(sum(ATTRIBUTE_SIZES)) if c.pixel_reader else None
         unknown = sorted(set(c.lone_readers) - set(MODALITIES))
         if unknown:
@@ -221,8 +218,7 @@ class FusionAutoencoder(nn.Module):
             nn.init.zeros_(layer.bias)
         self.lone_readers = nn.ModuleDict(lone)
         for m in self.lone_readers:
-            observes = torch.cat([torch.full((len(a.values),), m in a.observable_from) for a in ATTRIBUTES])
-            self.register_buffer(f"_lone_{m}_observes", observes.float(), persistent=False)
+            self.register_buffer(f"_lone_{m}_observes", _observed_by(m), persistent=False)
 
     @property
     def reads_evidence(self) -> bool:
@@ -351,16 +347,13 @@ class FusionAutoencoder(nn.Module):
         each row whose only input is a modality with a lone reader gets that reader's logits, read from
         its latent, on the attributes the modality carries. The latent is detached: like the feature
         readers, they learn what the shared head misses and never move the latent."""
-        given = {m: tokens[m][1].any(1) for m in MODALITIES if m in tokens}
+        only = _only_input(tokens)
         evidence = mu.new_zeros(mu.shape[0], sum(ATTRIBUTE_SIZES))
         rows = torch.zeros(mu.shape[0], dtype=torch.bool, device=mu.device)
         for m, reader in self.lone_readers.items():
-            if m not in given:
+            if m not in only:
                 continue
-            alone = given[m].clone()
-            for other, present in given.items():
-                if other != m:
-                    alone &= ~present
+            alone = only[m]
             observes = getattr(self, f"_lone_{m}_observes")
             evidence = evidence + reader(mu.detach()).to(evidence.dtype) * observes * alone[:, None]
             rows = rows | alone
@@ -371,19 +364,15 @@ class FusionAutoencoder(nn.Module):
         input is a modality with a gate (and its feature token), 2 * sigmoid(gate(token)) on the
         attributes it observes; 1 everywhere else. With another input fused, the latent also knows
         what that input says, so it is not second-guessed."""
-        modal = [m for m in MODALITIES if m in tokens]
-        given = {m: tokens[m][1].any(1) for m in modal}
-        first = tokens[modal[0]][0]
+        only = _only_input(tokens)
+        first = tokens[next(iter(only))][0]
         trust = first.new_ones(first.shape[0], sum(ATTRIBUTE_SIZES))
-        for m in modal:
+        for m in only:
             key = FEATURE_TOKENS.get(m)
             if key not in self.latent_gates:
                 continue
             x, mask = tokens[m]
-            alone = mask[:, -1].clone()  # the feature token is the modality's last
-            for other in modal:
-                if other != m:
-                    alone &= ~given[other]
+            alone = only[m] & mask[:, -1]  # and its feature token (the modality's last) is there
             observes = getattr(self, f"_{key}_observes")
             factor = 1 + (2 * torch.sigmoid(self.latent_gates[key](x[:, -1])) - 1) * observes
             trust = torch.where(alone[:, None], factor.to(trust.dtype), trust)
@@ -442,6 +431,25 @@ class FusionAutoencoder(nn.Module):
         mean = torch.tensor(self.config.voice_param_mean, device=params.device)
         std = torch.tensor(self.config.voice_param_std, device=params.device)
         return (params - mean) / std
+
+
+def _observed_by(modality: str) -> torch.Tensor:
+    """(sum of attribute values,) 1 where the attribute is one `modality` carries, 0 elsewhere."""
+    carried = [torch.full((len(a.values),), modality in a.observable_from) for a in ATTRIBUTES]
+    return torch.cat(carried).float()
+
+
+def _only_input(tokens: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Per modality in `tokens`, the (B,) rows in which it is the only input given."""
+    given = {m: tokens[m][1].any(1) for m in MODALITIES if m in tokens}
+    only = {}
+    for m, present in given.items():
+        alone = present.clone()
+        for other, other_present in given.items():
+            if other != m:
+                alone &= ~other_present
+        only[m] = alone
+    return only
 
 
 def load_network(path: str | Path, device: torch.device) -> FusionAutoencoder:

@@ -30,7 +30,7 @@ from mmdemo import checkpoint as ckpt
 from mmdemo.data.loaders import Sample, open_samples
 from mmdemo.model.network import LONE_READERS_FILE, FusionAutoencoder, load_network
 from mmdemo.runtime import resolve_device
-from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, MODALITIES, NAMES
+from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, MODALITIES, NAMES, observable
 from mmdemo.training import readers
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ def _fit_one(net: FusionAutoencoder, modality: str, rows: dict, samples: dict) -
     modality carries are scored: the reader's other logits are masked to zero."""
     key = key_of(modality)
     sources = {s: readers.row_sources(samples[s], rows[s].sample.tolist()) for s in rows}
-    carried = {a.name for a in ATTRIBUTES if modality in a.observable_from}
+    carried = set(observable(modality))
 
     def scores(weights) -> dict[str, float]:
         accuracies = readers.balanced_accuracies(net, weights, rows["val"], sources["val"])
