@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from mmdemo.commands import (  # noqa: F401  (the parser binds them; tests repla
     cmd_live,
     cmd_train,
 )
-from mmdemo.runtime import DEFAULT_CHECKPOINT  # torch-free: `--help` answers at once
+from mmdemo.runtime import DEFAULT_CHECKPOINT, usable_cores  # torch-free: `--help` answers at once
 
 
 def _parent(flag: str, **options) -> argparse.ArgumentParser:
@@ -99,7 +98,7 @@ def _add_features(sub) -> None:
         help="cache the frozen real-world face and speaker features of dataset folders (train does it too)",
     )
     p.add_argument("--data", required=True, type=Path, nargs="+", help="dataset folders")
-    p.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1), help="processes")
+    p.add_argument("--workers", type=int, default=usable_cores(), help="processes")
     p.set_defaults(func=cmd_features)
 
 

@@ -99,6 +99,13 @@ def process_group(device: str) -> Iterator[Distributed]:
     shutdown_distributed(dd)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask where the system has one): how many worker
+    processes or threads a job that should fill the machine starts."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
+
+
 def use_the_cores_left() -> int:
     """After a torchrun group has left, gives the process that goes on alone (the face decoder's fit
     and the calibration after `train`) every core this process may run on instead of the one thread
@@ -107,8 +114,7 @@ def use_the_cores_left() -> int:
     import torch
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        torch.set_num_threads(max(1, cores or 1))
+        torch.set_num_threads(usable_cores())
     return torch.get_num_threads()
 
 

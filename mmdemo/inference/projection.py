@@ -231,12 +231,10 @@ def precompute_features(samples: list, dd: Distributed, *, say=None, bar: bool =
     and one cache file cannot take several writers)."""
     if dd.active:
         return
-    import os
-
     from mmdemo.data.features import cache_features
+    from mmdemo.runtime import usable_cores
 
-    workers = max(1, os.cpu_count() or 1)
-    done = cache_features(samples, workers=workers, progress=bar)
+    done = cache_features(samples, workers=usable_cores(), progress=bar)
     if say is not None and done:
         say(f"read the frozen face and voice features of {done} files into the data folder's cache")
 

@@ -10,7 +10,6 @@ newest complete one with optimizer, schedule, step and random state, bit for bit
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -38,7 +37,7 @@ from mmdemo.model.network import (
 )
 from mmdemo.model.precision import bf16_autocast
 from mmdemo.model.text import TextVocab
-from mmdemo.runtime import Distributed, init_distributed, resolve_device, shutdown_distributed
+from mmdemo.runtime import Distributed, init_distributed, resolve_device, shutdown_distributed, usable_cores
 from mmdemo.synth.descriptions import describe
 from mmdemo.training.config import PRESETS, TrainConfig, resolve_config
 from mmdemo.training.critic import load_or_fit_critic
@@ -229,7 +228,7 @@ def _train_features(folders: list[Path], place: Place) -> dict[str, tuple[torch.
     a folder's cache lacks them. Under torchrun the main process computes, the others wait and read."""
     parts: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {kind: [] for kind in KINDS}
     # one worker process a core (faces: 1.6x one process on 2 cores; voices batch in-process)
-    workers = max(1, os.cpu_count() or 1)
+    workers = usable_cores()
     for folder in folders:
         mine = open_samples(folder, "train")
         # the val split's too: the readers' fit, the face decoder's scores and the calibration read it
