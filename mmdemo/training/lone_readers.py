@@ -32,6 +32,7 @@ from mmdemo.model.network import LONE_READERS_FILE, FusionAutoencoder, load_netw
 from mmdemo.runtime import resolve_device
 from mmdemo.schema import ATTRIBUTE_SIZES, ATTRIBUTES, MODALITIES, NAMES, observable
 from mmdemo.training import readers
+from mmdemo.training.refit import with_layers
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def fit_lone_readers(
         )
     # zero readers for every modality: the network reads as without them, and holds in
     # `_<key_of(m)>_observes` what each may correct
-    base = _with_lone_readers(net, list(MODALITIES))
+    base = with_layers(net, drop=True, lone_readers=list(MODALITIES))
     fitted, record = {}, {"data": [str(f) for f in folders], "modalities": {}}
     for m in modalities:
         given = {split: [s for s in people if s.has(m)] for split, people in splits.items()}
@@ -86,7 +87,7 @@ def fit_lone_readers(
     for m in set(net.lone_readers) - refitted:  # not asked for, or no data for it: kept as it was
         layer = net.lone_readers[m]
         fitted[m] = (layer.weight.detach().clone(), layer.bias.detach().clone())
-    out = _with_lone_readers(net, [m for m in MODALITIES if m in fitted])
+    out = with_layers(net, drop=True, lone_readers=[m for m in MODALITIES if m in fitted])
     for m, (w, b) in fitted.items():
         layer = out.lone_readers[m]
         layer.weight.data.copy_(w.to(layer.weight))
@@ -172,17 +173,3 @@ def _fit_one(net: FusionAutoencoder, modality: str, rows: dict, samples: dict) -
         "val_balanced_accuracy": {name: max(f[2][name] for f in fits if name in f[2]) for name in fits[0][2]},
     }
     return (w, b), entry
-
-
-def _with_lone_readers(net: FusionAutoencoder, modalities: list[str]) -> FusionAutoencoder:
-    """`net` rebuilt with lone readers for exactly `modalities` (zero weights); every other weight as
-    it was, the old lone readers dropped."""
-    rebuilt = FusionAutoencoder(replace(net.config, lone_readers=list(modalities)))
-    rebuilt = rebuilt.to(next(net.parameters()).device)
-    kept = {k: v for k, v in net.state_dict().items() if not k.startswith("lone_readers.")}
-    missing, unexpected = rebuilt.load_state_dict(kept, strict=False)
-    if unexpected or any(not k.startswith("lone_readers.") for k in missing):
-        raise ValueError(
-            f"cannot rebuild the network with lone readers: the layers differ ({unexpected or missing})"
-        )
-    return rebuilt

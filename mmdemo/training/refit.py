@@ -104,15 +104,18 @@ def with_pixel_reader(net: FusionAutoencoder) -> FusionAutoencoder:
     return with_layers(net, pixel_reader=True)
 
 
-def with_layers(net: FusionAutoencoder, **flags: bool) -> FusionAutoencoder:
-    """`net` with the layers that config `flags` (pixel_reader, latent_gates) switch on added, each
-    starting where it changes nothing (a silent pixel reader, gates of trust 1); every other weight as
-    it was."""
+def with_layers(net: FusionAutoencoder, *, drop: bool = False, **flags) -> FusionAutoencoder:
+    """`net` with the layers that config `flags` (pixel_reader, latent_gates, lone_readers) switch on
+    added, each starting where it changes nothing (a silent pixel reader, gates of trust 1, zero lone
+    readers); every other weight as it was. `drop`: the layers `flags` name start afresh too, where they
+    would otherwise keep `net`'s weights (a lone readers' refit replaces the old ones)."""
     if flags.get("latent_gates") and not net.config.attribute_readers:
         raise ValueError("latent gates belong to attribute readers: this checkpoint has none")
     wider = FusionAutoencoder(replace(net.config, **flags)).to(next(net.parameters()).device)
-    missing, unexpected = wider.load_state_dict(net.state_dict(), strict=False)
-    if unexpected or any(not k.startswith(tuple(f"{name}." for name in flags)) for k in missing):
+    added = tuple(f"{name}." for name in flags)
+    state = {k: v for k, v in net.state_dict().items() if not (drop and k.startswith(added))}
+    missing, unexpected = wider.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith(added) for k in missing):
         raise ValueError(f"cannot add {', '.join(flags)}: the layers differ ({unexpected or missing})")
     return wider
 
