@@ -26,6 +26,7 @@ from mmdemo.commands import (  # noqa: F401  (the parser binds them; tests repla
     cmd_gallery,
     cmd_live,
     cmd_train,
+    cmd_train_staged,
 )
 from mmdemo.runtime import DEFAULT_CHECKPOINT, usable_cores  # torch-free: `--help` answers at once
 
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_data,
         _add_features,
         _add_train,
+        _add_train_staged,
         _add_fit_readers,
         _add_fit_lone_readers,
         _add_fit_face_decoder,
@@ -152,6 +154,28 @@ def _add_train(sub) -> None:
         "(fit-face-decoder; default: the preset's, 2500 for default, 0 for tiny; 0: none)",
     )
     p.set_defaults(func=cmd_train)
+
+
+def _add_train_staged(sub) -> None:
+    help_ = (
+        "train as the bundled checkpoint was: synthetic people, then a fine-tune with real ones, then fits"
+    )
+    p = sub.add_parser("train-staged", parents=[DEVICE, QUIET], help=help_)
+    help_ = "synthetic folder(s): the first stage's steps and the calibration"
+    p.add_argument("--data", required=True, type=Path, nargs="+", help=help_)
+    help_ = "folders of the fine-tune, the readers and the face decoder (synthetic and real together)"
+    p.add_argument("--fine-tune-data", required=True, type=Path, nargs="+", help=help_)
+    p.add_argument("--preset", choices=["tiny", "default"], default="default")
+    p.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
+    p.add_argument("--steps", type=int, default=None, help="first stage's steps (default: the preset's)")
+    p.add_argument("--fine-tune-steps", type=int, default=700, help="the fine-tune's steps")
+    help_ = "continue a staged run in --out: skip the stages it finished, continue the steps of the next"
+    p.add_argument("--resume", action="store_true", help=help_)
+    help_ = "batches of the face decoder's fit (default: the preset's)"
+    p.add_argument("--face-decoder-steps", type=int, default=None, help=help_)
+    help_ = "passes of the pixel reader's fit over the training faces (default: 6)"
+    p.add_argument("--pixel-epochs", type=int, default=None, help=help_)
+    p.set_defaults(func=cmd_train_staged)
 
 
 def _add_fit_readers(sub) -> None:

@@ -90,6 +90,40 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_staged(args: argparse.Namespace) -> int:
+    from mmdemo.training.staged import Stages, train_staged
+
+    least = {"steps": 1, "fine_tune_steps": 1, "face_decoder_steps": 0, "pixel_epochs": 1}
+    for name, low in least.items():
+        if (value := getattr(args, name)) is not None and value < low:
+            raise ValueError(f"--{name.replace('_', '-')} must be {low} or more (got {value})")
+    stages = Stages(
+        steps=args.steps,
+        fine_tune_steps=args.fine_tune_steps,
+        face_decoder_steps=args.face_decoder_steps,
+        pixel_epochs=args.pixel_epochs,
+    )
+    record = train_staged(
+        args.data,
+        args.fine_tune_data,
+        args.out,
+        preset=args.preset,
+        stages=stages,
+        resume=args.resume,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    if not record:  # a torchrun process other than the main one: its share of the steps is done
+        return 0
+    print(f"checkpoint in {args.out} ({record['total_s']:.0f} s; stages.json says how long each stage took)")
+    if not (args.out / "gallery" / "gallery.parquet").is_file():
+        print(
+            f"to serve it in the app, lay out its map once: "
+            f"python -m mmdemo gallery --checkpoint {args.out} --data DIR"
+        )
+    return 0
+
+
 def cmd_fit_readers(args: argparse.Namespace) -> int:
     from mmdemo.training.refit import refit_checkpoint
 

@@ -14,6 +14,7 @@ SUBCOMMANDS = [
     "data",
     "features",
     "train",
+    "train-staged",
     "fit-readers",
     "fit-lone-readers",
     "fit-face-decoder",
@@ -32,6 +33,7 @@ SHARED = {  # flag -> the subcommands that take it
         "data",
         "features",
         "train",
+        "train-staged",
         "fit-readers",
         "fit-lone-readers",
         "fit-face-decoder",
@@ -41,7 +43,7 @@ SHARED = {  # flag -> the subcommands that take it
         "embed",
         "bench",
     },
-    "--checkpoint": set(SUBCOMMANDS) - {"data", "features", "train"},
+    "--checkpoint": set(SUBCOMMANDS) - {"data", "features", "train", "train-staged"},
 }
 
 

@@ -180,10 +180,12 @@ def fit_face_decoder(
     def report(stage: str, total: int) -> Callable[[int], None] | None:
         return (lambda n: progress(stage, n, total)) if progress else None
 
-    every = [s for f in folders for s in train[f]]
+    unique = list(dict.fromkeys(folders))  # a folder listed twice is read once and weighs twice
+    every = [s for f in unique for s in train[f]]
     rows = read_latents(net, every, progress=report("reading the training faces", len(every)))
     # each folder weighs the same: 35,000 real photos do not drown 4,800 synthetic people
-    rows.weights = torch.cat([torch.full((len(train[f]),), 1 / len(train[f])) for f in folders if train[f]])
+    share = [torch.full((len(train[f]),), folders.count(f) / len(train[f])) for f in unique if train[f]]
+    rows.weights = torch.cat(share)
     read_s = time.perf_counter() - started
     torch.manual_seed(fit.seed)
     new = with_modulated_decoder(net, fit)
@@ -191,7 +193,11 @@ def fit_face_decoder(
         p.requires_grad_(name.startswith(REFITTED))
     trained = [p for p in new.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trained, fit.lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, fit.lr, total_steps=fit.steps, pct_start=0.05)
+    # a short fit (tests, smoke runs) still needs two warm-up steps, or OneCycleLR divides by zero
+    total = max(fit.steps, 4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, fit.lr, total_steps=total, pct_start=max(0.05, 2 / total)
+    )
     gen = torch.Generator().manual_seed(fit.seed)
     faces = torch.from_numpy(rows.faces).permute(0, 3, 1, 2)
     history, step_started = [], time.perf_counter()
@@ -215,14 +221,14 @@ def fit_face_decoder(
         p.requires_grad_(True)
     record = {
         "data": [str(f) for f in folders],
-        "train_faces": {str(f): len(train[f]) for f in folders},
+        "train_faces": {str(f): len(train[f]) for f in unique},
         "settings": asdict(fit),
         "read_s": round(read_s, 1),
         "fit_s": round(time.perf_counter() - step_started, 1),
         "history": history,
         "private_prior": prior_record,
     }
-    record["val"] = {str(f): reconstruction_scores(new, read_latents(new, val[f])) for f in folders if val[f]}
+    record["val"] = {str(f): reconstruction_scores(new, read_latents(new, val[f])) for f in unique if val[f]}
     return new, record
 
 

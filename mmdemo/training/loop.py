@@ -65,6 +65,7 @@ def train(
     critic: float | None = None,
     private_dim: int | None = None,
     face_decoder_steps: int | None = None,
+    fit_readers: bool = True,
     progress: bool = True,
 ) -> Path:
     """Trains on the train split of `data` (one dataset folder or several) and writes a checkpoint
@@ -76,7 +77,9 @@ def train(
     critic, private_dim: the face critic's loss weight and the private face latent's width (None: as
     the preset says; with `init`, a private latent is added to a checkpoint that has none).
     face_decoder_steps: recorded in the run's config for the face decoder fit that the `train`
-    command runs after the last step (None: as the preset says; 0: none)."""
+    command runs after the last step (None: as the preset says; 0: none).
+    fit_readers: solve the attribute readers on the finished network, when it has them (False: the
+    caller fits them its own way, as `staged.train_staged` does)."""
     overrides = dict(
         real_features=real_features,
         critic=critic,
@@ -85,6 +88,9 @@ def train(
     )
     cfg = resolve_config(preset, gan=gan, steps=steps, init=init, **overrides)
     out, dev = Path(out), resolve_device(device)
+    # a caller that runs several trainings in one torchrun group (train_staged) holds the group: a
+    # group left and joined again does not meet again under torchrun, so this run leaves it to them
+    held = torch.distributed.is_available() and torch.distributed.is_initialized()
     state = _resume_state(out, resume)
     place = _set_up_process(out, dev, seed=cfg.seed, progress=progress)
     run = build_run(cfg, data, place, init=init, resuming=state is not None)
@@ -100,9 +106,12 @@ def train(
         )
         ckpt.atomic_write_json(out / TRAINING_DATA_FILE, training_data_record(_folders(data)))
     StepLoop(run).to_end()
-    if place.dd.main and run.model.attribute_readers:
+    if place.dd.main and run.model.attribute_readers and fit_readers:
         _fit_readers(run, _folders(data))
-    shutdown_distributed(place.dd)
+    if not held:
+        shutdown_distributed(place.dd)
+    elif place.dd.active:
+        torch.distributed.barrier()  # the caller's next step reads what the main process wrote
     return out
 
 

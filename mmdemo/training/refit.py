@@ -28,10 +28,12 @@ def fit_all_readers(
     progress: bool = False,
     modalities: Sequence[str] | None = None,
     balance_sources: bool = True,
+    pixel_epochs: int | None = None,
 ) -> dict:
     """Fits the linear readers, then the pixel reader if `net` has one; installs both. Returns the
     record `READERS_FILE` keeps (the pixel reader's under "pixel_reader"). `modalities` limits the
-    fit to those modalities' readers; the pixel reader, a face's, is refitted only with the image."""
+    fit to those modalities' readers; the pixel reader, a face's, is refitted only with the image.
+    `pixel_epochs`: passes over the training faces (None: `fit_pixel_reader`'s default)."""
     pixel = net.pixel_reader is not None and (modalities is None or "image" in modalities)
     if pixel:
         net.pixel_reader.silence()
@@ -39,7 +41,8 @@ def fit_all_readers(
         net, data, l2=l2, progress=progress, modalities=modalities, balance_sources=balance_sources
     )
     if pixel:
-        record["pixel_reader"] = fit_pixel_reader(net, data, progress=progress)
+        epochs = {} if pixel_epochs is None else {"epochs": pixel_epochs}
+        record["pixel_reader"] = fit_pixel_reader(net, data, progress=progress, **epochs)
         if record["pixel_reader"]["val_balanced_accuracy"]:
             record["val_balanced_accuracy"] = record["pixel_reader"]["val_balanced_accuracy"]
     return record
