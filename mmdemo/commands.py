@@ -91,6 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_train_staged(args: argparse.Namespace) -> int:
+    from mmdemo.evaluation.calibrate import calibrate_checkpoint
     from mmdemo.training.staged import Stages, train_staged
 
     least = {"steps": 1, "fine_tune_steps": 1, "face_decoder_steps": 0, "pixel_epochs": 1}
@@ -109,6 +110,7 @@ def cmd_train_staged(args: argparse.Namespace) -> int:
         args.out,
         preset=args.preset,
         stages=stages,
+        calibrate=lambda checkpoint, data: calibrate_checkpoint(checkpoint, data, device=args.device),
         resume=args.resume,
         device=args.device,
         progress=not args.quiet,

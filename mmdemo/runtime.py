@@ -53,6 +53,9 @@ class Distributed:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    # whether this join made the group: a caller that runs several jobs in one torchrun group holds it
+    # (a group left and made again does not meet again under torchrun), and the jobs leave it to them
+    owner: bool = True
 
     @property
     def main(self) -> bool:
@@ -74,18 +77,21 @@ def init_distributed(device: torch.device) -> Distributed:
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
         torch.cuda.set_device(local)
-    if not dist.is_initialized():
+    owner = not dist.is_initialized()
+    if owner:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Distributed(rank, world, local)
+    return Distributed(rank, world, local, owner)
 
 
 def shutdown_distributed(dd: Distributed) -> None:
+    """Waits for the group's other processes; leaves the group if this join made it."""
     if dd.active:
         import torch.distributed as dist
 
         if dist.is_initialized():
-            dist.barrier()
-            dist.destroy_process_group()
+            dist.barrier()  # a holder's next job reads what this one's main process wrote
+            if dd.owner:
+                dist.destroy_process_group()
 
 
 @contextmanager

@@ -46,23 +46,24 @@ def _real_like(tiny_data, root):
 
 @pytest.fixture(scope="module")
 def staged(tiny_data, tmp_path_factory):
+    from mmdemo.evaluation.calibrate import calibrate_checkpoint
     from mmdemo.training.staged import Stages, train_staged
 
     root = tmp_path_factory.mktemp("staged")
     real = _real_like(tiny_data, root / "real")
     out = root / "run"
     stages = Stages(steps=12, fine_tune_steps=6, face_decoder_steps=8, pixel_epochs=1)
-    record = train_staged(
-        [tiny_data], [tiny_data, real], out, preset="tiny", stages=stages, device="cpu", progress=False
-    )
-    return out, record, real
+    calibrate = lambda checkpoint, data: calibrate_checkpoint(checkpoint, data, device="cpu")  # noqa: E731
+    options = dict(preset="tiny", stages=stages, calibrate=calibrate, device="cpu", progress=False)
+    record = train_staged([tiny_data], [tiny_data, real], out, **options)
+    return out, record, real, options
 
 
 @pytest.mark.slow
 def test_a_staged_run_leaves_one_finished_checkpoint_that_reads_real_features(staged, tiny_data):
     from mmdemo.inference.model import load_model
 
-    out, record, _ = staged
+    out, record, _, _ = staged
     assert list(record["seconds"]) == [
         "1 synthetic steps",
         "2 fine-tune steps with the frozen features",
@@ -95,7 +96,7 @@ def test_a_staged_run_leaves_one_finished_checkpoint_that_reads_real_features(st
 def test_faces_are_read_with_every_dataset_alike_and_voices_by_value_only(staged):
     """The bundled recipe: face readers and pixel reader weigh each dataset alike within a value; the
     voice readers, refitted after them, weigh rows by value only."""
-    out, _, real = staged
+    out, _, real, _ = staged
     readers = json.loads((out / "readers.json").read_text())
     assert readers["readers"] == ["face_features"] and readers["sources_balanced"]
     assert readers["pixel_reader"]["train_faces"] > 0 and readers["pixel_reader"]["epochs"] == 1
@@ -113,7 +114,7 @@ def test_the_fine_tune_moves_the_first_stages_weights(staged, tiny_data, tmp_pat
 
     from mmdemo.training.loop import train
 
-    out, _, _ = staged
+    out, _, _, _ = staged
     first = train(tiny_data, tmp_path / "first", preset="tiny", steps=12, device="cpu", progress=False)
     start, end = load_file(first / "model.safetensors"), load_file(out / "model.safetensors")
     shared = [k for k in start if k in end and start[k].shape == end[k].shape and k.startswith("blocks.")]
@@ -142,23 +143,22 @@ def test_staged_training_refuses_a_folder_that_holds_a_checkpoint(tiny_checkpoin
 
 
 @pytest.mark.slow
-def test_a_stopped_staged_run_resumes_after_the_stages_it_finished(staged, tiny_data, tmp_path, monkeypatch):
+def test_a_stopped_staged_run_resumes_after_the_stages_it_finished(staged, tiny_data, tmp_path):
     """Stopped in its last stage, a staged run resumed with --resume redoes only that stage, and ends
     where an uninterrupted run of the same recipe ends."""
     from safetensors.torch import load_file
 
-    import mmdemo.evaluation.calibrate as calibrate
     from mmdemo.training.staged import Stages, train_staged
 
-    out, finished, real = staged
+    out, finished, real, options = staged
     stopped = tmp_path / "run"
-    stages = Stages(steps=12, fine_tune_steps=6, face_decoder_steps=8, pixel_epochs=1)
     args = ([tiny_data], [tiny_data, real], stopped)
-    options = dict(preset="tiny", stages=stages, device="cpu", progress=False)
-    with monkeypatch.context() as m:
-        m.setattr(calibrate, "calibrate_checkpoint", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
-        with pytest.raises(KeyboardInterrupt):
-            train_staged(*args, **options)
+
+    def stopped_here(*_):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_staged(*args, **{**options, "calibrate": stopped_here})
     before = json.loads((stopped / "stages.json").read_text())["seconds"]
     assert list(before) == list(finished["seconds"])[:4]  # four stages done, the calibration not
     weights = load_file(stopped / "model.safetensors")

@@ -76,10 +76,8 @@ def train(
     real_features: read the frozen face and speaker features (None: as the preset says).
     critic, private_dim: the face critic's loss weight and the private face latent's width (None: as
     the preset says; with `init`, a private latent is added to a checkpoint that has none).
-    face_decoder_steps: recorded in the run's config for the face decoder fit that the `train`
-    command runs after the last step (None: as the preset says; 0: none).
-    fit_readers: solve the attribute readers on the finished network, when it has them (False: the
-    caller fits them its own way, as `staged.train_staged` does)."""
+    face_decoder_steps: recorded in the run's config for the `train` command's face decoder fit (None:
+    the preset's; 0: none). fit_readers: False leaves the readers as the steps left them."""
     overrides = dict(
         real_features=real_features,
         critic=critic,
@@ -88,9 +86,6 @@ def train(
     )
     cfg = resolve_config(preset, gan=gan, steps=steps, init=init, **overrides)
     out, dev = Path(out), resolve_device(device)
-    # a caller that runs several trainings in one torchrun group (train_staged) holds the group: a
-    # group left and joined again does not meet again under torchrun, so this run leaves it to them
-    held = torch.distributed.is_available() and torch.distributed.is_initialized()
     state = _resume_state(out, resume)
     place = _set_up_process(out, dev, seed=cfg.seed, progress=progress)
     run = build_run(cfg, data, place, init=init, resuming=state is not None)
@@ -108,10 +103,7 @@ def train(
     StepLoop(run).to_end()
     if place.dd.main and run.model.attribute_readers and fit_readers:
         _fit_readers(run, _folders(data))
-    if not held:
-        shutdown_distributed(place.dd)
-    elif place.dd.active:
-        torch.distributed.barrier()  # the caller's next step reads what the main process wrote
+    shutdown_distributed(place.dd)
     return out
 
 

@@ -28,7 +28,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,6 +59,7 @@ def train_staged(
     *,
     preset: str = "default",
     stages: Stages = Stages(),
+    calibrate: Callable[[Path, list[Path]], object] | None = None,
     resume: bool = False,
     device: str = "auto",
     progress: bool = True,
@@ -69,8 +70,9 @@ def train_staged(
     rewritten as each stage ends: `resume` skips the stages it lists and continues the steps of an
     unfinished one from their newest checkpoint (`train --resume`). Under torchrun every process
     takes part in the steps of both stages (each step then carries a batch a process) and the main
-    process alone fits the rest; the others return an empty record."""
-    from mmdemo.evaluation.calibrate import calibrate_checkpoint
+    process alone fits the rest; the others return an empty record. `calibrate(checkpoint, folders)`
+    fits the last stage (the caller passes `evaluation.calibrate.calibrate_checkpoint`, which sits in a
+    layer above training; None: no calibration)."""
     from mmdemo.training import refit
     from mmdemo.training.config import resolve_config
     from mmdemo.training.face_decoder_fit import FaceDecoderFit, fit_checkpoint
@@ -144,7 +146,8 @@ def train_staged(
     if decoder_steps:  # 0: the face decoder the steps trained
         decoder = FaceDecoderFit(steps=decoder_steps)
         run("4 face decoder", lambda: fit_checkpoint(out, fine_tune, decoder, device=device))
-    run("5 calibration", lambda: calibrate_checkpoint(out, synthetic, device=device))
+    if calibrate is not None:
+        run("5 calibration", lambda: calibrate(out, synthetic))
 
     if first.exists():
         shutil.rmtree(first)
