@@ -45,22 +45,31 @@ def _real_like(tiny_data, root):
 
 
 @pytest.fixture(scope="module")
-def staged(tiny_data, tmp_path_factory):
+def synth(tiny_data, tmp_path_factory):
+    """The tiny synthetic set in a folder of its own: the fine-tune fills its feature cache, which the
+    shared `tiny_data` must not gain (other tests copy that folder and count what its cache holds)."""
+    copy = tmp_path_factory.mktemp("synth") / "tiny"
+    shutil.copytree(tiny_data, copy, ignore=shutil.ignore_patterns("features"))
+    return copy
+
+
+@pytest.fixture(scope="module")
+def staged(synth, tmp_path_factory):
     from mmdemo.evaluation.calibrate import calibrate_checkpoint
     from mmdemo.training.staged import Stages, train_staged
 
     root = tmp_path_factory.mktemp("staged")
-    real = _real_like(tiny_data, root / "real")
+    real = _real_like(synth, root / "real")
     out = root / "run"
     stages = Stages(steps=12, fine_tune_steps=6, face_decoder_steps=8, pixel_epochs=1)
     calibrate = lambda checkpoint, data: calibrate_checkpoint(checkpoint, data, device="cpu")  # noqa: E731
     options = dict(preset="tiny", stages=stages, calibrate=calibrate, device="cpu", progress=False)
-    record = train_staged([tiny_data], [tiny_data, real], out, **options)
+    record = train_staged([synth], [synth, real], out, **options)
     return out, record, real, options
 
 
 @pytest.mark.slow
-def test_a_staged_run_leaves_one_finished_checkpoint_that_reads_real_features(staged, tiny_data):
+def test_a_staged_run_leaves_one_finished_checkpoint_that_reads_real_features(staged, synth):
     from mmdemo.inference.model import load_model
 
     out, record, _, _ = staged
@@ -77,12 +86,12 @@ def test_a_staged_run_leaves_one_finished_checkpoint_that_reads_real_features(st
     for name in ("model.safetensors", "readers.json", "face_decoder.json", "calibration.safetensors"):
         assert (out / name).is_file(), name
     config = json.loads((out / "config.json").read_text())
-    assert config["init"] == f"stage 1 of this run: 12 steps on {tiny_data}"  # not the deleted folder
+    assert config["init"] == f"stage 1 of this run: 12 steps on {synth}"  # not the deleted folder
     assert config["train"]["steps"] == 6 and config["train"]["real_features"]
     model = config["model"]
     assert model["face_feature_dim"] and model["speaker_feature_dim"]
     assert model["latent_gates"] and model["pixel_reader"] and model["private_dim"]
-    person = open_samples(tiny_data, "test")[0]
+    person = open_samples(synth, "test")[0]
     face = np.asarray(Image.open(person.image).convert("RGB"))
     result = load_model(out, device="cpu").analyze(face, person.text, (16000, load_audio(person)))
     assert result.image.shape == (64, 64, 3) and set(result.same_person) == {
@@ -107,7 +116,7 @@ def test_faces_are_read_with_every_dataset_alike_and_voices_by_value_only(staged
 
 
 @pytest.mark.slow
-def test_the_fine_tune_moves_the_first_stages_weights(staged, tiny_data, tmp_path):
+def test_the_fine_tune_moves_the_first_stages_weights(staged, synth, tmp_path):
     """Stage 2 starts from stage 1's network (a fine-tune, not a fresh run): retraining stage 1 alone
     with the same seed gives the weights the fine-tune started from, and they differ from the end."""
     from safetensors.torch import load_file
@@ -115,7 +124,7 @@ def test_the_fine_tune_moves_the_first_stages_weights(staged, tiny_data, tmp_pat
     from mmdemo.training.loop import train
 
     out, _, _, _ = staged
-    first = train(tiny_data, tmp_path / "first", preset="tiny", steps=12, device="cpu", progress=False)
+    first = train(synth, tmp_path / "first", preset="tiny", steps=12, device="cpu", progress=False)
     start, end = load_file(first / "model.safetensors"), load_file(out / "model.safetensors")
     shared = [k for k in start if k in end and start[k].shape == end[k].shape and k.startswith("blocks.")]
     assert shared
@@ -143,7 +152,7 @@ def test_staged_training_refuses_a_folder_that_holds_a_checkpoint(tiny_checkpoin
 
 
 @pytest.mark.slow
-def test_a_stopped_staged_run_resumes_after_the_stages_it_finished(staged, tiny_data, tmp_path):
+def test_a_stopped_staged_run_resumes_after_the_stages_it_finished(staged, synth, tmp_path):
     """Stopped in its last stage, a staged run resumed with --resume redoes only that stage, and ends
     where an uninterrupted run of the same recipe ends."""
     from safetensors.torch import load_file
@@ -152,7 +161,7 @@ def test_a_stopped_staged_run_resumes_after_the_stages_it_finished(staged, tiny_
 
     out, finished, real, options = staged
     stopped = tmp_path / "run"
-    args = ([tiny_data], [tiny_data, real], stopped)
+    args = ([synth], [synth, real], stopped)
 
     def stopped_here(*_):
         raise KeyboardInterrupt

@@ -120,8 +120,7 @@ def fit_pixel_reader(
     model = PixelReader(sum(ATTRIBUTE_SIZES)).to(device)
     steps_per_epoch = max(1, len(tr_sample) // batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr, weight_decay=5e-4)
-    # OneCycleLR cannot schedule a single step (a one-batch, one-epoch fit)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=max(2, epochs * steps_per_epoch))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * steps_per_epoch)
     best = (-1.0, None, {}, -1)
     history = []
     for epoch in range(epochs):
